@@ -1,0 +1,77 @@
+//! [`CancelHandle`]: cancel a scope from anywhere, including other threads.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::CancelReason;
+use crate::scope::Signal;
+
+/// Cancels a scope from any thread.
+///
+/// Obtained from [`Scope::cancel_handle`](crate::Scope::cancel_handle). Unlike
+/// [`Scope`](crate::Scope) it is `Send + Sync` and does not borrow anything, so it can be
+/// given to another thread, a signal handler or a callback. Cancelling through it has the
+/// same effect as [`Scope::cancel`](crate::Scope::cancel); cancelling a scope that has
+/// already finished does nothing.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let result = duet::run_scope(async |s| {
+///     let handle = s.cancel_handle();
+///     std::thread::spawn(move || {
+///         std::thread::sleep(Duration::from_millis(10));
+///         handle.cancel();
+///     });
+///     // Waits for something that never comes; the other thread ends the wait.
+///     futures::future::pending::<()>().await;
+///     Ok::<_, std::convert::Infallible>(())
+/// });
+/// assert!(result.unwrap_err().is_cancelled());
+/// ```
+pub struct CancelHandle {
+    signal: Arc<Signal>,
+}
+
+impl CancelHandle {
+    pub(crate) fn new(signal: Arc<Signal>) -> Self {
+        signal.add_remote_handle();
+        CancelHandle { signal }
+    }
+
+    /// Requests cancellation of the scope, with [`CancelReason::Explicit`].
+    ///
+    /// The scope tears down at its next poll: every task still running is dropped at its
+    /// current await point, and the scope reports
+    /// [`ScopeError::Cancelled`](crate::ScopeError::Cancelled).
+    pub fn cancel(&self) {
+        self.signal.cancel(CancelReason::Explicit);
+    }
+
+    /// True once cancellation of the scope was requested (by any means).
+    pub fn is_cancelled(&self) -> bool {
+        self.signal.is_cancel_requested()
+    }
+}
+
+impl Clone for CancelHandle {
+    fn clone(&self) -> Self {
+        CancelHandle::new(self.signal.clone())
+    }
+}
+
+impl Drop for CancelHandle {
+    fn drop(&mut self) {
+        self.signal.remove_remote_handle();
+    }
+}
+
+impl fmt::Debug for CancelHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CancelHandle")
+            .field("cancelled", &self.is_cancelled())
+            .finish()
+    }
+}

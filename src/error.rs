@@ -1,0 +1,197 @@
+//! The errors duet reports: how a scope ended badly, and how a joined task did.
+
+use std::error::Error;
+use std::fmt;
+
+use crate::CancelReason;
+
+/// Why a scope did not produce its body's value.
+///
+/// Failures and cancellations are told apart: [`Failed`](ScopeError::Failed) carries the
+/// errors tasks returned; [`Cancelled`](ScopeError::Cancelled) says why the scope was
+/// cancelled. No error is ever dropped: every error a task or the body returned is in
+/// here. (A panic is not an error: the scope re-raises it.)
+///
+/// # Examples
+///
+/// ```
+/// use duet::ScopeError;
+///
+/// let r = duet::run_scope(async |s| {
+///     s.spawn(async { Err::<(), _>("disk full") });
+///     Ok(())
+/// });
+/// match r {
+///     Err(ScopeError::Failed { error, others }) => {
+///         assert_eq!(error, "disk full");
+///         assert!(others.is_empty());
+///     }
+///     other => panic!("unexpected {other:?}"),
+/// }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ScopeError<E> {
+    /// A task or the body returned an error.
+    Failed {
+        /// The first error; under the fail-fast policy, the one that cancelled the rest.
+        error: E,
+        /// Further errors, in the order they surfaced: with the collect-all policy, the
+        /// other tasks' errors; with fail-fast, errors that surfaced before cancellation
+        /// completed.
+        others: Vec<E>,
+    },
+    /// The scope was cancelled before it could finish.
+    Cancelled {
+        /// What cancelled it.
+        reason: CancelReason,
+        /// Errors tasks returned before the cancellation took effect (collect-all scopes
+        /// keep running after errors, so a later cancellation keeps them here).
+        errors: Vec<E>,
+    },
+}
+
+impl<E> ScopeError<E> {
+    /// True if a task or the body failed with an error.
+    pub fn is_failed(&self) -> bool {
+        matches!(self, ScopeError::Failed { .. })
+    }
+
+    /// True if the scope was cancelled (for any [`CancelReason`]).
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, ScopeError::Cancelled { .. })
+    }
+
+    /// The reason, if the scope was cancelled.
+    pub fn cancel_reason(&self) -> Option<&CancelReason> {
+        match self {
+            ScopeError::Cancelled { reason, .. } => Some(reason),
+            ScopeError::Failed { .. } => None,
+        }
+    }
+
+    /// Every error, first one first.
+    pub fn errors(&self) -> impl Iterator<Item = &E> {
+        let (first, rest) = match self {
+            ScopeError::Failed { error, others } => (Some(error), others),
+            ScopeError::Cancelled { errors, .. } => (None, errors),
+        };
+        first.into_iter().chain(rest)
+    }
+
+    /// Every error, first one first.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let r = duet::run_scope(async |s| {
+    ///     s.spawn(async { Err::<(), _>(1) });
+    ///     Ok(())
+    /// });
+    /// assert_eq!(r.unwrap_err().into_errors(), vec![1]);
+    /// ```
+    pub fn into_errors(self) -> Vec<E> {
+        match self {
+            ScopeError::Failed { error, mut others } => {
+                others.insert(0, error);
+                others
+            }
+            ScopeError::Cancelled { errors, .. } => errors,
+        }
+    }
+
+    /// Applies `f` to every error, keeping the shape (for example to convert into the
+    /// caller's error type).
+    pub fn map_err<F, G: FnMut(E) -> F>(self, mut f: G) -> ScopeError<F> {
+        match self {
+            ScopeError::Failed { error, others } => ScopeError::Failed {
+                error: f(error),
+                others: others.into_iter().map(f).collect(),
+            },
+            ScopeError::Cancelled { reason, errors } => ScopeError::Cancelled {
+                reason,
+                errors: errors.into_iter().map(f).collect(),
+            },
+        }
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for ScopeError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ScopeError::Failed { error, others } => {
+                write!(f, "a task failed: {error}")?;
+                if !others.is_empty() {
+                    write!(f, " (and {} more error(s))", others.len())?;
+                }
+                Ok(())
+            }
+            ScopeError::Cancelled { reason, errors } => {
+                write!(f, "scope {reason}")?;
+                if !errors.is_empty() {
+                    write!(f, " (after {} error(s))", errors.len())?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl<E: Error + 'static> Error for ScopeError<E> {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        self.errors().next().map(|e| e as &(dyn Error + 'static))
+    }
+}
+
+/// Why awaiting a [`JoinHandle`](crate::JoinHandle) did not give the task's value.
+///
+/// # Examples
+///
+/// ```
+/// use duet::{CancelReason, JoinError};
+///
+/// duet::run_scope(async |s| {
+///     let h = s.spawn(futures::future::pending::<()>());
+///     h.cancel();
+///     assert_eq!(h.await, Err(JoinError::Cancelled(CancelReason::JoinHandle)));
+/// })
+/// .unwrap();
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum JoinError {
+    /// The task was dropped before it finished.
+    #[error("task {0}")]
+    Cancelled(CancelReason),
+    /// The task returned an error; the error itself went to the scope's result.
+    #[error("task failed; its error is reported by its scope")]
+    Failed,
+    /// The task panicked; the scope re-raises the panic.
+    #[error("task panicked; its scope re-raises the panic")]
+    Panicked,
+}
+
+impl JoinError {
+    /// True if the task was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, JoinError::Cancelled(_))
+    }
+
+    /// True if the task returned an error.
+    pub fn is_failed(&self) -> bool {
+        matches!(self, JoinError::Failed)
+    }
+
+    /// True if the task panicked.
+    pub fn is_panic(&self) -> bool {
+        matches!(self, JoinError::Panicked)
+    }
+
+    /// The reason, if the task was cancelled.
+    pub fn cancel_reason(&self) -> Option<&CancelReason> {
+        match self {
+            JoinError::Cancelled(reason) => Some(reason),
+            _ => None,
+        }
+    }
+}

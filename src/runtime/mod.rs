@@ -1,0 +1,123 @@
+//! The loop: [`run`] blocks the calling thread and drives one root future on it.
+//!
+//! # How a tick goes
+//!
+//! 1. The loop polls the root future once, inside a poll frame (see `frame`) that
+//!    identifies the root task.
+//! 2. If the root is ready, `run` returns its output.
+//! 3. If a wake arrived during the poll (a task woke itself or a sibling, a scope yielded
+//!    its budget), the loop polls again at once: no system call is made.
+//! 4. Otherwise, if nothing but stuck scopes holds the root's waker, no event can ever
+//!    resume the root and `run` panics with a deadlock message instead of hanging.
+//! 5. Otherwise the thread parks until a waker, from any thread, notifies it.
+//!
+//! # Invariants
+//!
+//! 1. Everything `run` sets on the thread (the loop id, the poll frame) is restored when
+//!    it returns or unwinds, so the next `run` on the thread, and an outer `run` that
+//!    called this one, carry on normally.
+//! 2. The root future is dropped before `run` returns or finishes unwinding, so every task
+//!    under it has been dropped by then.
+//! 3. A nested `run` has its own notifier: wakes of the outer tree only unpark the thread
+//!    and stay pending in the outer loop's flag until the nested `run` returns.
+
+mod frame;
+mod park;
+
+use std::future::{Future, IntoFuture};
+use std::pin::pin;
+use std::task::{Context, Poll};
+
+pub(crate) use frame::{current_loop, poll_in_frame, report_stuck_hold};
+use park::LoopWaker;
+
+use crate::ScopeError;
+use crate::scope::{BodyOutput, Scope, scope};
+
+/// Runs a future to completion on the current thread, blocking until it finishes.
+///
+/// The future is the root of a task tree: open scopes inside it with [`scope`] to run
+/// tasks concurrently. Everything runs on this one thread; work finished by other threads
+/// wakes the loop through ordinary [`Waker`](std::task::Waker)s. While nothing is ready
+/// the thread parks; it does not spin or sleep in a loop.
+///
+/// `run` is re-entrant: a task may call `run` again, for example through a synchronous
+/// function that uses `run` internally. The nested call is a new root with its own,
+/// isolated cancellation tree; it returns its value to the task that called it, and the
+/// outer tree continues afterwards. While the nested call runs, the outer tree is paused
+/// (its thread is busy), so a nested `run` must not wait for a task of the outer tree.
+///
+/// # Panics
+///
+/// A panic inside the future propagates out of `run` after every task under it has been
+/// dropped; the thread can call `run` again afterwards.
+///
+/// `run` also panics, instead of hanging, when it detects that the root can never be
+/// woken again: it is pending and no waker of it (or of any task under it) is held by
+/// anything that could still fire it. Detection is conservative: a waiting task whose
+/// waker is held anywhere (another thread, a timer, a channel, a sibling task) is never
+/// reported, even if that holder will in fact never wake it.
+///
+/// # Examples
+///
+/// ```
+/// let answer = duet::run(async { 6 * 7 });
+/// assert_eq!(answer, 42);
+///
+/// // Re-entrant: a task may call a synchronous function that runs its own loop.
+/// fn legacy_sync_api() -> u32 {
+///     duet::run(async { 1 })
+/// }
+/// let total = duet::run(async { legacy_sync_api() + 1 });
+/// assert_eq!(total, 2);
+/// ```
+pub fn run<F: IntoFuture>(future: F) -> F::Output {
+    let _loop_id = frame::LoopGuard::enter();
+    let (notifier, waker) = LoopWaker::new();
+    let mut cx = Context::from_waker(&waker);
+    let mut root = pin!(future.into_future());
+    let root_id = waker.data();
+    loop {
+        let (poll, stuck_holds) = poll_in_frame(root_id, || root.as_mut().poll(&mut cx));
+        if let Poll::Ready(output) = poll {
+            return output;
+        }
+        if notifier.take_notification() {
+            continue;
+        }
+        if notifier.is_unreachable(stuck_holds) {
+            panic!(
+                "duet::run: deadlock: the root future is waiting, but no waker of it or of any \
+                 task under it is held by anything that could fire it (no other thread, timer, \
+                 channel or task), so it can never resume; check for a task awaiting a future \
+                 that nobody will complete"
+            );
+        }
+        notifier.park();
+    }
+}
+
+/// Runs a [`scope`] as the root of a new loop: shorthand for `run(scope(body))`.
+///
+/// # Examples
+///
+/// ```
+/// let data = vec![1, 2, 3];
+/// let sum = duet::run_scope(async |s| {
+///     let halves: Vec<_> = data.iter().map(|x| s.spawn(async move { Ok(x * 10) })).collect();
+///     let mut sum = 0;
+///     for h in halves {
+///         sum += h.await.expect("not cancelled");
+///     }
+///     Ok::<_, std::convert::Infallible>(sum)
+/// });
+/// assert_eq!(sum.unwrap(), 60);
+/// ```
+pub fn run_scope<'env, B, E, O>(body: B) -> Result<O::Ok, ScopeError<E>>
+where
+    B: AsyncFnOnce(&Scope<'env, E>) -> O,
+    O: BodyOutput<E>,
+    E: 'env,
+{
+    run(scope(body))
+}

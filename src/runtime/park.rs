@@ -1,0 +1,68 @@
+//! The root waker: how any thread tells a parked loop to poll again.
+//!
+//! `notified` is the single source of truth. A wake sets it and unparks the loop's thread
+//! only when it was clear, so repeated wakes (and wakes from the loop's own thread while
+//! it is polling) cost one atomic swap and no system call. The loop clears it before it
+//! polls, so a wake that lands during a poll is never lost: the loop sees the flag set
+//! and polls again instead of parking.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering, fence};
+use std::task::{Wake, Waker};
+use std::thread::{self, Thread};
+
+pub(crate) struct LoopWaker {
+    thread: Thread,
+    notified: AtomicBool,
+}
+
+impl LoopWaker {
+    /// Returns the shared notifier and a [`Waker`] for it; the pair is the loop's
+    /// baseline of two strong references.
+    pub(crate) fn new() -> (Arc<Self>, Waker) {
+        let notifier = Arc::new(LoopWaker {
+            thread: thread::current(),
+            notified: AtomicBool::new(false),
+        });
+        let waker = Waker::from(notifier.clone());
+        (notifier, waker)
+    }
+
+    /// Consumes a pending notification; true when the root should be polled.
+    pub(crate) fn take_notification(&self) -> bool {
+        self.notified.swap(false, Ordering::Acquire)
+    }
+
+    /// Parks until notified and consumes the notification (spurious unparks, e.g. from
+    /// an outer loop's wakers when this loop is nested, are absorbed here).
+    pub(crate) fn park(&self) {
+        while !self.take_notification() {
+            thread::park();
+        }
+    }
+
+    /// True when, besides the loop's own two references and `stuck_holds` clones held by
+    /// scopes that can never use them, nothing holds this waker and no wake is pending:
+    /// then nothing in the world can ever wake the root again.
+    pub(crate) fn is_unreachable(self: &Arc<Self>, stuck_holds: usize) -> bool {
+        if self.notified.load(Ordering::Acquire) || Arc::strong_count(self) > 2 + stuck_holds {
+            return false;
+        }
+        // Pairs with the release decrement of a waker dropped on another thread after it
+        // woke us, so a wake that happened before that drop is visible below.
+        fence(Ordering::Acquire);
+        !self.notified.load(Ordering::Relaxed)
+    }
+}
+
+impl Wake for LoopWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if !self.notified.swap(true, Ordering::Release) {
+            self.thread.unpark();
+        }
+    }
+}

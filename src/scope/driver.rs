@@ -1,0 +1,336 @@
+//! The scope driver: the future that owns a scope's body and polls it and its tasks.
+//!
+//! # How a poll goes
+//!
+//! 1. Register the waker of whoever polls the scope (the parent task, or the loop).
+//! 2. Apply cancellation: an explicit request ends the scope; tasks whose join handles
+//!    asked to cancel them are dropped.
+//! 3. Run one *round*: take the indices queued so far (tasks that were spawned or woken)
+//!    and poll each of those tasks once; tasks woken during the round wait for the next
+//!    round. This is the scope's budget: a task that keeps waking itself is polled once
+//!    per round, so it cannot starve its siblings, and the scope yields to its parent
+//!    after every round.
+//! 4. If a task failed (fail-fast), panicked, or cancellation was requested, tear down:
+//!    drop every task, the body last, then report.
+//! 5. If the body and all tasks are done, report the result.
+//! 6. If tasks were queued during the round, wake the parent (yield) and return
+//!    `Pending`.
+//! 7. Otherwise return `Pending`. If no pending task's waker is held by anything (see
+//!    [`TaskWaker::is_held`]), the scope is *stuck*: it reports the clone of the parent's
+//!    waker it keeps as a stuck hold, so the parent can tell that only this scope, which
+//!    nothing can wake, would ever wake it.
+//!
+//! # Invariants
+//!
+//! 1. No task of a scope is polled after the scope started tearing down; teardown drops
+//!    every task before the scope reports, and before it re-raises a panic.
+//! 2. A task is polled only after a wake queued it (or its spawn did).
+//! 3. Every task future is dropped exactly once: when it is ready, when its handle
+//!    cancels it, or at teardown (including when the scope future itself is dropped).
+//! 4. Drops happen outside any borrow of the task set, and a panic in one drop does not
+//!    prevent the others; the first panic is re-raised after all of them.
+//! 5. Errors are never discarded: each one ends up in the scope's result.
+//!
+//! [`TaskWaker::is_held`]: super::waker::TaskWaker::is_held
+
+use std::mem;
+use std::panic::{self, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use pin_project_lite::pin_project;
+
+use super::core::Phase;
+use super::handle::Scope;
+use super::output::BodyOutput;
+use super::tasks::{Exit, PanicPayload};
+use super::waker::TaskWaker;
+use super::{ErrorPolicy, ScopeOptions};
+use crate::runtime::{poll_in_frame, report_stuck_hold};
+use crate::{CancelReason, ScopeError};
+
+/// The ready-queue index of the body (task slots never reach it).
+const BODY: u32 = u32::MAX;
+
+/// Why the scope is ending early.
+enum Ending {
+    Failed,
+    Panicked,
+    Cancelled(CancelReason),
+}
+
+pin_project! {
+    #[project = Projection]
+    pub(crate) struct Driver<'s, 'env, E, B, V> {
+        scope: &'s Scope<'env, E>,
+        #[pin]
+        body: Option<B>,
+        body_waker: Arc<TaskWaker>,
+        body_held: bool,
+        body_value: Option<V>,
+        policy: ErrorPolicy,
+        errors: Vec<E>,
+        ending: Option<Ending>,
+        panic: Option<PanicPayload>,
+        batch: Vec<u32>,
+    }
+
+    impl<'s, 'env, E, B, V> PinnedDrop for Driver<'s, 'env, E, B, V> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            let core = &this.scope.inner.core;
+            if core.phase.get() != Phase::Finished {
+                let mut panic = None;
+                teardown(this.scope, this.body, CancelReason::Parent, &mut panic);
+                core.phase.set(Phase::Finished);
+                if let Some(payload) = panic {
+                    if !std::thread::panicking() {
+                        panic::resume_unwind(payload);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl<'s, 'env, E, B, V> Driver<'s, 'env, E, B, V> {
+    pub(crate) fn new(scope: &'s Scope<'env, E>, body: B, options: ScopeOptions) -> Self {
+        let body_waker = TaskWaker::new(scope.inner.core.signal.clone(), BODY);
+        Waker::from(body_waker.clone()).wake();
+        Driver {
+            scope,
+            body: Some(body),
+            body_waker,
+            body_held: true,
+            body_value: None,
+            policy: options.policy,
+            errors: Vec::new(),
+            ending: None,
+            panic: None,
+            batch: Vec::new(),
+        }
+    }
+}
+
+impl<'env, E, B, V> Future for Driver<'_, 'env, E, B, V>
+where
+    B: Future,
+    B::Output: BodyOutput<E, Ok = V>,
+{
+    type Output = Result<V, ScopeError<E>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let scope = *this.scope;
+        let core = &scope.inner.core;
+        assert!(
+            core.phase.get() != Phase::Finished,
+            "duet: a scope future was polled after it completed"
+        );
+        core.signal.register(cx.waker());
+
+        let mut batch = mem::take(this.batch);
+        apply_cancellations(&mut this);
+        if this.ending.is_none() {
+            core.signal.take_ready(&mut batch);
+            for index in batch.drain(..) {
+                if this.ending.is_some() {
+                    break;
+                }
+                let exit = if index == BODY {
+                    poll_body(&mut this)
+                } else {
+                    poll_task(scope, index)
+                };
+                if let Some(exit) = exit {
+                    record_exit(&mut this, exit);
+                }
+                apply_cancellations(&mut this);
+            }
+            batch.clear();
+        }
+        *this.batch = batch;
+
+        if let Some(ending) = this.ending.take() {
+            let reason = match &ending {
+                Ending::Failed => CancelReason::SiblingFailed,
+                Ending::Panicked => CancelReason::SiblingPanicked,
+                Ending::Cancelled(reason) => reason.clone(),
+            };
+            teardown(scope, this.body.as_mut(), reason, this.panic);
+            return Poll::Ready(finish(this, Some(ending)));
+        }
+        if this.body.is_none() && scope.inner.tasks.borrow().live() == 0 {
+            return Poll::Ready(finish(this, None));
+        }
+        if core.signal.has_ready() {
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        let stuck = !*this.body_held
+            && scope.inner.tasks.borrow().held_count() == 0
+            && !core.signal.has_remote_handles()
+            && !core.signal.is_cancel_requested()
+            && !core.has_task_cancels();
+        if stuck {
+            // Ensure exactly one clone of the parent's waker is kept before reporting it.
+            core.signal.register(cx.waker());
+            report_stuck_hold(cx.waker());
+        }
+        Poll::Pending
+    }
+}
+
+/// Turns an explicit cancel request into an ending, and drops tasks whose handles asked.
+fn apply_cancellations<E, B, V>(this: &mut Projection<'_, '_, '_, E, B, V>) {
+    let scope = *this.scope;
+    let core = &scope.inner.core;
+    if this.ending.is_none() {
+        if let Some(reason) = core.signal.cancel_reason() {
+            *this.ending = Some(Ending::Cancelled(reason));
+            return;
+        }
+    }
+    if core.has_task_cancels() {
+        for key in core.take_task_cancels() {
+            let removed = scope.inner.tasks.borrow_mut().remove(key);
+            if let Some(payload) = removed.and_then(drop_catching) {
+                // A destructor panicked while its task was cancelled: that is a panic of
+                // the task, and it ends the scope like one.
+                record_exit(this, Exit::Panicked(payload));
+            }
+        }
+    }
+}
+
+fn poll_body<E, B, V>(this: &mut Projection<'_, '_, '_, E, B, V>) -> Option<Exit<E>>
+where
+    B: Future,
+    B::Output: BodyOutput<E, Ok = V>,
+{
+    if !this.body_waker.take_queued() {
+        return None;
+    }
+    let mut body = this.body.as_mut().as_pin_mut()?;
+    *this.body_held = false;
+    let waker = Waker::from(this.body_waker.clone());
+    let mut cx = Context::from_waker(&waker);
+    let (poll, stuck_holds) = poll_in_frame(waker.data(), || {
+        panic::catch_unwind(AssertUnwindSafe(|| body.as_mut().poll(&mut cx)))
+    });
+    drop(waker);
+    match poll {
+        Ok(Poll::Pending) => {
+            *this.body_held = this.body_waker.is_held(stuck_holds);
+            None
+        }
+        Ok(Poll::Ready(output)) => {
+            let body = &mut this.body;
+            if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| body.set(None))) {
+                return Some(Exit::Panicked(payload));
+            }
+            match output.into_result() {
+                Ok(value) => {
+                    *this.body_value = Some(value);
+                    Some(Exit::Done)
+                }
+                Err(error) => Some(Exit::Failed(error)),
+            }
+        }
+        Err(payload) => Some(Exit::Panicked(payload)),
+    }
+}
+
+fn poll_task<E>(scope: &Scope<'_, E>, index: u32) -> Option<Exit<E>> {
+    let tasks = &scope.inner.tasks;
+    let mut polling = tasks.borrow_mut().start_poll(index)?;
+    let waker = Waker::from(polling.waker.clone());
+    let mut cx = Context::from_waker(&waker);
+    let (poll, stuck_holds) =
+        poll_in_frame(waker.data(), || polling.task.as_mut().poll_task(&mut cx));
+    drop(waker);
+    match poll {
+        Poll::Pending => {
+            tasks.borrow_mut().finish_pending(polling, stuck_holds);
+            None
+        }
+        Poll::Ready(exit) => {
+            let task = tasks.borrow_mut().finish_ready(polling);
+            match drop_catching(task) {
+                Some(payload) => Some(Exit::Panicked(payload)),
+                None => Some(exit),
+            }
+        }
+    }
+}
+
+fn record_exit<E, B, V>(this: &mut Projection<'_, '_, '_, E, B, V>, exit: Exit<E>) {
+    match exit {
+        Exit::Done => {}
+        Exit::Failed(error) => {
+            this.errors.push(error);
+            if *this.policy == ErrorPolicy::FailFast && this.ending.is_none() {
+                *this.ending = Some(Ending::Failed);
+            }
+        }
+        Exit::Panicked(payload) => {
+            this.panic.get_or_insert(payload);
+            *this.ending = Some(Ending::Panicked);
+        }
+    }
+}
+
+/// Drops every task and then the body, keeping the first panic any destructor raises.
+fn teardown<E, B>(
+    scope: &Scope<'_, E>,
+    mut body: Pin<&mut Option<B>>,
+    reason: CancelReason,
+    panic: &mut Option<PanicPayload>,
+) {
+    scope.inner.core.begin_teardown(reason);
+    let tasks = scope.inner.tasks.borrow_mut().drain();
+    for task in tasks {
+        if let Some(payload) = drop_catching(task) {
+            panic.get_or_insert(payload);
+        }
+    }
+    if body.is_some() {
+        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| body.set(None))) {
+            panic.get_or_insert(payload);
+        }
+    }
+}
+
+/// Produces the scope's result (or re-raises its panic) and marks it finished.
+fn finish<E, B, V>(
+    this: Projection<'_, '_, '_, E, B, V>,
+    ending: Option<Ending>,
+) -> Result<V, ScopeError<E>> {
+    this.scope.inner.core.phase.set(Phase::Finished);
+    if let Some(payload) = this.panic.take() {
+        panic::resume_unwind(payload);
+    }
+    let mut errors = mem::take(this.errors);
+    match ending {
+        Some(Ending::Cancelled(reason)) => Err(ScopeError::Cancelled { reason, errors }),
+        _ if !errors.is_empty() => {
+            let error = errors.remove(0);
+            Err(ScopeError::Failed {
+                error,
+                others: errors,
+            })
+        }
+        Some(Ending::Failed | Ending::Panicked) => {
+            unreachable!("a failure always leaves an error or a panic")
+        }
+        None => Ok(this
+            .body_value
+            .take()
+            .expect("the body finished successfully before the scope did")),
+    }
+}
+
+fn drop_catching<T>(value: T) -> Option<PanicPayload> {
+    panic::catch_unwind(AssertUnwindSafe(move || drop(value))).err()
+}

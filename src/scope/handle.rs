@@ -1,0 +1,224 @@
+//! [`Scope`]: the handle a scope body receives, to spawn tasks and cancel the scope.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::marker::PhantomData;
+use std::rc::Rc;
+
+use super::core::{Phase, ScopeCore};
+use super::join::{JoinHandle, join_pair};
+use super::output::TaskOutput;
+use super::tasks::{SpawnedTask, TaskSet};
+use crate::{CancelHandle, CancelReason};
+
+pub(crate) struct ScopeInner<'env, E> {
+    pub(crate) core: Rc<ScopeCore>,
+    pub(crate) tasks: RefCell<TaskSet<'env, E>>,
+}
+
+/// A nursery: the handle through which a scope body spawns tasks and cancels the scope.
+///
+/// A scope is opened with [`scope`](crate::scope) (or [`run_scope`](crate::run_scope)
+/// at the root). Its body receives `&Scope`; every task spawned into it is owned and
+/// polled by the scope, which does not finish until all of them have finished or been
+/// cancelled. `E` is the error type the tasks and the body may fail with.
+///
+/// # Lifetimes
+///
+/// `'env` is the lifetime of the data outside the scope: tasks may borrow anything that
+/// outlives the scope, but not locals of the body (they may end before the tasks do):
+///
+/// ```compile_fail,E0373
+/// duet::run_scope(async |s| {
+///     let local = vec![1, 2, 3];
+///     s.spawn(async { println!("{local:?}") }); // `local` dies when the body returns
+/// });
+/// ```
+///
+/// The `&Scope` the body receives is a borrow of the body's own frame, so tasks cannot
+/// capture it either. A task that spawns siblings takes a clone of the handle, which is
+/// cheap (one reference count):
+///
+/// ```
+/// let n = std::cell::Cell::new(0);
+/// duet::run_scope(async |s| {
+///     let spawner = s.clone();
+///     let n = &n;
+///     s.spawn(async move {
+///         n.set(n.get() + 1);
+///         spawner.spawn(async move { n.set(n.get() + 1) });
+///     });
+/// })
+/// .unwrap();
+/// assert_eq!(n.get(), 2);
+/// ```
+///
+/// A `Scope` stays on the thread that runs it (tasks may be `!Send`); use
+/// [`cancel_handle`](Scope::cancel_handle) to cancel from another thread:
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>(_: T) {}
+/// duet::run_scope(async |s| assert_send(s.clone()));
+/// ```
+pub struct Scope<'env, E = std::convert::Infallible> {
+    pub(crate) inner: Rc<ScopeInner<'env, E>>,
+    /// Scopes hold `!Send` tasks; keep the handle `!Send` even if `E` is.
+    _not_send: PhantomData<*const ()>,
+}
+
+impl<'env, E: 'env> Scope<'env, E> {
+    pub(crate) fn new() -> Self {
+        Scope {
+            inner: Rc::new(ScopeInner {
+                core: Rc::new(ScopeCore::new()),
+                tasks: RefCell::new(TaskSet::new()),
+            }),
+            _not_send: PhantomData,
+        }
+    }
+
+    /// Spawns a task into the scope and returns a handle to it.
+    ///
+    /// The task does not start running now: the caller continues to its next await, and
+    /// the scope polls the new task after that. The task may borrow data that outlives the
+    /// scope and need not be `Send`. It returns `()` or `Result<T, E>`; an `Err` fails the
+    /// scope according to its [`ScopeOptions`](crate::ScopeOptions) (by default: cancel
+    /// everything else and report the error).
+    ///
+    /// A task spawned while the scope is tearing down (for example from a destructor of a
+    /// task being cancelled) is dropped at once and its handle reports cancellation.
+    ///
+    /// # Panics
+    ///
+    /// If the scope has already finished: its result was produced, and nothing would ever
+    /// run the task. Spawn into a scope only while its body or one of its tasks runs, or
+    /// open a new scope.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let words = ["a", "bb", "ccc"];
+    /// let total = duet::run_scope(async |s| {
+    ///     let lens: Vec<_> = words.iter().map(|w| s.spawn(async move { Ok(w.len()) })).collect();
+    ///     let mut total = 0;
+    ///     for len in lens {
+    ///         total += len.await.unwrap_or(0);
+    ///     }
+    ///     Ok::<_, std::convert::Infallible>(total)
+    /// });
+    /// assert_eq!(total.unwrap(), 6);
+    /// ```
+    #[track_caller]
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<<F::Output as TaskOutput<E>>::Ok>
+    where
+        F: Future + 'env,
+        F::Output: TaskOutput<E>,
+    {
+        let core = &self.inner.core;
+        let mut tasks = self.inner.tasks.borrow_mut();
+        let key = tasks.next_key();
+        let (completer, handle) = join_pair(core.clone(), key);
+        match core.phase.get() {
+            Phase::Running => {
+                tasks.insert(Box::pin(SpawnedTask::new(future, completer)), &core.signal);
+            }
+            Phase::TearingDown => {
+                drop(tasks);
+                drop(future);
+                drop(completer);
+            }
+            Phase::Finished => panic!(
+                "duet: spawn on a scope that has already finished; a scope ends once its body \
+                 and tasks are done, so nothing would run this task. Spawn while the scope's \
+                 body or one of its tasks is still running, or open a new scope."
+            ),
+        }
+        handle
+    }
+
+    /// Cancels the scope and everything in it.
+    ///
+    /// The caller keeps running until its next await point (a task cannot be dropped
+    /// while it runs); then every task of the scope, the body included, is dropped at its
+    /// current await point, nested scopes first, and the scope returns
+    /// [`ScopeError::Cancelled`](crate::ScopeError::Cancelled) with
+    /// [`CancelReason::Explicit`]. The result is "cancelled" even if the body returns a
+    /// value after calling `cancel`. Cancelling a scope that is already cancelled or
+    /// finished does nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let result = duet::run_scope(async |s| {
+    ///     s.spawn(futures::future::pending::<()>()); // would never finish
+    ///     s.cancel();
+    ///     Ok::<_, std::convert::Infallible>(())
+    /// });
+    /// assert!(result.unwrap_err().is_cancelled());
+    /// ```
+    pub fn cancel(&self) {
+        if self.inner.core.phase.get() == Phase::Running {
+            self.inner.core.signal.cancel(CancelReason::Explicit);
+        }
+    }
+
+    /// True once the scope was asked to cancel (by [`cancel`](Scope::cancel) or a
+    /// [`CancelHandle`]) or began tearing down for another reason.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// duet::run_scope(async |s| {
+    ///     assert!(!s.is_cancelled());
+    ///     s.cancel();
+    ///     assert!(s.is_cancelled());
+    /// })
+    /// .unwrap_err();
+    /// ```
+    pub fn is_cancelled(&self) -> bool {
+        let core = &self.inner.core;
+        core.signal.is_cancel_requested()
+            || (core.phase.get() != Phase::Running && core.teardown_reason().is_some())
+    }
+
+    /// Returns a `Send + Sync` handle that cancels this scope from any thread.
+    ///
+    /// While a cancel handle exists, the scope is never considered deadlocked: the handle
+    /// could still end the wait.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let result = duet::run_scope(async |s| {
+    ///     let handle = s.cancel_handle();
+    ///     std::thread::spawn(move || handle.cancel()).join().unwrap();
+    ///     futures::future::pending::<()>().await;
+    ///     Ok::<_, std::convert::Infallible>(())
+    /// });
+    /// assert!(result.unwrap_err().is_cancelled());
+    /// ```
+    pub fn cancel_handle(&self) -> CancelHandle {
+        CancelHandle::new(self.inner.core.signal.clone())
+    }
+}
+
+impl<E> Clone for Scope<'_, E> {
+    fn clone(&self) -> Self {
+        Scope {
+            inner: self.inner.clone(),
+            _not_send: PhantomData,
+        }
+    }
+}
+
+impl<E> fmt::Debug for Scope<'_, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scope")
+            .field("phase", &self.inner.core.phase.get())
+            .field(
+                "tasks",
+                &self.inner.tasks.try_borrow().map(|t| t.live()).ok(),
+            )
+            .finish()
+    }
+}

@@ -1,0 +1,199 @@
+//! [`JoinHandle`]: the handle a spawn returns, and the cell it shares with its task.
+//!
+//! The task side owns a [`Completer`]; when the task finishes it stores the outcome and
+//! wakes the awaiting task. If the task is dropped before finishing (cancellation), the
+//! completer's `Drop` records "cancelled" instead, so a handle can never wait forever.
+//!
+//! # Invariants
+//!
+//! 1. The state leaves `Running` exactly once, by `finish` or by the completer's drop.
+//! 2. Whoever moves the state out of `Running` wakes the registered waiter.
+
+use std::cell::Cell;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+use super::core::{ScopeCore, TaskKey};
+use crate::{CancelReason, JoinError};
+
+pub(crate) enum JoinState<T> {
+    Running,
+    Done(T),
+    Failed,
+    Panicked,
+    Cancelled,
+    /// The outcome was handed to the handle's awaiter.
+    Taken,
+}
+
+pub(crate) struct JoinCell<T> {
+    state: Cell<JoinState<T>>,
+    waiter: Cell<Option<Waker>>,
+    cancel_requested: Cell<bool>,
+}
+
+impl<T> JoinCell<T> {
+    fn is_running(&self) -> bool {
+        let state = self.state.replace(JoinState::Taken);
+        let running = matches!(state, JoinState::Running);
+        self.state.set(state);
+        running
+    }
+
+    fn set_waiter(&self, waker: &Waker) {
+        let waiter = match self.waiter.take() {
+            Some(w) if w.will_wake(waker) => w,
+            _ => waker.clone(),
+        };
+        self.waiter.set(Some(waiter));
+    }
+
+    fn settle(&self, state: JoinState<T>) {
+        self.state.set(state);
+        if let Some(waiter) = self.waiter.take() {
+            waiter.wake();
+        }
+    }
+}
+
+/// The task's end of the cell.
+pub(crate) struct Completer<T> {
+    cell: Rc<JoinCell<T>>,
+}
+
+impl<T> Completer<T> {
+    pub(crate) fn finish(&self, state: JoinState<T>) {
+        self.cell.settle(state);
+    }
+}
+
+impl<T> Drop for Completer<T> {
+    fn drop(&mut self) {
+        if self.cell.is_running() {
+            self.cell.settle(JoinState::Cancelled);
+        }
+    }
+}
+
+/// Creates the two ends for a task identified by `key` in the scope `core`.
+pub(crate) fn join_pair<T>(core: Rc<ScopeCore>, key: TaskKey) -> (Completer<T>, JoinHandle<T>) {
+    let cell = Rc::new(JoinCell {
+        state: Cell::new(JoinState::Running),
+        waiter: Cell::new(None),
+        cancel_requested: Cell::new(false),
+    });
+    (
+        Completer { cell: cell.clone() },
+        JoinHandle { cell, core, key },
+    )
+}
+
+/// An owned handle to a task spawned with [`Scope::spawn`](crate::Scope::spawn).
+///
+/// Awaiting it yields the task's value, or a [`JoinError`] saying that the task was
+/// cancelled, failed (its error went to the scope) or panicked (the scope re-raises the
+/// panic).
+///
+/// # Dropping the handle
+///
+/// Dropping a `JoinHandle` does not cancel or detach its task: the scope still owns the
+/// task, keeps running it, and waits for it before it returns. The task's value is then
+/// discarded. Use [`cancel`](JoinHandle::cancel) to stop the task.
+///
+/// # After the scope ended
+///
+/// A scope only ends once all its tasks have ended, so a handle awaited after its scope
+/// ended resolves at once with the task's final outcome.
+///
+/// # Cancel safety
+///
+/// Awaiting a handle is cancel safe: if the awaiting future is dropped, the task keeps
+/// running and the handle can be awaited again later (until it has returned `Ready`).
+///
+/// # Examples
+///
+/// ```
+/// let out = duet::run_scope(async |s| {
+///     let slow = s.spawn(futures::future::pending::<()>());
+///     let quick = s.spawn(async { Ok(1) });
+///     slow.cancel();
+///     assert!(slow.await.unwrap_err().is_cancelled());
+///     quick.await.map_err(|_| "quick was cancelled")
+/// });
+/// assert_eq!(out.unwrap(), 1);
+/// ```
+pub struct JoinHandle<T> {
+    cell: Rc<JoinCell<T>>,
+    core: Rc<ScopeCore>,
+    key: TaskKey,
+}
+
+impl<T> JoinHandle<T> {
+    /// Cancels this task alone: it is dropped at its current await point (before the
+    /// scope polls any other task again) and its handle reports
+    /// [`JoinError::Cancelled`] with [`CancelReason::JoinHandle`]. The rest of the scope
+    /// carries on. Does nothing if the task has already finished.
+    pub fn cancel(&self) {
+        if self.cell.is_running() && !self.cell.cancel_requested.replace(true) {
+            self.core.request_task_cancel(self.key);
+        }
+    }
+
+    /// True once the task has finished, failed, panicked or been cancelled; awaiting the
+    /// handle then resolves without waiting.
+    pub fn is_finished(&self) -> bool {
+        !self.cell.is_running()
+    }
+}
+
+impl<T> Future for JoinHandle<T> {
+    type Output = Result<T, JoinError>;
+
+    /// # Returns
+    ///
+    /// - `Poll::Pending` while the task runs; the current task is woken when it ends.
+    /// - `Poll::Ready(Ok(value))` when the task returned `Ok(value)` (or `()`).
+    /// - `Poll::Ready(Err(error))` when it failed, panicked or was cancelled.
+    ///
+    /// # Panics
+    ///
+    /// When polled again after returning `Ready`, and when polled from a nested
+    /// [`run`](crate::run) (or another blocking executor) while the task belongs to an
+    /// outer loop that cannot make progress until that call returns.
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let outcome = match this.cell.state.replace(JoinState::Taken) {
+            JoinState::Running => {
+                this.cell.state.set(JoinState::Running);
+                this.core.assert_reachable_from_here();
+                this.cell.set_waiter(cx.waker());
+                return Poll::Pending;
+            }
+            JoinState::Done(value) => Ok(value),
+            JoinState::Failed => Err(JoinError::Failed),
+            JoinState::Panicked => Err(JoinError::Panicked),
+            JoinState::Cancelled => {
+                Err(JoinError::Cancelled(if this.cell.cancel_requested.get() {
+                    CancelReason::JoinHandle
+                } else {
+                    this.core.teardown_reason().unwrap_or(CancelReason::Parent)
+                }))
+            }
+            JoinState::Taken => {
+                panic!("duet: JoinHandle polled again after it returned its outcome")
+            }
+        };
+        Poll::Ready(outcome)
+    }
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle")
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}

@@ -1,0 +1,182 @@
+//! Scopes (nurseries): a body and the tasks it spawns, owned and polled together.
+//!
+//! [`scope`] opens a scope inside async code; [`Scope`] is the handle its body gets;
+//! `driver` is the future that polls the body and tasks; `tasks` and `waker` hold the
+//! tasks and route wake-ups to exactly the task woken; `join` connects a task to its
+//! [`JoinHandle`].
+//!
+//! # Invariants of the scope tree
+//!
+//! 1. A scope does not complete before its body and every task spawned into it have
+//!    completed or been dropped.
+//! 2. Tasks are owned by exactly one scope; they run only when that scope is polled, so
+//!    no task outlives its scope and none runs after its scope was dropped.
+//! 3. Cancelling a scope drops its tasks, which drops the scopes nested in them first
+//!    (each scope tears down its own tasks as it is dropped): descendants go first.
+//! 4. A nested [`run`](crate::run) starts a new tree: nothing outside it can cancel it,
+//!    and it reports its result to the task that called it.
+
+mod core;
+mod driver;
+mod handle;
+mod join;
+mod output;
+pub(crate) mod signal;
+mod tasks;
+mod waker;
+
+pub use handle::Scope;
+pub use join::JoinHandle;
+pub use output::{BodyOutput, TaskOutput};
+pub(crate) use signal::Signal;
+
+use crate::ScopeError;
+
+/// What a scope does when a task (or its body) fails with an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ErrorPolicy {
+    /// The first error cancels everything else in the scope and fails it. The default.
+    #[default]
+    FailFast,
+    /// Errors do not cancel anything: every task runs to completion, and the scope
+    /// returns every error (a supervisor). Panics still cancel the scope.
+    CollectAll,
+}
+
+/// Options for [`scope_with`].
+///
+/// # Examples
+///
+/// ```
+/// use duet::ScopeOptions;
+///
+/// let result = duet::run(duet::scope_with(ScopeOptions::new().collect_all(), async |s| {
+///     s.spawn(async { Err::<(), _>("first") });
+///     s.spawn(async { Err::<(), _>("second") });
+///     s.spawn(async { Ok(()) });
+///     Ok(())
+/// }));
+/// let mut errors = result.unwrap_err().into_errors();
+/// errors.sort();
+/// assert_eq!(errors, ["first", "second"]);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ScopeOptions {
+    policy: ErrorPolicy,
+}
+
+impl ScopeOptions {
+    /// The defaults: [`ErrorPolicy::FailFast`].
+    pub fn new() -> Self {
+        ScopeOptions::default()
+    }
+
+    /// Sets what happens when a task fails.
+    pub fn error_policy(mut self, policy: ErrorPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Shorthand for `error_policy(ErrorPolicy::CollectAll)`: a supervisor scope.
+    pub fn collect_all(self) -> Self {
+        self.error_policy(ErrorPolicy::CollectAll)
+    }
+}
+
+/// Opens a scope (a nursery): runs `body`, lets it spawn tasks, and waits for all of them.
+///
+/// The body receives a [`Scope`] to [`spawn`](Scope::spawn) tasks with. The scope
+/// completes when the body and every task have completed, and returns the body's value.
+/// The first error, from the body or any task, cancels everything still running (each
+/// task is dropped at its current await point, nested scopes first) and the scope returns
+/// [`ScopeError::Failed`]. A panic in a task cancels the rest and is re-raised by the
+/// scope, as [`std::thread::scope`] does. See [`scope_with`] for other error policies.
+///
+/// # Cancel safety
+///
+/// Dropping the returned future cancels the scope: every task in it is dropped, and
+/// their join handles report [`CancelReason::Parent`](crate::CancelReason::Parent).
+///
+/// # Examples
+///
+/// ```
+/// #[derive(Debug)]
+/// struct NotFound(&'static str);
+///
+/// async fn fetch(key: &'static str) -> Result<usize, NotFound> {
+///     if key.is_empty() { Err(NotFound(key)) } else { Ok(key.len()) }
+/// }
+///
+/// let keys = ["alpha", "beta"];
+/// let total = duet::run(async {
+///     duet::scope(async |s| {
+///         let lens: Vec<_> = keys.iter().map(|&k| s.spawn(fetch(k))).collect();
+///         let mut total = 0;
+///         for len in lens {
+///             total += len.await.expect("no task of a running scope is cancelled here");
+///         }
+///         Ok::<_, NotFound>(total)
+///     })
+///     .await
+/// });
+/// assert_eq!(total.unwrap(), 9);
+///
+/// let failed = duet::run_scope(async |s| {
+///     s.spawn(fetch(""));
+///     s.spawn(futures::future::pending::<Result<(), NotFound>>()); // cancelled by the failure
+///     Ok(())
+/// });
+/// assert!(matches!(failed, Err(duet::ScopeError::Failed { error: NotFound(""), .. })));
+/// ```
+pub async fn scope<'env, B, E, O>(body: B) -> Result<O::Ok, ScopeError<E>>
+where
+    B: AsyncFnOnce(&Scope<'env, E>) -> O,
+    O: BodyOutput<E>,
+    E: 'env,
+{
+    scope_with(ScopeOptions::new(), body).await
+}
+
+/// Opens a scope with [`ScopeOptions`]; see [`scope`].
+///
+/// # Cancel safety
+///
+/// As for [`scope`]: dropping the future cancels every task of the scope.
+///
+/// # Examples
+///
+/// ```
+/// use duet::{ScopeError, ScopeOptions};
+///
+/// // A supervisor: failures do not cancel the other tasks.
+/// let done = std::cell::Cell::new(0);
+/// let result = duet::run(duet::scope_with(ScopeOptions::new().collect_all(), async |s| {
+///     for i in 0..4 {
+///         let done = &done;
+///         s.spawn(async move {
+///             done.set(done.get() + 1);
+///             if i % 2 == 0 { Err(i) } else { Ok(()) }
+///         });
+///     }
+///     Ok(())
+/// }));
+/// assert_eq!(done.get(), 4);
+/// match result {
+///     Err(ScopeError::Failed { error, others }) => assert_eq!((error, others), (0, vec![2])),
+///     other => panic!("unexpected {other:?}"),
+/// }
+/// ```
+pub async fn scope_with<'env, B, E, O>(
+    options: ScopeOptions,
+    body: B,
+) -> Result<O::Ok, ScopeError<E>>
+where
+    B: AsyncFnOnce(&Scope<'env, E>) -> O,
+    O: BodyOutput<E>,
+    E: 'env,
+{
+    let scope = Scope::new();
+    let body = body(&scope);
+    driver::Driver::new(&scope, body, options).await
+}
