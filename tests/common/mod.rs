@@ -1,0 +1,155 @@
+//! Counting harness shared by the integration tests.
+//!
+//! [`Probe`] counts, for the futures it wraps, how often they were polled, how many
+//! completed and how many were dropped; drop counts prove that cancellation dropped every
+//! task exactly once and that nothing leaked.
+
+#![allow(dead_code)]
+
+use std::cell::Cell;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll, Wake};
+
+use pin_project_lite::pin_project;
+
+#[derive(Default)]
+struct Counts {
+    created: Cell<usize>,
+    polls: Cell<usize>,
+    completed: Cell<usize>,
+    dropped: Cell<usize>,
+}
+
+/// Counts polls, completions and drops of the futures it tracks.
+#[derive(Clone, Default)]
+pub struct Probe(Rc<Counts>);
+
+impl Probe {
+    pub fn new() -> Self {
+        Probe::default()
+    }
+
+    /// Wraps `future` so that its polls, completion and drop are counted.
+    pub fn track<F: Future>(&self, future: F) -> Tracked<F> {
+        self.0.created.set(self.0.created.get() + 1);
+        Tracked {
+            inner: future,
+            probe: self.clone(),
+            done: false,
+        }
+    }
+
+    pub fn created(&self) -> usize {
+        self.0.created.get()
+    }
+    pub fn polls(&self) -> usize {
+        self.0.polls.get()
+    }
+    pub fn completed(&self) -> usize {
+        self.0.completed.get()
+    }
+    pub fn dropped(&self) -> usize {
+        self.0.dropped.get()
+    }
+    /// Tracked futures that were dropped without completing.
+    pub fn cancelled(&self) -> usize {
+        self.dropped() - self.completed()
+    }
+}
+
+pin_project! {
+    pub struct Tracked<F> {
+        #[pin]
+        inner: F,
+        probe: Probe,
+        done: bool,
+    }
+
+    impl<F> PinnedDrop for Tracked<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let counts = &this.probe.0;
+            counts.dropped.set(counts.dropped.get() + 1);
+        }
+    }
+}
+
+impl<F: Future> Future for Tracked<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let counts = &this.probe.0;
+        assert!(!*this.done, "tracked future polled after completion");
+        counts.polls.set(counts.polls.get() + 1);
+        let poll = this.inner.poll(cx);
+        if poll.is_ready() {
+            *this.done = true;
+            counts.completed.set(counts.completed.get() + 1);
+        }
+        poll
+    }
+}
+
+/// Sets a flag when dropped: put one in a task to observe where it is dropped.
+pub struct DropFlag(pub Rc<Cell<bool>>);
+
+impl Drop for DropFlag {
+    fn drop(&mut self) {
+        self.0.set(true);
+    }
+}
+
+/// A waker that counts its wakes, for driving futures by hand.
+#[derive(Default)]
+pub struct CountingWaker {
+    wakes: AtomicUsize,
+}
+
+impl CountingWaker {
+    pub fn new() -> Arc<Self> {
+        Arc::new(CountingWaker::default())
+    }
+    pub fn wakes(&self) -> usize {
+        self.wakes.load(Ordering::SeqCst)
+    }
+}
+
+impl Wake for CountingWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.wakes.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A future that is pending until it has been polled `n` times, waking itself each
+/// time: a task that "keeps waking itself".
+pub fn spin(n: usize) -> impl Future<Output = ()> {
+    let mut left = n;
+    std::future::poll_fn(move |cx| {
+        if left == 0 {
+            return Poll::Ready(());
+        }
+        left -= 1;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    })
+}
+
+/// Runs `f`, expecting it to panic; returns the panic message.
+pub fn panic_message(f: impl FnOnce()) -> String {
+    let payload =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).expect_err("expected a panic");
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "<non-string panic payload>".to_string()
+    }
+}

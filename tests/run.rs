@@ -1,0 +1,199 @@
+//! `duet::run`: values, nesting, parking and cross-thread wake-ups, deadlock detection.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+use std::time::Duration;
+
+use common::{Probe, panic_message};
+use futures::channel::oneshot;
+
+#[derive(Debug, PartialEq)]
+struct AppError(&'static str);
+
+async fn double(x: u32) -> u32 {
+    duet::yield_now().await;
+    x * 2
+}
+
+async fn quadruple(x: u32) -> u32 {
+    double(double(x).await).await
+}
+
+async fn fallible(ok: bool) -> Result<u32, AppError> {
+    duet::yield_now().await;
+    if ok { Ok(1) } else { Err(AppError("nope")) }
+}
+
+#[test]
+fn run_returns_the_output_of_its_future() {
+    assert_eq!(duet::run(async { 7 }), 7);
+    assert_eq!(duet::run(std::future::ready("ready")), "ready");
+}
+
+#[test]
+fn nested_async_functions_run_to_completion() {
+    assert_eq!(duet::run(quadruple(3)), 12);
+}
+
+#[test]
+fn failing_future_is_caught_by_its_caller() {
+    let out = duet::run(async {
+        match fallible(false).await {
+            Err(AppError(msg)) => format!("caught {msg}"),
+            Ok(_) => "no error".to_string(),
+        }
+    });
+    assert_eq!(out, "caught nope");
+    assert_eq!(duet::run(fallible(true)), Ok(1));
+}
+
+#[test]
+fn wake_from_another_thread_resumes_the_parked_loop() {
+    let probe = Probe::new();
+    let (tx, rx) = oneshot::channel();
+    let worker = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(20));
+        tx.send(99).unwrap();
+    });
+    let got = duet::run(probe.track(rx));
+    worker.join().unwrap();
+    assert_eq!(got, Ok(99));
+    // Parked, not spinning: one poll before the wait, one after the wake (a spurious
+    // unpark may add one more, but never a poll loop).
+    assert!(
+        probe.polls() <= 3,
+        "root polled {} times while waiting",
+        probe.polls()
+    );
+}
+
+#[test]
+fn many_sequential_cross_thread_wakes_are_never_lost() {
+    const ROUNDS: usize = 2_000;
+    let (to_worker, from_loop) = std::sync::mpsc::channel::<oneshot::Sender<usize>>();
+    let worker = thread::spawn(move || {
+        for (i, reply) in from_loop.iter().enumerate() {
+            reply.send(i).unwrap();
+        }
+    });
+    let sum = duet::run(async {
+        let mut sum = 0;
+        for _ in 0..ROUNDS {
+            let (tx, rx) = oneshot::channel();
+            to_worker.send(tx).unwrap();
+            sum += rx.await.unwrap();
+        }
+        drop(to_worker);
+        sum
+    });
+    worker.join().unwrap();
+    assert_eq!(sum, (0..ROUNDS).sum());
+}
+
+#[test]
+fn wakes_from_several_threads_at_once_are_all_delivered() {
+    let done = Arc::new(AtomicUsize::new(0));
+    let result = duet::run_scope(async |s| {
+        for i in 0..8u64 {
+            let done = done.clone();
+            s.spawn(async move {
+                for j in 0..100u64 {
+                    let (tx, rx) = oneshot::channel();
+                    thread::spawn(move || tx.send(i * 1000 + j).unwrap());
+                    assert_eq!(rx.await.unwrap(), i * 1000 + j);
+                }
+                done.fetch_add(1, Ordering::SeqCst);
+            });
+        }
+    });
+    assert!(result.is_ok());
+    assert_eq!(done.load(Ordering::SeqCst), 8);
+}
+
+#[test]
+fn run_after_a_panicking_run_works() {
+    let msg = panic_message(|| {
+        duet::run(async {
+            duet::yield_now().await;
+            panic!("first run blew up");
+        })
+    });
+    assert_eq!(msg, "first run blew up");
+    assert_eq!(duet::run(quadruple(1)), 4);
+}
+
+#[test]
+fn run_of_a_future_nothing_can_wake_panics_instead_of_hanging() {
+    let msg = panic_message(|| duet::run(futures::future::pending::<()>()));
+    assert!(msg.contains("deadlock"), "{msg}");
+    // The thread is still usable.
+    assert_eq!(duet::run(async { 1 }), 1);
+}
+
+#[test]
+fn a_scope_whose_tasks_nothing_can_wake_is_reported_as_a_deadlock() {
+    let probe = Probe::new();
+    let msg = panic_message(|| {
+        let _ = duet::run_scope(async |s| {
+            s.spawn(probe.track(futures::future::pending::<()>()));
+            duet::scope(async |inner| {
+                inner.spawn(probe.track(futures::future::pending::<()>()));
+            })
+            .await
+        });
+    });
+    assert!(msg.contains("deadlock"), "{msg}");
+    assert_eq!(
+        probe.dropped(),
+        2,
+        "every stuck task is dropped before the panic leaves run"
+    );
+}
+
+#[test]
+fn a_task_waiting_on_another_thread_is_not_a_deadlock() {
+    let (tx, rx) = oneshot::channel();
+    let worker = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(50));
+        tx.send(5).unwrap();
+    });
+    let got = duet::run_scope(async |s| {
+        s.spawn(async {}); // finishes at once
+        let h = s.spawn(async move { Ok(rx.await.unwrap()) });
+        h.await.map_err(|_| "cancelled")
+    });
+    worker.join().unwrap();
+    assert_eq!(got.unwrap(), 5);
+}
+
+#[test]
+fn a_task_waiting_for_a_sibling_is_not_a_deadlock() {
+    let got = duet::run_scope(async |s| {
+        let (tx, rx) = oneshot::channel();
+        let waiter = s.spawn(async move { Ok(rx.await.unwrap() + 1) });
+        s.spawn(async move {
+            for _ in 0..5 {
+                duet::yield_now().await;
+            }
+            tx.send(1).unwrap();
+        });
+        waiter.await.map_err(|_| "cancelled")
+    });
+    assert_eq!(got.unwrap(), 2);
+}
+
+#[test]
+fn run_accepts_into_future() {
+    struct Answer;
+    impl std::future::IntoFuture for Answer {
+        type Output = u8;
+        type IntoFuture = std::future::Ready<u8>;
+        fn into_future(self) -> Self::IntoFuture {
+            std::future::ready(42)
+        }
+    }
+    assert_eq!(duet::run(Answer), 42);
+}
