@@ -7,13 +7,14 @@
 //! 2. If the root is ready, `run` returns its output.
 //! 3. If a wake arrived during the poll (a task woke itself or a sibling, a scope yielded
 //!    its budget), the loop polls again at once: no system call is made.
-//! 4. Otherwise, if nothing but stuck scopes holds the root's waker, no event can ever
+//! 4. Otherwise the loop is idle: this is where per-loop idle work runs (see `context`).
+//!    Then, if nothing but stuck scopes holds the root's waker, no event can ever
 //!    resume the root and `run` panics with a deadlock message instead of hanging.
-//! 5. Otherwise the thread parks until a waker, from any thread, notifies it.
+//!    Otherwise the thread parks until a waker, from any thread, notifies it.
 //!
 //! # Invariants
 //!
-//! 1. Everything `run` sets on the thread (the loop id, the poll frame) is restored when
+//! 1. Everything `run` sets on the thread (the loop context, the poll frame) is restored when
 //!    it returns or unwinds, so the next `run` on the thread, and an outer `run` that
 //!    called this one, carry on normally.
 //! 2. The root future is dropped before `run` returns or finishes unwinding, so every task
@@ -21,6 +22,7 @@
 //! 3. A nested `run` has its own notifier: wakes of the outer tree only unpark the thread
 //!    and stay pending in the outer loop's flag until the nested `run` returns.
 
+mod context;
 mod frame;
 mod park;
 
@@ -28,7 +30,8 @@ use std::future::{Future, IntoFuture};
 use std::pin::pin;
 use std::task::{Context, Poll};
 
-pub(crate) use frame::{current_loop, poll_in_frame, report_stuck_hold};
+pub(crate) use context::current_loop;
+pub(crate) use frame::{poll_in_frame, report_stuck_hold};
 use park::LoopWaker;
 
 use crate::ScopeError;
@@ -72,7 +75,8 @@ use crate::scope::{BodyOutput, Scope, scope};
 /// assert_eq!(total, 2);
 /// ```
 pub fn run<F: IntoFuture>(future: F) -> F::Output {
-    let _loop_id = frame::LoopGuard::enter();
+    let context = context::LoopContext::new();
+    let _current = context::Enter::new(context.clone());
     let (notifier, waker) = LoopWaker::new();
     let mut cx = Context::from_waker(&waker);
     let mut root = pin!(future.into_future());
@@ -85,6 +89,8 @@ pub fn run<F: IntoFuture>(future: F) -> F::Output {
         if notifier.take_notification() {
             continue;
         }
+        // Nothing is ready. Idle work of the loop (due timers, flushing buffered futures)
+        // goes here, before the deadlock check and the park.
         if notifier.is_unreachable(stuck_holds) {
             panic!(
                 "duet::run: deadlock: the root future is waiting, but no waker of it or of any \
