@@ -4,8 +4,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-/// Yields once: the task is queued again and resumes after its siblings (and the rest of
-/// the tree) had a turn.
+/// Yields once: the task is queued again and resumes after the other tasks queued in its
+/// scope had a turn. (A scope in turn yields to the rest of the tree after a bounded
+/// number of polls, so a task that yields in a loop never starves anything.)
 ///
 /// # Cancel safety
 ///

@@ -32,6 +32,9 @@ pub(crate) struct TaskKey {
 pub(crate) struct ScopeCore {
     pub(crate) signal: Arc<Signal>,
     pub(crate) phase: Cell<Phase>,
+    /// True while the driver is polling tasks: events raised by those tasks (spawns,
+    /// handle cancels) need not wake the parent, the driver checks for them itself.
+    pub(crate) polling: Cell<bool>,
     /// Why the scope tore down, once it has started to; join handles of the tasks it
     /// dropped report this reason.
     teardown_reason: RefCell<Option<CancelReason>>,
@@ -47,6 +50,7 @@ impl ScopeCore {
         ScopeCore {
             signal: Arc::new(Signal::default()),
             phase: Cell::new(Phase::Running),
+            polling: Cell::new(false),
             teardown_reason: RefCell::new(None),
             handle_cancels: RefCell::new(Vec::new()),
             loop_id: current_loop(),
@@ -65,6 +69,13 @@ impl ScopeCore {
     pub(crate) fn request_task_cancel(&self, key: TaskKey) {
         if self.phase.get() == Phase::Running {
             self.handle_cancels.borrow_mut().push(key);
+            self.notify_unless_polling();
+        }
+    }
+
+    /// Makes sure the driver looks at the scope again: unnecessary while it is polling.
+    pub(crate) fn notify_unless_polling(&self) {
+        if !self.polling.get() {
             self.signal.notify();
         }
     }

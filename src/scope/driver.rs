@@ -2,21 +2,24 @@
 //!
 //! # How a poll goes
 //!
-//! 1. Register the waker of whoever polls the scope (the parent task, or the loop).
-//! 2. Apply cancellation: an explicit request ends the scope; tasks whose join handles
+//! 1. Apply cancellation: an explicit request ends the scope; tasks whose join handles
 //!    asked to cancel them are dropped.
-//! 3. Run one *round*: take the indices queued so far (tasks that were spawned or woken)
-//!    and poll each of those tasks once; tasks woken during the round wait for the next
-//!    round. This is the scope's budget: a task that keeps waking itself is polled once
-//!    per round, so it cannot starve its siblings, and the scope yields to its parent
-//!    after every round.
+//! 2. Run a *round*: take the tasks queued so far (spawned ones first, then woken ones)
+//!    and poll each once; tasks queued during the round wait for the next round, so a
+//!    task that keeps waking itself is polled once per round and cannot starve its
+//!    siblings. Cancellation is applied again after every task poll.
+//! 3. Run further rounds while tasks are queued, until [`ROUND_BUDGET`] task polls have
+//!    been made in this poll of the scope; then yield to the parent (wake it and return
+//!    `Pending`), so a busy scope cannot starve the rest of the tree. A round is never
+//!    cut short: every task queued at its start is polled.
 //! 4. If a task failed (fail-fast), panicked, or cancellation was requested, tear down:
 //!    drop every task, the body last, then report.
 //! 5. If the body and all tasks are done, report the result.
-//! 6. If tasks were queued during the round, wake the parent (yield) and return
-//!    `Pending`.
+//! 6. Otherwise register the parent's waker, then re-check for work that arrived while
+//!    polling (wakes during a poll do not wake the parent, see `signal`); if there is
+//!    some, yield.
 //! 7. Otherwise return `Pending`. If no pending task's waker is held by anything (see
-//!    [`TaskWaker::is_held`]), the scope is *stuck*: it reports the clone of the parent's
+//!    [`WakerSlot::is_held`]), the scope is *stuck*: it reports the clone of the parent's
 //!    waker it keeps as a stuck hold, so the parent can tell that only this scope, which
 //!    nothing can wake, would ever wake it.
 //!
@@ -31,13 +34,12 @@
 //!    prevent the others; the first panic is re-raised after all of them.
 //! 5. Errors are never discarded: each one ends up in the scope's result.
 //!
-//! [`TaskWaker::is_held`]: super::waker::TaskWaker::is_held
+//! [`WakerSlot::is_held`]: super::waker::WakerSlot::is_held
 
 use std::mem;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
@@ -45,13 +47,17 @@ use super::core::Phase;
 use super::handle::Scope;
 use super::output::BodyOutput;
 use super::tasks::{Exit, PanicPayload};
-use super::waker::TaskWaker;
+use super::waker::WakerSlot;
 use super::{ErrorPolicy, ScopeOptions};
 use crate::runtime::{poll_in_frame, report_stuck_hold};
 use crate::{CancelReason, ScopeError};
 
 /// The ready-queue index of the body (task slots never reach it).
 const BODY: u32 = u32::MAX;
+
+/// Task polls after which a scope that still has queued tasks yields to its parent
+/// (beyond the first round, which always runs whole).
+pub(crate) const ROUND_BUDGET: usize = 128;
 
 /// Why the scope is ending early.
 enum Ending {
@@ -66,7 +72,7 @@ pin_project! {
         scope: &'s Scope<'env, E>,
         #[pin]
         body: Option<B>,
-        body_waker: Arc<TaskWaker>,
+        body_waker: WakerSlot,
         body_held: bool,
         body_value: Option<V>,
         policy: ErrorPolicy,
@@ -96,8 +102,8 @@ pin_project! {
 
 impl<'s, 'env, E, B, V> Driver<'s, 'env, E, B, V> {
     pub(crate) fn new(scope: &'s Scope<'env, E>, body: B, options: ScopeOptions) -> Self {
-        let body_waker = TaskWaker::new(scope.inner.core.signal.clone(), BODY);
-        Waker::from(body_waker.clone()).wake();
+        let body_waker = WakerSlot::new(scope.inner.core.signal.clone(), BODY);
+        body_waker.wake();
         Driver {
             scope,
             body: Some(body),
@@ -128,29 +134,42 @@ where
             core.phase.get() != Phase::Finished,
             "duet: a scope future was polled after it completed"
         );
-        core.signal.register(cx.waker());
 
+        core.polling.set(true);
         let mut batch = mem::take(this.batch);
-        apply_cancellations(&mut this);
-        if this.ending.is_none() {
-            core.signal.take_ready(&mut batch);
+        let mut polls = 0;
+        loop {
+            apply_cancellations(&mut this);
+            if this.ending.is_some() {
+                break;
+            }
+            scope.inner.tasks.borrow_mut().take_spawned(&mut batch);
+            core.signal.begin_round(&mut batch);
+            if batch.is_empty() {
+                break;
+            }
             for index in batch.drain(..) {
-                if this.ending.is_some() {
-                    break;
-                }
                 let exit = if index == BODY {
                     poll_body(&mut this)
                 } else {
                     poll_task(scope, index)
                 };
+                polls += 1;
                 if let Some(exit) = exit {
                     record_exit(&mut this, exit);
                 }
                 apply_cancellations(&mut this);
+                if this.ending.is_some() {
+                    break;
+                }
             }
-            batch.clear();
+            if this.ending.is_some() || polls >= ROUND_BUDGET {
+                break;
+            }
         }
+        batch.clear();
         *this.batch = batch;
+        core.polling.set(false);
 
         if let Some(ending) = this.ending.take() {
             let reason = match &ending {
@@ -164,18 +183,22 @@ where
         if this.body.is_none() && scope.inner.tasks.borrow().live() == 0 {
             return Poll::Ready(finish(this, None));
         }
-        if core.signal.has_ready() {
+
+        // Register first, then look for work that arrived while polling: an event after
+        // the registration wakes the parent, one before it is seen here.
+        core.signal.register(cx.waker());
+        let more_work = core.signal.end_polling()
+            || scope.inner.tasks.borrow().has_spawned()
+            || core.signal.is_cancel_requested()
+            || core.has_task_cancels();
+        if more_work {
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
         let stuck = !*this.body_held
             && scope.inner.tasks.borrow().held_count() == 0
-            && !core.signal.has_remote_handles()
-            && !core.signal.is_cancel_requested()
-            && !core.has_task_cancels();
+            && !core.signal.has_remote_handles();
         if stuck {
-            // Ensure exactly one clone of the parent's waker is kept before reporting it.
-            core.signal.register(cx.waker());
             report_stuck_hold(cx.waker());
         }
         Poll::Pending
@@ -214,12 +237,11 @@ where
     }
     let mut body = this.body.as_mut().as_pin_mut()?;
     *this.body_held = false;
-    let waker = Waker::from(this.body_waker.clone());
-    let mut cx = Context::from_waker(&waker);
+    let waker = this.body_waker.waker();
+    let mut cx = Context::from_waker(waker);
     let (poll, stuck_holds) = poll_in_frame(waker.data(), || {
         panic::catch_unwind(AssertUnwindSafe(|| body.as_mut().poll(&mut cx)))
     });
-    drop(waker);
     match poll {
         Ok(Poll::Pending) => {
             *this.body_held = this.body_waker.is_held(stuck_holds);
@@ -245,11 +267,10 @@ where
 fn poll_task<E>(scope: &Scope<'_, E>, index: u32) -> Option<Exit<E>> {
     let tasks = &scope.inner.tasks;
     let mut polling = tasks.borrow_mut().start_poll(index)?;
-    let waker = Waker::from(polling.waker.clone());
-    let mut cx = Context::from_waker(&waker);
-    let (poll, stuck_holds) =
-        poll_in_frame(waker.data(), || polling.task.as_mut().poll_task(&mut cx));
-    drop(waker);
+    let waker = polling.waker.waker();
+    let mut cx = Context::from_waker(waker);
+    let task = &mut polling.task;
+    let (poll, stuck_holds) = poll_in_frame(waker.data(), || task.as_mut().poll_task(&mut cx));
     match poll {
         Poll::Pending => {
             tasks.borrow_mut().finish_pending(polling, stuck_holds);

@@ -121,6 +121,8 @@ impl<'env, E: 'env> Scope<'env, E> {
         match core.phase.get() {
             Phase::Running => {
                 tasks.insert(Box::pin(SpawnedTask::new(future, completer)), &core.signal);
+                drop(tasks);
+                core.notify_unless_polling();
             }
             Phase::TearingDown => {
                 drop(tasks);

@@ -5,9 +5,12 @@
 //!
 //! 1. An index is in `ready` at most once at a time: only a [`TaskWaker`] whose `queued`
 //!    flag went from false to true pushes it (see `waker`).
-//! 2. Every push, cancellation request and handle-cancel notification wakes `parent`
-//!    afterwards, so a scope that returned `Pending` is always polled again after any of
-//!    them.
+//! 2. While the scope's driver is polling (`polling` is set), pushes do not wake the
+//!    parent: the driver checks the queue before it returns. Otherwise the parent is
+//!    woken when the queue goes from empty to non-empty; a non-empty queue means the
+//!    parent was already woken since, or the driver is about to yield.
+//! 3. Every cancellation request and handle-cancel notification wakes `parent`, and the
+//!    driver re-checks for them after registering, so none is lost.
 //!
 //! [`TaskWaker`]: super::waker::TaskWaker
 
@@ -21,8 +24,14 @@ use crate::CancelReason;
 use crate::cancel::request::CancelRequest;
 
 #[derive(Default)]
+struct ReadyQueue {
+    ready: Vec<u32>,
+    polling: bool,
+}
+
+#[derive(Default)]
 pub(crate) struct Signal {
-    ready: Mutex<Vec<u32>>,
+    queue: Mutex<ReadyQueue>,
     parent: AtomicWaker,
     cancel: CancelRequest,
     /// Live [`CancelHandle`](crate::CancelHandle)s: each one can wake the scope from
@@ -31,29 +40,38 @@ pub(crate) struct Signal {
 }
 
 impl Signal {
+    fn lock(&self) -> std::sync::MutexGuard<'_, ReadyQueue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     pub(crate) fn push(&self, index: u32) {
-        self.ready
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(index);
-        self.parent.wake();
+        let wake_parent = {
+            let mut queue = self.lock();
+            queue.ready.push(index);
+            !queue.polling && queue.ready.len() == 1
+        };
+        if wake_parent {
+            self.parent.wake();
+        }
     }
 
-    /// Moves every queued index into `batch` (which must be empty).
-    pub(crate) fn take_ready(&self, batch: &mut Vec<u32>) {
-        debug_assert!(batch.is_empty());
-        std::mem::swap(
-            &mut *self.ready.lock().unwrap_or_else(|e| e.into_inner()),
-            batch,
-        );
+    /// Marks the driver as polling and appends every queued index to `batch`.
+    pub(crate) fn begin_round(&self, batch: &mut Vec<u32>) {
+        let mut queue = self.lock();
+        queue.polling = true;
+        if batch.is_empty() {
+            std::mem::swap(&mut queue.ready, batch);
+        } else {
+            batch.append(&mut queue.ready);
+        }
     }
 
-    pub(crate) fn has_ready(&self) -> bool {
-        !self
-            .ready
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_empty()
+    /// Marks the driver as no longer polling; true if tasks were queued meanwhile (the
+    /// driver must then make sure it is polled again).
+    pub(crate) fn end_polling(&self) -> bool {
+        let mut queue = self.lock();
+        queue.polling = false;
+        !queue.ready.is_empty()
     }
 
     pub(crate) fn register(&self, waker: &Waker) {

@@ -8,14 +8,17 @@
 //!    addresses a later task.
 //! 3. `held_count` is the number of live tasks whose `held` flag is set; a task is held
 //!    from spawn until its first poll, then whenever its waker was held after its last
-//!    poll (see [`TaskWaker::is_held`]).
+//!    poll (see [`WakerSlot::is_held`]).
 //! 4. A slot's waker is reused by the next task only if nobody else holds a clone of it.
+//! 5. A newly inserted task is queued in `spawned` (local to the scope's thread, no lock)
+//!    with its waker's `queued` flag set; the driver drains `spawned` with the shared
+//!    ready queue.
 
 use std::any::Any;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
@@ -23,7 +26,7 @@ use super::core::TaskKey;
 use super::join::{Completer, JoinState};
 use super::output::TaskOutput;
 use super::signal::Signal;
-use super::waker::TaskWaker;
+use super::waker::WakerSlot;
 
 pub(crate) type PanicPayload = Box<dyn Any + Send + 'static>;
 
@@ -87,7 +90,8 @@ where
 
 struct Slot<'env, E> {
     task: Option<BoxedTask<'env, E>>,
-    waker: Arc<TaskWaker>,
+    /// Taken out, with the task, for the duration of a poll.
+    waker: Option<WakerSlot>,
     generation: u32,
     held: bool,
 }
@@ -96,12 +100,13 @@ struct Slot<'env, E> {
 pub(crate) struct Polling<'env, E> {
     pub(crate) index: u32,
     pub(crate) task: BoxedTask<'env, E>,
-    pub(crate) waker: Arc<TaskWaker>,
+    pub(crate) waker: WakerSlot,
 }
 
 pub(crate) struct TaskSet<'env, E> {
     slots: Vec<Slot<'env, E>>,
     free: Vec<u32>,
+    spawned: Vec<u32>,
     live: usize,
     held_count: usize,
 }
@@ -111,6 +116,7 @@ impl<'env, E> TaskSet<'env, E> {
         TaskSet {
             slots: Vec::new(),
             free: Vec::new(),
+            spawned: Vec::new(),
             live: 0,
             held_count: 0,
         }
@@ -126,8 +132,8 @@ impl<'env, E> TaskSet<'env, E> {
             None => TaskKey {
                 index: u32::try_from(self.slots.len())
                     .ok()
-                    .filter(|&i| i != u32::MAX)
-                    .expect("duet: a scope cannot hold more than u32::MAX - 1 tasks"),
+                    .filter(|&i| i < u32::MAX - 1)
+                    .expect("duet: a scope cannot hold more than u32::MAX - 2 tasks"),
                 generation: 0,
             },
         }
@@ -136,66 +142,75 @@ impl<'env, E> TaskSet<'env, E> {
     /// Stores a task under [`next_key`](Self::next_key) and queues it for its first poll.
     pub(crate) fn insert(&mut self, task: BoxedTask<'env, E>, signal: &Arc<Signal>) -> TaskKey {
         let key = self.next_key();
-        let waker = if let Some(index) = self.free.pop() {
-            let slot = &mut self.slots[index as usize];
-            if !slot.waker.is_unshared() {
-                slot.waker = TaskWaker::new(signal.clone(), index);
+        if self.free.pop().is_some() {
+            let slot = &mut self.slots[key.index as usize];
+            let reusable = slot.waker.as_ref().is_some_and(WakerSlot::is_unshared);
+            if !reusable {
+                slot.waker = Some(WakerSlot::new(signal.clone(), key.index));
             }
             slot.task = Some(task);
             slot.held = true;
-            slot.waker.clone()
         } else {
-            let waker = TaskWaker::new(signal.clone(), key.index);
             self.slots.push(Slot {
                 task: Some(task),
-                waker: waker.clone(),
+                waker: Some(WakerSlot::new(signal.clone(), key.index)),
                 generation: 0,
                 held: true,
             });
-            waker
-        };
+        }
+        let waker = self.slots[key.index as usize].waker.as_ref();
+        if waker.is_some_and(WakerSlot::mark_queued) {
+            self.spawned.push(key.index);
+        }
         self.live += 1;
         self.held_count += 1;
-        Waker::from(waker).wake();
         key
+    }
+
+    /// Appends the tasks spawned since the last call to `batch`.
+    pub(crate) fn take_spawned(&mut self, batch: &mut Vec<u32>) {
+        batch.append(&mut self.spawned);
+    }
+
+    pub(crate) fn has_spawned(&self) -> bool {
+        !self.spawned.is_empty()
     }
 
     /// Takes a queued task out of its slot for polling. `None` when the queue entry is
     /// stale (the task ended or was already polled since it was queued).
     pub(crate) fn start_poll(&mut self, index: u32) -> Option<Polling<'env, E>> {
         let slot = self.slots.get_mut(index as usize)?;
-        if !slot.waker.take_queued() {
+        if slot.task.is_none() || !slot.waker.as_ref()?.take_queued() {
             return None;
         }
         let task = slot.task.take()?;
+        let waker = slot.waker.take()?;
         if slot.held {
             slot.held = false;
             self.held_count -= 1;
         }
-        Some(Polling {
-            index,
-            task,
-            waker: slot.waker.clone(),
-        })
+        Some(Polling { index, task, waker })
     }
 
     /// Puts a still-pending task back, recording whether its waker is held elsewhere.
     pub(crate) fn finish_pending(&mut self, polled: Polling<'env, E>, stuck_holds: usize) {
         let Polling { index, task, waker } = polled;
-        drop(waker);
         let slot = &mut self.slots[index as usize];
-        slot.held = slot.waker.is_held(stuck_holds);
+        slot.held = waker.is_held(stuck_holds);
         if slot.held {
             self.held_count += 1;
         }
         slot.task = Some(task);
+        slot.waker = Some(waker);
     }
 
     /// Frees the slot of a task that is ready (its box is returned to be dropped by the
     /// caller, outside any borrow of the set).
     pub(crate) fn finish_ready(&mut self, polled: Polling<'env, E>) -> BoxedTask<'env, E> {
-        self.release(polled.index);
-        polled.task
+        let Polling { index, task, waker } = polled;
+        self.slots[index as usize].waker = Some(waker);
+        self.release(index);
+        task
     }
 
     /// Removes the task under `key`, if it is still live and not being polled.
@@ -229,6 +244,7 @@ impl<'env, E> TaskSet<'env, E> {
             .collect();
         self.slots.clear();
         self.free.clear();
+        self.spawned.clear();
         self.live = 0;
         self.held_count = 0;
         tasks

@@ -1,16 +1,19 @@
 //! Per-task wakers: waking a task queues exactly that task in its scope.
 //!
 //! A [`TaskWaker`] belongs to one task slot. Waking it sets `queued` and, if it was not
-//! already set, pushes the slot index onto the scope's ready queue and wakes the scope's
-//! parent; the scope then polls that task and no other. The scope clears `queued` just
-//! before it polls the task, so a wake during the poll queues the task again.
+//! already set, pushes the slot index onto the scope's ready queue (which wakes the
+//! scope's parent when needed, see `signal`); the scope then polls that task and no
+//! other. The scope clears `queued` just before it polls the task, so a wake during the
+//! poll queues the task again.
 //!
-//! The scope also asks a waker whether anything besides the scope still holds it
-//! ([`TaskWaker::is_held`]); that is how scopes notice that a task can never be woken.
+//! The scope keeps each waker as a [`WakerSlot`]: the shared `Arc` plus a ready-made
+//! [`Waker`] of it, so polling costs no reference-count traffic. It also asks the waker
+//! whether anything besides the slot still holds it ([`WakerSlot::is_held`]); that is how
+//! scopes notice that a task can never be woken.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering, fence};
-use std::task::Wake;
+use std::task::{Wake, Waker};
 
 use super::signal::Signal;
 
@@ -18,39 +21,6 @@ pub(crate) struct TaskWaker {
     signal: Arc<Signal>,
     index: u32,
     queued: AtomicBool,
-}
-
-impl TaskWaker {
-    pub(crate) fn new(signal: Arc<Signal>, index: u32) -> Arc<Self> {
-        Arc::new(TaskWaker {
-            signal,
-            index,
-            queued: AtomicBool::new(false),
-        })
-    }
-
-    /// Clears the queued flag before a poll; false means the queue entry was stale.
-    pub(crate) fn take_queued(&self) -> bool {
-        self.queued.swap(false, Ordering::AcqRel)
-    }
-
-    /// True unless the task is certainly unreachable: not queued, and no clone of this
-    /// waker exists besides the scope's own reference and `stuck_holds` clones kept by
-    /// stuck scopes nested in the task. Never wrongly false: counts only go down
-    /// concurrently, and the fence makes a wake that preceded a remote drop visible.
-    pub(crate) fn is_held(self: &Arc<Self>, stuck_holds: usize) -> bool {
-        if self.queued.load(Ordering::Acquire) || Arc::strong_count(self) > 1 + stuck_holds {
-            return true;
-        }
-        fence(Ordering::Acquire);
-        self.queued.load(Ordering::Relaxed)
-    }
-
-    /// True when the scope holds the only reference, so the waker can serve a new task
-    /// without any stale clone waking it.
-    pub(crate) fn is_unshared(self: &Arc<Self>) -> bool {
-        Arc::strong_count(self) == 1
-    }
 }
 
 impl Wake for TaskWaker {
@@ -62,5 +32,71 @@ impl Wake for TaskWaker {
         if !self.queued.swap(true, Ordering::AcqRel) {
             self.signal.push(self.index);
         }
+    }
+}
+
+/// The scope's own references to a task's waker: the `Arc` (for counts and flags) and a
+/// [`Waker`] made from it (to poll with).
+pub(crate) struct WakerSlot {
+    shared: Arc<TaskWaker>,
+    waker: Waker,
+}
+
+/// References a [`WakerSlot`] itself holds.
+const OWN_REFERENCES: usize = 2;
+
+impl WakerSlot {
+    pub(crate) fn new(signal: Arc<Signal>, index: u32) -> Self {
+        let shared = Arc::new(TaskWaker {
+            signal,
+            index,
+            queued: AtomicBool::new(false),
+        });
+        WakerSlot {
+            waker: Waker::from(shared.clone()),
+            shared,
+        }
+    }
+
+    pub(crate) fn waker(&self) -> &Waker {
+        &self.waker
+    }
+
+    /// Sets the queued flag without pushing to the shared queue (for a new task, which
+    /// the scope queues locally); false if it was already set, i.e. a stale entry for
+    /// this slot is still in the shared queue.
+    pub(crate) fn mark_queued(&self) -> bool {
+        !self.shared.queued.swap(true, Ordering::AcqRel)
+    }
+
+    /// Queues the task through the shared ready queue.
+    pub(crate) fn wake(&self) {
+        self.shared.wake_by_ref();
+    }
+
+    /// Clears the queued flag before a poll; false means the queue entry was stale.
+    pub(crate) fn take_queued(&self) -> bool {
+        self.shared.queued.swap(false, Ordering::AcqRel)
+    }
+
+    /// True unless the task is certainly unreachable: not queued, and no clone of this
+    /// waker exists besides the slot's own references and `stuck_holds` clones kept by
+    /// stuck scopes nested in the task. Never wrongly false: counts only go down
+    /// concurrently, and the fence makes a wake that preceded a remote drop visible.
+    pub(crate) fn is_held(&self, stuck_holds: usize) -> bool {
+        let queued = &self.shared.queued;
+        if queued.load(Ordering::Acquire)
+            || Arc::strong_count(&self.shared) > OWN_REFERENCES + stuck_holds
+        {
+            return true;
+        }
+        fence(Ordering::Acquire);
+        queued.load(Ordering::Relaxed)
+    }
+
+    /// True when only the slot holds the waker, so it can serve a new task without any
+    /// stale clone waking that task.
+    pub(crate) fn is_unshared(&self) -> bool {
+        Arc::strong_count(&self.shared) == OWN_REFERENCES
     }
 }

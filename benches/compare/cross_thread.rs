@@ -1,0 +1,106 @@
+//! Workload 3: one task awaits N sequential completions made by another thread.
+//!
+//! Each round the task sends a oneshot sender to a helper thread (over a std channel)
+//! and awaits the reply. The floor is the same ping-pong between two plain threads.
+
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use futures::channel::oneshot;
+
+fn helper() -> (mpsc::Sender<oneshot::Sender<u64>>, thread::JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel::<oneshot::Sender<u64>>();
+    let handle = thread::spawn(move || {
+        for (i, reply) in rx.iter().enumerate() {
+            let _ = reply.send(i as u64);
+        }
+    });
+    (tx, handle)
+}
+
+async fn rounds(n: u64, to_helper: &mpsc::Sender<oneshot::Sender<u64>>) -> u64 {
+    let mut sum = 0;
+    for _ in 0..n {
+        let (tx, rx) = oneshot::channel();
+        to_helper.send(tx).unwrap();
+        sum += rx.await.unwrap();
+    }
+    sum
+}
+
+fn check(n: u64, sum: u64) {
+    assert_eq!(sum, n * (n - 1) / 2);
+}
+
+pub fn floor(n: u64) -> Duration {
+    let (ping_tx, ping_rx) = mpsc::channel::<u64>();
+    let (pong_tx, pong_rx) = mpsc::channel::<u64>();
+    let handle = thread::spawn(move || {
+        for i in ping_rx.iter() {
+            pong_tx.send(i).unwrap();
+        }
+    });
+    let start = Instant::now();
+    let mut sum = 0;
+    for i in 0..n {
+        ping_tx.send(i).unwrap();
+        sum += pong_rx.recv().unwrap();
+    }
+    let elapsed = start.elapsed();
+    drop(ping_tx);
+    handle.join().unwrap();
+    check(n, sum);
+    elapsed
+}
+
+pub fn duet(n: u64) -> Duration {
+    let (to_helper, handle) = helper();
+    let start = Instant::now();
+    let sum = duet::run(rounds(n, &to_helper));
+    let elapsed = start.elapsed();
+    drop(to_helper);
+    handle.join().unwrap();
+    check(n, sum);
+    elapsed
+}
+
+pub fn tokio(n: u64) -> Duration {
+    let (to_helper, handle) = helper();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let start = Instant::now();
+    let sum = rt.block_on(rounds(n, &to_helper));
+    let elapsed = start.elapsed();
+    drop(to_helper);
+    handle.join().unwrap();
+    check(n, sum);
+    elapsed
+}
+
+pub fn tokio_multi_thread(n: u64) -> Duration {
+    let (to_helper, handle) = helper();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .build()
+        .unwrap();
+    let start = Instant::now();
+    let sum = rt.block_on(rounds(n, &to_helper));
+    let elapsed = start.elapsed();
+    drop(to_helper);
+    handle.join().unwrap();
+    check(n, sum);
+    elapsed
+}
+
+pub fn futures_block_on(n: u64) -> Duration {
+    let (to_helper, handle) = helper();
+    let start = Instant::now();
+    let sum = futures::executor::block_on(rounds(n, &to_helper));
+    let elapsed = start.elapsed();
+    drop(to_helper);
+    handle.join().unwrap();
+    check(n, sum);
+    elapsed
+}
