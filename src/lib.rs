@@ -53,17 +53,37 @@
 //! assert_eq!(r.unwrap_err().into_errors(), ["no route to host"]);
 //! ```
 
+//!
+//! # Task-local context
+//!
+//! A [`ContextVar`] is inherited by tasks at spawn time, like Python's `contextvars`:
+//!
+//! ```
+//! static USER: duet::ContextVar<&str> = duet::ContextVar::new("user");
+//!
+//! duet::run_scope(async |s| {
+//!     USER.set("ada");
+//!     let task = s.spawn(async { Ok(USER.get()) });
+//!     USER.set("grace"); // too late for the task spawned above
+//!     assert_eq!(task.await.unwrap(), Some("ada"));
+//!     Ok::<_, std::convert::Infallible>(())
+//! })
+//! .unwrap();
+//! ```
+
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![warn(rust_2018_idioms, unreachable_pub, missing_debug_implementations)]
 
 mod cancel;
+mod context;
 mod error;
 mod runtime;
 mod scope;
 mod yield_now;
 
 pub use cancel::{CancelHandle, CancelReason};
+pub use context::ContextVar;
 pub use error::{JoinError, ScopeError};
 pub use runtime::{run, run_scope};
 pub use scope::{

@@ -81,8 +81,11 @@ pub fn run<F: IntoFuture>(future: F) -> F::Output {
     let mut cx = Context::from_waker(&waker);
     let mut root = pin!(future.into_future());
     let root_id = waker.data();
+    // The root starts from the caller's task-local values; its changes stay inside.
+    let mut values = crate::context::Values::snapshot();
     loop {
-        let (poll, stuck_holds) = poll_in_frame(root_id, || root.as_mut().poll(&mut cx));
+        let (poll, stuck_holds) =
+            poll_in_frame(root_id, || values.enter(|| root.as_mut().poll(&mut cx)));
         if let Poll::Ready(output) = poll {
             return output;
         }

@@ -27,6 +27,7 @@ use super::join::{Completer, JoinState};
 use super::output::TaskOutput;
 use super::signal::Signal;
 use super::waker::WakerSlot;
+use crate::context::Values;
 
 pub(crate) type PanicPayload = Box<dyn Any + Send + 'static>;
 
@@ -46,17 +47,24 @@ pub(crate) trait Task<E> {
 pub(crate) type BoxedTask<'env, E> = Pin<Box<dyn Task<E> + 'env>>;
 
 pin_project! {
-    /// A user future plus the completer that reports its outcome to its join handle.
+    /// A user future, the completer that reports its outcome to its join handle, and the
+    /// task-local context it runs in.
     pub(crate) struct SpawnedTask<F, T> {
         #[pin]
         future: F,
         completer: Completer<T>,
+        context: Values,
     }
 }
 
 impl<F, T> SpawnedTask<F, T> {
+    /// A task starting with a snapshot of the spawner's context.
     pub(crate) fn new(future: F, completer: Completer<T>) -> Self {
-        SpawnedTask { future, completer }
+        SpawnedTask {
+            future,
+            completer,
+            context: Values::snapshot(),
+        }
     }
 }
 
@@ -68,7 +76,10 @@ where
     fn poll_task(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Exit<E>> {
         let this = self.project();
         let future = this.future;
-        match panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+        let poll = this
+            .context
+            .enter_unwind_free(|| panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx))));
+        match poll {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(output)) => Poll::Ready(match output.into_result() {
                 Ok(value) => {

@@ -1,0 +1,223 @@
+//! Task-local context: [`ContextVar`]s whose values a spawned task inherits.
+//!
+//! The semantics follow Python's `contextvars`, which Rust runtimes lack:
+//!
+//! - a task starts with a snapshot of its spawner's values at the moment of `spawn`;
+//!   later changes in the spawner are not seen by the task;
+//! - changes a task makes are seen by the task and by what it spawns afterwards, never
+//!   by its parent or siblings;
+//! - a scope body runs in the context of the task that opened the scope (it is part of
+//!   that task), so its changes are that task's changes;
+//! - values set on a thread before [`run`](crate::run) are visible inside; a nested
+//!   `run` starts from the values of the task that called it; changes inside a `run` do
+//!   not leak out of it.
+//!
+//! # How it works
+//!
+//! A context is an immutable map from variable to value, shared by `Rc`: a snapshot is
+//! one reference-count increment, and a `set` copies the map only if it is shared
+//! (copy-on-write; maps hold a handful of variables). The current context lives in a
+//! thread-local; each spawned task owns its own, and the scope driver swaps it in for the
+//! duration of each poll of the task. A second thread-local flag says whether the current
+//! context holds any value, so while no variable is in use a spawn and a poll each cost
+//! one read of that flag and nothing else.
+//!
+//! # Invariants
+//!
+//! 1. While a task is polled, the thread-local holds that task's context, and it holds
+//!    the previous one again when the poll returns or unwinds.
+//! 2. A map reachable from more than one context is never mutated.
+//! 3. `HAS_VALUES` is true exactly when the current context has a map (possibly empty
+//!    after removals), so `false` means "no values, nothing to swap".
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::rc::Rc;
+
+/// One context: variable keys (addresses of `'static` [`ContextVar`]s) with their values.
+type Map = Vec<(usize, Rc<dyn Any>)>;
+
+/// A snapshot of a context, owned by a task.
+#[derive(Clone, Default)]
+pub(crate) struct Values(Option<Rc<Map>>);
+
+thread_local! {
+    static CURRENT: RefCell<Values> = const { RefCell::new(Values(None)) };
+    static HAS_VALUES: Cell<bool> = const { Cell::new(false) };
+}
+
+impl Values {
+    /// The current context, shared (cheap: one reference count, or nothing when empty).
+    pub(crate) fn snapshot() -> Values {
+        if !has_values() {
+            return Values(None);
+        }
+        CURRENT.with(|c| c.borrow().clone())
+    }
+
+    /// Runs `f` with `self` as the current context; changes `f` makes are kept in `self`.
+    /// The previous context is restored even if `f` unwinds.
+    pub(crate) fn enter<R>(&mut self, f: impl FnOnce() -> R) -> R {
+        struct Restore<'a>(&'a mut Values);
+        impl Drop for Restore<'_> {
+            fn drop(&mut self) {
+                self.0.leave();
+            }
+        }
+        self.enter_current();
+        let restore = Restore(self);
+        let output = f();
+        drop(restore);
+        output
+    }
+
+    /// As [`enter`](Self::enter), for an `f` that never unwinds (a poll wrapped in
+    /// `catch_unwind`): no guard, and only two reads of a flag when no value is in use.
+    #[inline]
+    pub(crate) fn enter_unwind_free<R>(&mut self, f: impl FnOnce() -> R) -> R {
+        self.enter_current();
+        let output = f();
+        self.leave();
+        output
+    }
+
+    #[inline]
+    fn enter_current(&mut self) {
+        if self.0.is_some() || has_values() {
+            swap_current(self);
+        }
+    }
+
+    /// Undoes `enter_current`. If this context was empty and `f` set a value, the new
+    /// map is this context's, and the caller's (empty) context becomes current again.
+    #[inline]
+    fn leave(&mut self) {
+        if self.0.is_some() || has_values() {
+            swap_current(self);
+        }
+    }
+}
+
+#[inline]
+fn has_values() -> bool {
+    HAS_VALUES.with(Cell::get)
+}
+
+#[cold]
+fn swap_current(values: &mut Values) {
+    CURRENT.with(|c| {
+        let mut current = c.borrow_mut();
+        std::mem::swap(&mut *current, values);
+        HAS_VALUES.with(|h| h.set(current.0.is_some()));
+    });
+}
+
+/// A task-local variable: each task sees the value it inherited at spawn or set itself.
+///
+/// Declare it as a `static`; its value type must be `Clone` to be read by value (or use
+/// [`with`](ContextVar::with) to borrow it).
+///
+/// # Examples
+///
+/// ```
+/// use duet::ContextVar;
+///
+/// static REQUEST: ContextVar<&str> = ContextVar::new("request");
+///
+/// REQUEST.set("outer"); // visible inside `run`
+/// duet::run_scope(async |s| {
+///     REQUEST.set("first");
+///     let first = s.spawn(async { Ok(REQUEST.get()) }); // snapshot at spawn: "first"
+///     REQUEST.set("second");
+///     let second = s.spawn(async {
+///         REQUEST.set("changed in the task"); // seen by this task only
+///         Ok(REQUEST.get())
+///     });
+///     assert_eq!(first.await.unwrap(), Some("first"));
+///     assert_eq!(second.await.unwrap(), Some("changed in the task"));
+///     assert_eq!(REQUEST.get(), Some("second"));
+///     Ok::<_, std::convert::Infallible>(())
+/// })
+/// .unwrap();
+/// assert_eq!(REQUEST.get(), Some("outer")); // changes inside run stay inside
+/// ```
+pub struct ContextVar<T: 'static> {
+    name: &'static str,
+    _value: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T: 'static> ContextVar<T> {
+    /// Creates a variable; `name` appears in its `Debug` output.
+    pub const fn new(name: &'static str) -> Self {
+        ContextVar {
+            name,
+            _value: std::marker::PhantomData,
+        }
+    }
+
+    fn key(&'static self) -> usize {
+        self as *const Self as usize
+    }
+
+    /// Sets the variable in the current task (or, outside any task, on this thread).
+    ///
+    /// Tasks spawned afterwards inherit the value; tasks spawned before, the parent and
+    /// siblings do not see it.
+    pub fn set(&'static self, value: T) {
+        let key = self.key();
+        let value: Rc<dyn Any> = Rc::new(value);
+        CURRENT.with(|c| {
+            let mut current = c.borrow_mut();
+            let map = Rc::make_mut(current.0.get_or_insert_with(Default::default));
+            HAS_VALUES.with(|h| h.set(true));
+            match map.iter_mut().find(|(k, _)| *k == key) {
+                Some(entry) => entry.1 = value,
+                None => map.push((key, value)),
+            }
+        });
+    }
+
+    /// Removes the variable from the current task's context.
+    pub fn remove(&'static self) {
+        let key = self.key();
+        CURRENT.with(|c| {
+            let mut current = c.borrow_mut();
+            if let Some(shared) = current.0.as_mut() {
+                if shared.iter().any(|(k, _)| *k == key) {
+                    Rc::make_mut(shared).retain(|(k, _)| *k != key);
+                }
+            }
+        });
+    }
+
+    /// Calls `f` with a reference to the current value, if set.
+    ///
+    /// `f` must not set or remove context variables (it would panic: the context is
+    /// borrowed while `f` runs).
+    pub fn with<R>(&'static self, f: impl FnOnce(Option<&T>) -> R) -> R {
+        let key = self.key();
+        let value = CURRENT.with(|c| {
+            c.borrow()
+                .0
+                .as_ref()
+                .and_then(|map| map.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone()))
+        });
+        f(value.as_deref().and_then(|v| v.downcast_ref::<T>()))
+    }
+}
+
+impl<T: Clone + 'static> ContextVar<T> {
+    /// The current value, if set.
+    pub fn get(&'static self) -> Option<T> {
+        self.with(|v| v.cloned())
+    }
+}
+
+impl<T: 'static> fmt::Debug for ContextVar<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ContextVar")
+            .field("name", &self.name)
+            .finish()
+    }
+}

@@ -1,0 +1,168 @@
+//! Task-local context: snapshot at spawn, isolation between tasks, inheritance into
+//! nested runs.
+
+use std::cell::RefCell;
+use std::convert::Infallible;
+
+use duet::ContextVar;
+
+static OUTER: ContextVar<&'static str> = ContextVar::new("outer");
+static PER_CHILD: ContextVar<u32> = ContextVar::new("per_child");
+static LOCAL: ContextVar<String> = ContextVar::new("local");
+
+async fn yield_times(n: u32) {
+    for _ in 0..n {
+        duet::yield_now().await;
+    }
+}
+
+/// Each child sees: the value set before `run`, the per-child value its spawner set just
+/// before spawning it, and the value it set itself — even though the children
+/// interleave (different numbers of yields between setting and reading).
+#[test]
+fn three_children_each_see_exactly_their_own_values() {
+    OUTER.set("set before run");
+    let seen = RefCell::new(Vec::new());
+    duet::run_scope(async |s| {
+        let seen = &seen;
+        for i in 0..3u32 {
+            PER_CHILD.set(i);
+            s.spawn(async move {
+                LOCAL.set(format!("child {i}"));
+                yield_times(3 - i).await;
+                seen.borrow_mut()
+                    .push((i, OUTER.get(), PER_CHILD.get(), LOCAL.get()));
+            });
+        }
+        PER_CHILD.set(99); // after the spawns: not seen by any child
+    })
+    .unwrap();
+    let mut seen = seen.into_inner();
+    seen.sort_by_key(|entry| entry.0);
+    let expected: Vec<_> = (0..3u32)
+        .map(|i| {
+            (
+                i,
+                Some("set before run"),
+                Some(i),
+                Some(format!("child {i}")),
+            )
+        })
+        .collect();
+    assert_eq!(seen, expected);
+    OUTER.remove();
+}
+
+#[test]
+fn a_childs_changes_are_invisible_to_its_parent_and_siblings() {
+    let observed = duet::run_scope(async |s| {
+        LOCAL.set("parent".into());
+        let changer = s.spawn(async {
+            LOCAL.set("changer".into());
+            duet::yield_now().await;
+            Ok(LOCAL.get())
+        });
+        let sibling = s.spawn(async {
+            yield_times(3).await;
+            Ok(LOCAL.get())
+        });
+        let from_changer = changer.await.unwrap();
+        let from_sibling = sibling.await.unwrap();
+        Ok::<_, Infallible>((from_changer, from_sibling, LOCAL.get()))
+    });
+    assert_eq!(
+        observed.unwrap(),
+        (
+            Some("changer".into()),
+            Some("parent".into()),
+            Some("parent".into())
+        )
+    );
+}
+
+#[test]
+fn grandchildren_inherit_what_their_parent_task_set_before_spawning_them() {
+    let got = duet::run_scope(async |s| {
+        let h = s.spawn(async {
+            PER_CHILD.set(7);
+            let inner = duet::scope(async |inner| {
+                let g = inner.spawn(async { Ok(PER_CHILD.get()) });
+                PER_CHILD.set(8); // the scope body is part of the child task
+                Ok::<_, Infallible>((g.await.unwrap(), PER_CHILD.get()))
+            })
+            .await
+            .unwrap();
+            Ok(inner)
+        });
+        Ok::<_, Infallible>((h.await.unwrap(), PER_CHILD.get()))
+    });
+    assert_eq!(got.unwrap(), ((Some(7), Some(8)), None));
+}
+
+#[test]
+fn nested_run_inherits_the_calling_tasks_values_and_does_not_leak_back() {
+    let got = duet::run_scope(async |s| {
+        let h = s.spawn(async {
+            LOCAL.set("caller".into());
+            let inside = duet::run(async {
+                let before = LOCAL.get();
+                LOCAL.set("changed inside nested run".into());
+                (before, LOCAL.get())
+            });
+            Ok((inside, LOCAL.get()))
+        });
+        Ok::<_, Infallible>(h.await.unwrap())
+    });
+    let ((before, inside), after) = got.unwrap();
+    assert_eq!(before.as_deref(), Some("caller"));
+    assert_eq!(inside.as_deref(), Some("changed inside nested run"));
+    assert_eq!(after.as_deref(), Some("caller"));
+}
+
+#[test]
+fn values_survive_across_polls_and_removal_is_local() {
+    let got = duet::run_scope(async |s| {
+        PER_CHILD.set(1);
+        let h = s.spawn(async {
+            PER_CHILD.remove();
+            duet::yield_now().await;
+            Ok(PER_CHILD.get())
+        });
+        duet::yield_now().await;
+        Ok::<_, Infallible>((h.await.unwrap(), PER_CHILD.get()))
+    });
+    assert_eq!(got.unwrap(), (None, Some(1)));
+}
+
+#[test]
+fn a_panicking_task_does_not_leave_its_values_current() {
+    let got = duet::run_scope(async |s| {
+        LOCAL.set("body".into());
+        let h = s.spawn(async {
+            LOCAL.set("inner run".into());
+            let _ = std::panic::catch_unwind(|| {
+                duet::run(async {
+                    LOCAL.set("about to panic".into());
+                    panic!("boom")
+                })
+            });
+            Ok(LOCAL.get())
+        });
+        let from_task = h.await.unwrap();
+        Ok::<_, Infallible>((from_task, LOCAL.get()))
+    });
+    assert_eq!(
+        got.unwrap(),
+        (Some("inner run".into()), Some("body".into()))
+    );
+}
+
+#[test]
+fn with_borrows_without_cloning() {
+    struct NotClone(u8);
+    static BORROWED: ContextVar<NotClone> = ContextVar::new("borrowed");
+    BORROWED.set(NotClone(5));
+    assert_eq!(BORROWED.with(|v| v.map(|v| v.0)), Some(5));
+    BORROWED.remove();
+    assert_eq!(BORROWED.with(|v| v.map(|v| v.0)), None);
+}
