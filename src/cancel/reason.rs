@@ -4,8 +4,8 @@
 ///
 /// Carried by [`ScopeError::Cancelled`](crate::ScopeError::Cancelled) and
 /// [`JoinError::Cancelled`](crate::JoinError::Cancelled), and shown by their `Display`.
-/// More reasons (deadlines, interruption) join this list as those features land, so
-/// match it with a wildcard arm.
+/// More reasons (interruption, ..) join this list as those features land, so match it
+/// with a wildcard arm.
 ///
 /// # Examples
 ///
@@ -41,4 +41,9 @@ pub enum CancelReason {
     /// cancelled (or its future was simply dropped).
     #[error("cancelled because its enclosing scope was cancelled")]
     Parent,
+    /// The scope's timeout or deadline passed (see [`timeout_scope`](crate::timeout_scope),
+    /// [`deadline_scope`](crate::deadline_scope) and
+    /// [`ScopeOptions::timeout`](crate::ScopeOptions::timeout)).
+    #[error("cancelled because its deadline passed")]
+    TimedOut,
 }
