@@ -61,13 +61,18 @@ mod cancel;
 mod error;
 mod runtime;
 mod scope;
+mod time;
 mod yield_now;
 
 pub use cancel::{CancelHandle, CancelReason};
 pub use error::{JoinError, ScopeError};
-pub use runtime::{run, run_scope};
+pub use runtime::{Config, run, run_scope, run_with};
 pub use scope::{
     BodyOutput, ErrorPolicy, JoinHandle, Scope, ScopeOptions, TaskOutput, scope, scope_with,
+};
+pub use time::{
+    Elapsed, Sleep, Timeout, deadline, deadline_scope, now, sleep, sleep_until, timeout,
+    timeout_scope,
 };
 pub use yield_now::{YieldNow, yield_now};
 
