@@ -10,15 +10,21 @@
 //!    round. This is the scope's budget: a task that keeps waking itself is polled once
 //!    per round, so it cannot starve its siblings, and the scope yields to its parent
 //!    after every round.
-//! 4. If a task failed (fail-fast), panicked, or cancellation was requested, tear down:
+//!    A scope with a deadline runs the round under it (see `time::deadline`), so
+//!    deadline holders inside see it as enclosing.
+//! 4. If the scope has a deadline that has passed, it is not done yet, and no enclosing
+//!    deadline is earlier or equal, it ends as cancelled with `CancelReason::TimedOut`.
+//!    (Like a timeout, a deadline takes effect at the next await: the round runs first.)
+//! 5. If a task failed (fail-fast), panicked, or cancellation was requested, tear down:
 //!    drop every task, the body last, then report.
-//! 5. If the body and all tasks are done, report the result.
-//! 6. If tasks were queued during the round, wake the parent (yield) and return
+//! 6. If the body and all tasks are done, report the result.
+//! 7. If tasks were queued during the round, wake the parent (yield) and return
 //!    `Pending`.
-//! 7. Otherwise return `Pending`. If no pending task's waker is held by anything (see
-//!    [`TaskWaker::is_held`]), the scope is *stuck*: it reports the clone of the parent's
-//!    waker it keeps as a stuck hold, so the parent can tell that only this scope, which
-//!    nothing can wake, would ever wake it.
+//! 8. Otherwise return `Pending`. If no pending task's waker is held by anything (see
+//!    [`TaskWaker::is_held`]) and the scope has no deadline, the scope is *stuck*: it
+//!    reports the clone of the parent's waker it keeps as a stuck hold, so the parent can
+//!    tell that only this scope, which nothing can wake, would ever wake it. (A deadline's
+//!    timer holds the parent's waker and will wake it.)
 //!
 //! # Invariants
 //!
@@ -48,6 +54,7 @@ use super::tasks::{Exit, PanicPayload};
 use super::waker::TaskWaker;
 use super::{ErrorPolicy, ScopeOptions};
 use crate::runtime::{poll_in_frame, report_stuck_hold};
+use crate::time::{EnteredDeadline, Sleep, yields_to_enclosing};
 use crate::{CancelReason, ScopeError};
 
 /// The ready-queue index of the body (task slots never reach it).
@@ -74,6 +81,8 @@ pin_project! {
         ending: Option<Ending>,
         panic: Option<PanicPayload>,
         batch: Vec<u32>,
+        // The timer of the scope's timeout or deadline; it wakes the parent.
+        deadline: Option<Sleep>,
     }
 
     impl<'s, 'env, E, B, V> PinnedDrop for Driver<'s, 'env, E, B, V> {
@@ -98,6 +107,7 @@ impl<'s, 'env, E, B, V> Driver<'s, 'env, E, B, V> {
     pub(crate) fn new(scope: &'s Scope<'env, E>, body: B, options: ScopeOptions) -> Self {
         let body_waker = TaskWaker::new(scope.inner.core.signal.clone(), BODY);
         Waker::from(body_waker.clone()).wake();
+        let deadline = options.deadline_timer();
         Driver {
             scope,
             body: Some(body),
@@ -109,6 +119,7 @@ impl<'s, 'env, E, B, V> Driver<'s, 'env, E, B, V> {
             ending: None,
             panic: None,
             batch: Vec::new(),
+            deadline,
         }
     }
 }
@@ -132,6 +143,10 @@ where
 
         let mut batch = mem::take(this.batch);
         apply_cancellations(&mut this);
+        let entered = this
+            .deadline
+            .as_ref()
+            .map(|t| EnteredDeadline::new(t.deadline()));
         if this.ending.is_none() {
             core.signal.take_ready(&mut batch);
             for index in batch.drain(..) {
@@ -151,6 +166,10 @@ where
             batch.clear();
         }
         *this.batch = batch;
+        drop(entered);
+        if this.ending.is_none() && deadline_passed(&mut this, cx) {
+            *this.ending = Some(Ending::Cancelled(CancelReason::TimedOut));
+        }
 
         if let Some(ending) = this.ending.take() {
             let reason = match &ending {
@@ -169,6 +188,7 @@ where
             return Poll::Pending;
         }
         let stuck = !*this.body_held
+            && this.deadline.is_none()
             && scope.inner.tasks.borrow().held_count() == 0
             && !core.signal.has_remote_handles()
             && !core.signal.is_cancel_requested()
@@ -202,6 +222,29 @@ fn apply_cancellations<E, B, V>(this: &mut Projection<'_, '_, '_, E, B, V>) {
             }
         }
     }
+}
+
+/// True when the scope's deadline has passed while it still has work, and no enclosing
+/// deadline (which would report instead) is earlier or equal. Registers the timer with
+/// the parent's waker while it has not passed.
+fn deadline_passed<E, B, V>(
+    this: &mut Projection<'_, '_, '_, E, B, V>,
+    cx: &mut Context<'_>,
+) -> bool {
+    let Some(timer) = this.deadline.as_mut() else {
+        return false;
+    };
+    let done = this.body.is_none() && this.scope.inner.tasks.borrow().live() == 0;
+    if done || Pin::new(&mut *timer).poll(cx).is_pending() {
+        return false;
+    }
+    if yields_to_enclosing(timer.deadline()) {
+        // An enclosing holder, no later, reports when this poll returns to it; the wake
+        // is a safety net should the poll not return through it.
+        cx.waker().wake_by_ref();
+        return false;
+    }
+    true
 }
 
 fn poll_body<E, B, V>(this: &mut Projection<'_, '_, '_, E, B, V>) -> Option<Exit<E>>
