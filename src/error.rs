@@ -209,6 +209,21 @@ impl JoinError {
 
     /// True if the task was dropped because its scope's timeout or deadline passed
     /// ([`CancelReason::TimedOut`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let handle = std::cell::RefCell::new(None);
+    /// let r = duet::run(duet::timeout_scope(Duration::from_millis(1), async |s| {
+    ///     *handle.borrow_mut() = Some(s.spawn(duet::sleep(Duration::from_secs(60))));
+    ///     Ok::<_, std::convert::Infallible>(())
+    /// }));
+    /// assert!(r.unwrap_err().is_timeout());
+    /// let outcome = duet::run(handle.take().unwrap());
+    /// assert!(outcome.unwrap_err().is_timeout());
+    /// ```
     pub fn is_timeout(&self) -> bool {
         matches!(self, JoinError::Cancelled(CancelReason::TimedOut))
     }

@@ -32,6 +32,12 @@ pub struct Config {
 
 impl Config {
     /// The defaults: the same loop as [`run`](crate::run).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(duet::run_with(duet::Config::new(), async { 1 }), duet::run(async { 1 }));
+    /// ```
     pub fn new() -> Self {
         Config::default()
     }

@@ -96,8 +96,30 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 
 /// The future returned by [`sleep`] and [`sleep_until`].
 ///
-/// It is `Send`, `Sync` and `Unpin`, and may be polled by any executor.
-#[must_use = "futures do nothing unless awaited; a Sleep's timer starts at its first poll"]
+/// It is `Send`, `Sync` and `Unpin`, and may be polled by any executor. Its deadline is
+/// fixed when it is created; its timer is registered at the first poll that finds the
+/// deadline ahead, and removed when it completes or is dropped.
+///
+/// # Examples
+///
+/// A `Sleep` is `Unpin`, so it can be polled by reference, for example to keep one
+/// deadline across several waits:
+///
+/// ```
+/// use std::time::Duration;
+///
+/// duet::run_with(duet::Config::new().virtual_clock(), async {
+///     let start = duet::now();
+///     let mut budget = duet::sleep(Duration::from_secs(1));
+///     for _ in 0..3 {
+///         duet::sleep(Duration::from_millis(100)).await; // some work
+///         assert!(!budget.is_elapsed());
+///     }
+///     (&mut budget).await;
+///     assert_eq!(duet::now() - start, Duration::from_secs(1));
+/// });
+/// ```
+#[must_use = "futures do nothing unless awaited"]
 pub struct Sleep {
     deadline: Instant,
     /// The virtual clock the deadline was computed on (0: real).

@@ -111,6 +111,26 @@ pub fn deadline<F: IntoFuture>(deadline: Instant, future: F) -> Timeout<F::IntoF
 pin_project! {
     /// The future returned by [`timeout`] and [`deadline`]: the inner future's output, or
     /// [`Elapsed`] if the deadline passed first.
+    ///
+    /// When the deadline passes, the inner future is dropped (its destructors run) before
+    /// the error is returned.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// struct Guard;
+    /// impl Drop for Guard {
+    ///     fn drop(&mut self) { println!("cleaned up at the deadline") }
+    /// }
+    ///
+    /// let r = duet::run(duet::timeout(Duration::from_millis(5), async {
+    ///     let _guard = Guard;
+    ///     futures::future::pending::<()>().await
+    /// }));
+    /// assert!(r.is_err());
+    /// ```
     #[must_use = "futures do nothing unless awaited"]
     pub struct Timeout<F> {
         #[pin]
