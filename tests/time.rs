@@ -56,10 +56,12 @@ fn sleeping_parks_the_thread_instead_of_polling_in_a_loop() {
 fn concurrent_sleeps_finish_in_deadline_order() {
     let order = RefCell::new(Vec::new());
     duet::run_scope(async |s| {
+        // One base instant, so that a descheduled round cannot reorder the deadlines.
+        let base = duet::now();
         for ms in [40u64, 10, 30, 20] {
             let order = &order;
             s.spawn(async move {
-                duet::sleep(Duration::from_millis(ms)).await;
+                duet::sleep_until(base + Duration::from_millis(ms)).await;
                 order.borrow_mut().push(ms);
             });
         }
@@ -328,8 +330,15 @@ fn cancelling_most_of_many_timers_keeps_the_rest_working() {
         let mut handles = Vec::new();
         for i in 0..10_000u32 {
             let fired = &fired;
+            // Survivors sleep a few ms; the ones to cancel sleep an hour, so that no
+            // scheduling delay lets them finish first.
+            let d = if i % 10 == 0 {
+                Duration::from_millis(u64::from(i % 7))
+            } else {
+                Duration::from_secs(3600)
+            };
             handles.push(s.spawn(async move {
-                duet::sleep(Duration::from_millis(u64::from(i % 10))).await;
+                duet::sleep(d).await;
                 fired.set(fired.get() + 1);
             }));
         }

@@ -63,10 +63,11 @@ fn a_deadline_scope_works_under_block_on() {
 fn many_timers_under_block_on_fire_in_order() {
     let order = std::cell::RefCell::new(Vec::new());
     block_on(duet::scope(async |s| {
+        let base = Instant::now();
         for ms in [25u64, 5, 15, 10, 20] {
             let order = &order;
             s.spawn(async move {
-                duet::sleep(Duration::from_millis(ms)).await;
+                duet::sleep_until(base + Duration::from_millis(ms)).await;
                 order.borrow_mut().push(ms);
             });
         }
