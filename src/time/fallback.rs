@@ -27,7 +27,10 @@ static GLOBAL: OnceLock<Arc<TimerQueue>> = OnceLock::new();
 /// The process-wide queue, starting its thread on first use.
 pub(crate) fn queue() -> &'static Arc<TimerQueue> {
     GLOBAL.get_or_init(|| {
-        let queue = Arc::new(TimerQueue::new(Service::Thread(std::sync::Condvar::new())));
+        let queue = Arc::new(TimerQueue::new(
+            Service::Thread(std::sync::Condvar::new()),
+            Instant::now(),
+        ));
         let served = queue.clone();
         thread::Builder::new()
             .name("duet-timer".into())

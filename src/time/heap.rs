@@ -28,7 +28,7 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::task::Waker;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Dead entries tolerated beyond twice the live ones before the heap is compacted.
 const COMPACT_SLACK: usize = 64;
@@ -43,9 +43,13 @@ pub(crate) struct TimerKey {
     seq: u64,
 }
 
+/// A heap entry: 24 bytes, compared as two integers. The deadline is kept in nanoseconds
+/// since the heap's `base`, which is no later than any deadline registered (timers only
+/// register deadlines that are ahead of the clock, and the base is the clock's reading
+/// when the heap was created).
 #[derive(Debug)]
 struct Entry {
-    deadline: Instant,
+    at: u64,
     seq: u64,
     index: u32,
 }
@@ -68,10 +72,7 @@ impl Ord for Entry {
     /// Reversed, so that `BinaryHeap` (a max-heap) pops the earliest deadline first, and
     /// among equal deadlines the timer set first.
     fn cmp(&self, other: &Self) -> Ordering {
-        other
-            .deadline
-            .cmp(&self.deadline)
-            .then(other.seq.cmp(&self.seq))
+        (other.at, other.seq).cmp(&(self.at, self.seq))
     }
 }
 
@@ -93,8 +94,10 @@ pub(crate) enum Update {
     Gone,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct TimerHeap {
+    /// The origin of `Entry::at`.
+    base: Instant,
     heap: BinaryHeap<Entry>,
     slots: Vec<Slot>,
     free: Vec<u32>,
@@ -103,13 +106,32 @@ pub(crate) struct TimerHeap {
 }
 
 impl TimerHeap {
-    pub(crate) fn new() -> Self {
-        TimerHeap::default()
+    /// An empty heap for deadlines no earlier than `base`.
+    pub(crate) fn new(base: Instant) -> Self {
+        TimerHeap {
+            base,
+            heap: BinaryHeap::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            live: 0,
+            next_seq: 0,
+        }
+    }
+
+    /// `instant` in nanoseconds since the base (saturating at both ends: an instant before
+    /// the base only happens for a clock reading, and counts as "everything before").
+    fn ticks(&self, instant: Instant) -> u64 {
+        u64::try_from(instant.saturating_duration_since(self.base).as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    fn instant(&self, ticks: u64) -> Instant {
+        self.base + Duration::from_nanos(ticks)
     }
 
     /// Adds a timer; also returns whether it is now the earliest live timer.
     pub(crate) fn insert(&mut self, deadline: Instant, waker: Waker) -> (TimerKey, bool) {
         let earliest = self.peek_live().is_none_or(|first| deadline < first);
+        let at = self.ticks(deadline);
         let seq = self.next_seq;
         self.next_seq += 1;
         let index = match self.free.pop() {
@@ -130,11 +152,7 @@ impl TimerHeap {
                 index
             }
         };
-        self.heap.push(Entry {
-            deadline,
-            seq,
-            index,
-        });
+        self.heap.push(Entry { at, seq, index });
         self.live += 1;
         (TimerKey { index, seq }, earliest)
     }
@@ -169,8 +187,9 @@ impl TimerHeap {
     /// Removes every timer due at `now` (deadline ≤ `now`), pushing their wakers onto
     /// `fired` in deadline order, and returns the earliest deadline still pending.
     pub(crate) fn fire_due(&mut self, now: Instant, fired: &mut Vec<Waker>) -> Option<Instant> {
+        let now = self.ticks(now);
         while let Some(top) = self.heap.peek() {
-            if top.deadline > now {
+            if top.at > now {
                 break;
             }
             let entry = self.heap.pop().expect("peeked");
@@ -192,7 +211,7 @@ impl TimerHeap {
         while let Some(top) = self.heap.peek() {
             let slot = &self.slots[top.index as usize];
             if slot.waker.is_some() && slot.seq == top.seq {
-                return Some(top.deadline);
+                return Some(self.instant(top.at));
             }
             self.heap.pop();
         }
@@ -282,7 +301,7 @@ mod tests {
     #[test]
     fn fires_in_deadline_order_then_insertion_order() {
         let t0 = Instant::now();
-        let mut heap = TimerHeap::new();
+        let mut heap = TimerHeap::new(t0);
         let at = |ms| t0 + Duration::from_millis(ms);
         let wakers: Vec<_> = (0..4).map(|_| waker()).collect();
         heap.insert(at(30), wakers[0].clone());
@@ -301,7 +320,7 @@ mod tests {
     #[test]
     fn a_removed_timer_never_fires_and_its_key_stays_dead() {
         let t0 = Instant::now();
-        let mut heap = TimerHeap::new();
+        let mut heap = TimerHeap::new(t0);
         let (a, _) = heap.insert(t0, waker());
         let (_b, _) = heap.insert(t0 + Duration::from_secs(1), waker());
         assert!(heap.remove(a).is_some());
@@ -321,7 +340,7 @@ mod tests {
     #[test]
     fn dead_entries_are_compacted_when_they_dominate() {
         let t0 = Instant::now();
-        let mut heap = TimerHeap::new();
+        let mut heap = TimerHeap::new(t0);
         let keep = heap.insert(t0 + Duration::from_secs(100), waker()).0;
         let keys: Vec<_> = (0..10_000)
             .map(|i| heap.insert(t0 + Duration::from_millis(i), waker()).0)
@@ -339,7 +358,7 @@ mod tests {
     #[test]
     fn earliest_flag_reports_a_new_first_deadline() {
         let t0 = Instant::now();
-        let mut heap = TimerHeap::new();
+        let mut heap = TimerHeap::new(t0);
         assert!(heap.insert(t0 + Duration::from_secs(2), waker()).1);
         assert!(!heap.insert(t0 + Duration::from_secs(3), waker()).1);
         assert!(heap.insert(t0 + Duration::from_secs(1), waker()).1);
@@ -347,9 +366,10 @@ mod tests {
 
     #[test]
     fn update_keeps_an_equivalent_waker_and_swaps_a_different_one() {
-        let mut heap = TimerHeap::new();
+        let t0 = Instant::now();
+        let mut heap = TimerHeap::new(t0);
         let first = waker();
-        let (key, _) = heap.insert(Instant::now(), first.clone());
+        let (key, _) = heap.insert(t0, first.clone());
         assert!(matches!(heap.update(key, &first), Update::Pending(None)));
         let second = waker();
         match heap.update(key, &second) {
@@ -357,7 +377,7 @@ mod tests {
             other => panic!("unexpected {other:?}"),
         }
         let mut fired = Vec::new();
-        heap.fire_due(Instant::now(), &mut fired);
+        heap.fire_due(t0, &mut fired);
         assert!(fired[0].will_wake(&second));
     }
 }

@@ -57,8 +57,8 @@ impl LoopTimers {
             (false, None) => Clock::Real,
         };
         LoopTimers {
+            queue: Arc::new(TimerQueue::new(Service::Loop, clock.now())),
             clock,
-            queue: Arc::new(TimerQueue::new(Service::Loop)),
             enclosing: Cell::new(None),
             fired: RefCell::new(Vec::new()),
         }

@@ -49,10 +49,12 @@ pub(crate) enum Refresh {
 }
 
 impl TimerQueue {
-    pub(crate) fn new(service: Service) -> Self {
+    /// An empty queue for deadlines after `now` (the reading of the clock that will
+    /// serve it).
+    pub(crate) fn new(service: Service, now: Instant) -> Self {
         TimerQueue {
             heap: Mutex::new(State {
-                heap: TimerHeap::new(),
+                heap: TimerHeap::new(now),
                 closed: false,
             }),
             service,
