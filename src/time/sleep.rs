@@ -184,9 +184,9 @@ impl Future for Sleep {
 
     /// # Returns
     ///
-    /// `Poll::Ready(())` once the clock of whoever polls has reached the deadline;
-    /// otherwise `Poll::Pending`, with the timer registered to wake `cx`'s waker at the
-    /// deadline.
+    /// `Poll::Ready(())` once the clock of whoever polls has reached the deadline (and
+    /// again on every later poll); otherwise `Poll::Pending`, with the timer registered to
+    /// wake `cx`'s waker at the deadline.
     ///
     /// # Panics
     ///
