@@ -94,10 +94,12 @@ impl LoopTimers {
             clock.advance_to(deadline);
             next = self.queue.fire_due(deadline, &mut fired);
         }
-        let idle = if fired.is_empty() {
-            Idle::Park(next)
-        } else {
-            Idle::Fired
+        let idle = match (fired.is_empty(), &self.clock) {
+            (false, _) => Idle::Fired,
+            (true, Clock::Real) => Idle::Park(next),
+            // A virtual deadline is no real instant to park until (and with a timer
+            // pending, the jump above always fires one).
+            (true, Clock::Virtual(_)) => Idle::Park(None),
         };
         for waker in fired.drain(..) {
             waker.wake();
