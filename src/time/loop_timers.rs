@@ -13,6 +13,11 @@
 //!    to the earliest pending deadline: virtual time never skips a timer.
 //! 3. When the loop ends, its queue is closed and its wakers dropped, so a timer that
 //!    outlives the loop holds no waker there (it re-registers where it is polled next).
+//! 4. Every timer in the queue has a deadline later than `fired_through`: the idle step
+//!    fires everything up to the clock reading it passes as `now` before recording it,
+//!    and a timer registers only when its deadline is ahead of the clock, which is never
+//!    behind `fired_through`. So a timer of this queue whose deadline is at or before
+//!    `fired_through` has fired (and is due), which its poll can tell without a lock.
 
 use std::cell::{Cell, RefCell};
 use std::sync::Arc;
@@ -42,6 +47,8 @@ pub(crate) struct LoopTimers {
     enclosing: Cell<Option<Instant>>,
     /// Reused buffer for the wakers of fired timers.
     fired: RefCell<Vec<Waker>>,
+    /// Every timer due at or before this instant has fired (see invariant 4).
+    fired_through: Cell<Instant>,
 }
 
 impl LoopTimers {
@@ -56,8 +63,10 @@ impl LoopTimers {
             (false, Some(outer)) => outer.clock.clone(),
             (false, None) => Clock::Real,
         };
+        let now = clock.now();
         LoopTimers {
-            queue: Arc::new(TimerQueue::new(Service::Loop, clock.now())),
+            queue: Arc::new(TimerQueue::new(Service::Loop, now)),
+            fired_through: Cell::new(now),
             clock,
             enclosing: Cell::new(None),
             fired: RefCell::new(Vec::new()),
@@ -84,15 +93,23 @@ impl LoopTimers {
         &self.enclosing
     }
 
+    /// True if a timer of this loop's queue with this deadline has certainly fired.
+    pub(crate) fn has_fired(&self, deadline: Instant) -> bool {
+        deadline <= self.fired_through.get()
+    }
+
     /// The loop's idle step: fires due timers; with a virtual clock and nothing due,
     /// first jumps the clock to the earliest pending deadline.
     pub(crate) fn on_idle(&self) -> Idle {
         let mut fired = self.fired.take();
-        let mut next = self.queue.fire_due(self.now(), &mut fired);
+        let now = self.now();
+        let mut next = self.queue.fire_due(now, &mut fired);
+        self.fired_through.set(now);
         if let (true, Some(deadline), Clock::Virtual(clock)) = (fired.is_empty(), next, &self.clock)
         {
             clock.advance_to(deadline);
             next = self.queue.fire_due(deadline, &mut fired);
+            self.fired_through.set(deadline);
         }
         let idle = match (fired.is_empty(), &self.clock) {
             (false, _) => Idle::Fired,
