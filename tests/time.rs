@@ -397,3 +397,17 @@ fn timers_under_a_nested_run_are_its_own_and_an_outer_timeout_waits_for_it() {
     assert!(r.is_err());
     assert!(start.elapsed() < GENEROUS);
 }
+
+#[test]
+fn with_zero_timer_slack_sleeps_still_never_end_early() {
+    let config = duet::Config::new().timer_slack(Duration::ZERO);
+    let start = Instant::now();
+    duet::run_with(config, async {
+        for _ in 0..5 {
+            let before = Instant::now();
+            duet::sleep(Duration::from_millis(3)).await;
+            assert!(before.elapsed() >= Duration::from_millis(3));
+        }
+    });
+    assert!(start.elapsed() < GENEROUS);
+}

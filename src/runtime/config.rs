@@ -1,5 +1,9 @@
 //! [`Config`]: how [`run_with`](crate::run_with) sets up a loop.
 
+use std::time::Duration;
+
+use crate::time::DEFAULT_SLACK;
+
 /// Options for a loop started with [`run_with`](crate::run_with).
 ///
 /// [`run`](crate::run) is `run_with(Config::new(), ..)`.
@@ -24,10 +28,20 @@
 /// });
 /// assert_eq!(elapsed, Duration::from_secs(3600));
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 #[must_use = "a Config does nothing until it is passed to duet::run_with"]
 pub struct Config {
     virtual_clock: bool,
+    timer_slack: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            virtual_clock: false,
+            timer_slack: DEFAULT_SLACK,
+        }
+    }
 }
 
 impl Config {
@@ -76,7 +90,39 @@ impl Config {
         self
     }
 
+    /// How late the loop may fire a timer, so that timers due close together are fired
+    /// in one wake-up instead of one each. The default is 250 µs.
+    ///
+    /// When the loop parks, it sets the wake-up for the earliest deadline plus the slack,
+    /// and then fires every timer due by then. A timer therefore never fires early, and at
+    /// most `slack` late (plus the operating system's own wake-up latency). Zero parks
+    /// exactly until the earliest deadline, at the cost of more wake-ups when many
+    /// deadlines are close together (see `design/performance.md`). The slack does not
+    /// apply on a virtual clock, which jumps exactly to each deadline, nor to nested runs,
+    /// which use their own config.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let start = Instant::now();
+    /// duet::run_with(
+    ///     duet::Config::new().timer_slack(Duration::ZERO),
+    ///     duet::sleep(Duration::from_millis(5)),
+    /// );
+    /// assert!(start.elapsed() >= Duration::from_millis(5));
+    /// ```
+    pub fn timer_slack(mut self, slack: Duration) -> Self {
+        self.timer_slack = slack;
+        self
+    }
+
     pub(crate) fn uses_virtual_clock(&self) -> bool {
         self.virtual_clock
+    }
+
+    pub(crate) fn slack(&self) -> Duration {
+        self.timer_slack
     }
 }

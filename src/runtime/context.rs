@@ -37,7 +37,11 @@ impl LoopContext {
     /// A context for a new loop; a nested loop inherits its clock from the current one.
     pub(crate) fn new(config: &Config) -> Rc<Self> {
         let timers = with_current(|outer| {
-            LoopTimers::new(config.uses_virtual_clock(), outer.map(|o| &o.timers))
+            LoopTimers::new(
+                config.uses_virtual_clock(),
+                config.slack(),
+                outer.map(|o| &o.timers),
+            )
         });
         Rc::new(LoopContext {
             id: NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed),

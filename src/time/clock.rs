@@ -21,6 +21,10 @@ use std::time::{Duration, Instant};
 /// `Duration::MAX`) are clamped to this horizon instead of overflowing `Instant`.
 pub(crate) const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
 
+/// How late a park for the next deadline may end by default (see
+/// `Config::timer_slack`); the fallback timer thread uses it too.
+pub(crate) const DEFAULT_SLACK: Duration = Duration::from_micros(250);
+
 /// Virtual clock ids start at 1 so that 0 can mean "the real clock".
 static NEXT_CLOCK_ID: AtomicU64 = AtomicU64::new(1);
 

@@ -4,9 +4,10 @@
 //! `futures::executor::block_on`, a `sleep` inside a tokio task). No duet loop is there to
 //! fire its timers, so they go to one process-wide [`TimerQueue`] served by a thread that
 //! is started the first time such a timer is registered and then lives as long as the
-//! process. It sleeps on a condvar until the earliest deadline (or forever when no timer
-//! is pending), fires what is due and goes back to sleep: it never busy-waits, and costs
-//! nothing to programs that only use timers inside `duet::run`.
+//! process. It sleeps on a condvar until the earliest deadline plus the default timer
+//! slack (or without a timeout when no timer is pending), fires what is due and goes back
+//! to sleep: it never busy-waits, and costs nothing to programs that only use timers
+//! inside `duet::run`.
 //!
 //! # Invariants
 //!
@@ -20,6 +21,7 @@ use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::Instant;
 
+use super::clock::DEFAULT_SLACK;
 use super::queue::{Service, TimerQueue};
 
 static GLOBAL: OnceLock<Arc<TimerQueue>> = OnceLock::new();
@@ -63,9 +65,14 @@ fn serve(queue: &TimerQueue) -> ! {
             continue;
         }
         state = match next {
+            // The slack lets deadlines close together fire in one wake-up (nothing fires
+            // early: firing compares with the clock).
             Some(deadline) => {
                 condvar
-                    .wait_timeout(state, deadline.saturating_duration_since(now))
+                    .wait_timeout(
+                        state,
+                        deadline.saturating_duration_since(now) + DEFAULT_SLACK,
+                    )
                     .unwrap_or_else(|e| e.into_inner())
                     .0
             }

@@ -22,7 +22,7 @@
 use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 use std::task::Waker;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::clock::{Clock, VirtualClock};
 use super::queue::{Service, TimerQueue};
@@ -49,13 +49,16 @@ pub(crate) struct LoopTimers {
     fired: RefCell<Vec<Waker>>,
     /// Every timer due at or before this instant has fired (see invariant 4).
     fired_through: Cell<Instant>,
+    /// How late a real-clock park may end, to fire close deadlines in one wake-up.
+    slack: Duration,
 }
 
 impl LoopTimers {
     /// The timers of a new loop. With `virtual_clock`, the loop gets a new virtual clock
     /// reading the caller's current time; otherwise it uses the clock of `outer` (the loop
-    /// it is nested in), or the real clock at top level.
-    pub(crate) fn new(virtual_clock: bool, outer: Option<&LoopTimers>) -> Self {
+    /// it is nested in), or the real clock at top level. `slack` is how late a park for
+    /// the next deadline may end (see `Config::timer_slack`).
+    pub(crate) fn new(virtual_clock: bool, slack: Duration, outer: Option<&LoopTimers>) -> Self {
         let clock = match (virtual_clock, outer) {
             (true, outer) => Clock::Virtual(VirtualClock::starting_at(
                 outer.map_or_else(Instant::now, LoopTimers::now),
@@ -67,6 +70,7 @@ impl LoopTimers {
         LoopTimers {
             queue: Arc::new(TimerQueue::new(Service::Loop, now)),
             fired_through: Cell::new(now),
+            slack,
             clock,
             enclosing: Cell::new(None),
             fired: RefCell::new(Vec::new()),
@@ -113,7 +117,9 @@ impl LoopTimers {
         }
         let idle = match (fired.is_empty(), &self.clock) {
             (false, _) => Idle::Fired,
-            (true, Clock::Real) => Idle::Park(next),
+            // Parking a little past the deadline lets timers due close together fire in
+            // one wake-up; nothing fires early, since firing compares with the clock.
+            (true, Clock::Real) => Idle::Park(next.map(|n| n.checked_add(self.slack).unwrap_or(n))),
             // A virtual deadline is no real instant to park until (and with a timer
             // pending, the jump above always fires one).
             (true, Clock::Virtual(_)) => Idle::Park(None),

@@ -35,6 +35,7 @@ mod timeout;
 
 use std::time::Instant;
 
+pub(crate) use clock::DEFAULT_SLACK;
 pub(crate) use deadline::{EnteredDeadline, yields_to_enclosing};
 pub(crate) use loop_timers::{Idle, LoopTimers};
 pub use scope::{deadline_scope, timeout_scope};
