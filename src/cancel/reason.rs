@@ -24,7 +24,7 @@
 #[derive(Debug, Clone, PartialEq, Eq, Hash, thiserror::Error)]
 #[non_exhaustive]
 pub enum CancelReason {
-    /// [`Scope::cancel`](crate::Scope::cancel) or [`CancelHandle::cancel`] was called.
+    /// [`Scope::cancel`](crate::Scope::cancel) or [`CancelHandle::cancel`](crate::CancelHandle::cancel) was called.
     #[error("cancelled explicitly")]
     Explicit,
     /// The task alone was cancelled through [`JoinHandle::cancel`](crate::JoinHandle::cancel).

@@ -47,7 +47,8 @@ pub enum ErrorPolicy {
     CollectAll,
 }
 
-/// Options for [`scope_with`].
+/// Options for [`scope_with`]: the [`ErrorPolicy`], and an optional time limit
+/// ([`timeout`](ScopeOptions::timeout), [`deadline`](ScopeOptions::deadline)).
 ///
 /// # Examples
 ///
