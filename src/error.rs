@@ -57,9 +57,34 @@ impl<E> ScopeError<E> {
         matches!(self, ScopeError::Failed { .. })
     }
 
-    /// True if the scope was cancelled (for any [`CancelReason`]).
+    /// True if the scope was cancelled (for any [`CancelReason`], a timeout included).
     pub fn is_cancelled(&self) -> bool {
         matches!(self, ScopeError::Cancelled { .. })
+    }
+
+    /// True if the scope was cancelled because its timeout or deadline passed
+    /// ([`CancelReason::TimedOut`]); false for failures and for other cancellations.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let r = duet::run(duet::timeout_scope(Duration::from_millis(1), async |_s| {
+    ///     duet::sleep(Duration::from_secs(60)).await;
+    ///     Ok::<_, std::convert::Infallible>(())
+    /// }));
+    /// let error = r.unwrap_err();
+    /// assert!(error.is_timeout() && error.is_cancelled() && !error.is_failed());
+    /// ```
+    pub fn is_timeout(&self) -> bool {
+        matches!(
+            self,
+            ScopeError::Cancelled {
+                reason: CancelReason::TimedOut,
+                ..
+            }
+        )
     }
 
     /// The reason, if the scope was cancelled.
@@ -180,6 +205,27 @@ impl JoinError {
     /// True if the task returned an error.
     pub fn is_failed(&self) -> bool {
         matches!(self, JoinError::Failed)
+    }
+
+    /// True if the task was dropped because its scope's timeout or deadline passed
+    /// ([`CancelReason::TimedOut`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let handle = std::cell::RefCell::new(None);
+    /// let r = duet::run(duet::timeout_scope(Duration::from_millis(1), async |s| {
+    ///     *handle.borrow_mut() = Some(s.spawn(duet::sleep(Duration::from_secs(60))));
+    ///     Ok::<_, std::convert::Infallible>(())
+    /// }));
+    /// assert!(r.unwrap_err().is_timeout());
+    /// let outcome = duet::run(handle.take().unwrap());
+    /// assert!(outcome.unwrap_err().is_timeout());
+    /// ```
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, JoinError::Cancelled(CancelReason::TimedOut))
     }
 
     /// True if the task panicked.

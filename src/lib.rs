@@ -3,7 +3,8 @@
 //! `duet` runs async code on the current thread. [`run`] blocks the thread and drives a
 //! future; [`scope`] opens a *nursery* in which tasks are spawned. A scope owns its tasks:
 //! it waits for all of them, cancels the rest when one fails, and reports every error.
-//! Work that completes on other threads wakes the loop through ordinary wakers.
+//! Work that completes on other threads wakes the loop through ordinary wakers, and the
+//! loop fires its own timers.
 //!
 //! # Run
 //!
@@ -52,6 +53,33 @@
 //! });
 //! assert_eq!(r.unwrap_err().into_errors(), ["no route to host"]);
 //! ```
+//!
+//! # Time
+//!
+//! [`sleep`], [`timeout`] and [`deadline`] work in any task; [`timeout_scope`] cancels a
+//! whole scope when its time is up and reports it as [`ScopeError::is_timeout`], distinct
+//! from a failure or an explicit cancel. Nested deadlines compose: the earliest wins. The
+//! loop fires timers itself, parking the thread until the next deadline. Tests run on a
+//! virtual clock ([`Config::virtual_clock`]) that jumps to the next deadline whenever every
+//! task is waiting, so they are instant and their timings exact:
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! duet::run_with(duet::Config::new().virtual_clock(), async {
+//!     let start = duet::now();
+//!     let slow = duet::timeout(Duration::from_millis(500), duet::sleep(Duration::from_secs(10)));
+//!     assert!(slow.await.is_err());
+//!
+//!     let r = duet::timeout_scope(Duration::from_secs(1), async |s| {
+//!         s.spawn(duet::sleep(Duration::from_secs(60))); // dropped at the deadline
+//!         Ok::<_, std::convert::Infallible>(())
+//!     })
+//!     .await;
+//!     assert!(r.unwrap_err().is_timeout());
+//!     assert_eq!(duet::now() - start, Duration::from_millis(1500));
+//! });
+//! ```
 
 //!
 //! # Task-local context
@@ -80,14 +108,19 @@ mod context;
 mod error;
 mod runtime;
 mod scope;
+mod time;
 mod yield_now;
 
 pub use cancel::{CancelHandle, CancelReason};
 pub use context::ContextVar;
 pub use error::{JoinError, ScopeError};
-pub use runtime::{run, run_scope};
+pub use runtime::{Config, run, run_scope, run_with};
 pub use scope::{
     BodyOutput, ErrorPolicy, JoinHandle, Scope, ScopeOptions, TaskOutput, scope, scope_with,
+};
+pub use time::{
+    Elapsed, Sleep, Timeout, deadline, deadline_scope, now, sleep, sleep_until, timeout,
+    timeout_scope,
 };
 pub use yield_now::{YieldNow, yield_now};
 

@@ -4,8 +4,8 @@
 ///
 /// Carried by [`ScopeError::Cancelled`](crate::ScopeError::Cancelled) and
 /// [`JoinError::Cancelled`](crate::JoinError::Cancelled), and shown by their `Display`.
-/// More reasons (deadlines, interruption) join this list as those features land, so
-/// match it with a wildcard arm.
+/// More reasons (interruption, ..) join this list as those features land, so match it
+/// with a wildcard arm.
 ///
 /// # Examples
 ///
@@ -24,7 +24,7 @@
 #[derive(Debug, Clone, PartialEq, Eq, Hash, thiserror::Error)]
 #[non_exhaustive]
 pub enum CancelReason {
-    /// [`Scope::cancel`](crate::Scope::cancel) or [`CancelHandle::cancel`] was called.
+    /// [`Scope::cancel`](crate::Scope::cancel) or [`CancelHandle::cancel`](crate::CancelHandle::cancel) was called.
     #[error("cancelled explicitly")]
     Explicit,
     /// The task alone was cancelled through [`JoinHandle::cancel`](crate::JoinHandle::cancel).
@@ -41,4 +41,9 @@ pub enum CancelReason {
     /// cancelled (or its future was simply dropped).
     #[error("cancelled because its enclosing scope was cancelled")]
     Parent,
+    /// The scope's timeout or deadline passed (see [`timeout_scope`](crate::timeout_scope),
+    /// [`deadline_scope`](crate::deadline_scope) and
+    /// [`ScopeOptions::timeout`](crate::ScopeOptions::timeout)).
+    #[error("cancelled because its deadline passed")]
+    TimedOut,
 }

@@ -15,6 +15,9 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::Config;
+use crate::time::LoopTimers;
+
 /// Loop ids start at 1 so that 0 can mean "not inside `run`".
 static NEXT_LOOP_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -26,18 +29,39 @@ thread_local! {
 #[derive(Debug)]
 pub(crate) struct LoopContext {
     id: u64,
+    /// The loop's clock and timer queue (see `time`).
+    timers: LoopTimers,
 }
 
 impl LoopContext {
-    pub(crate) fn new() -> Rc<Self> {
+    /// A context for a new loop; a nested loop inherits its clock from the current one.
+    pub(crate) fn new(config: &Config) -> Rc<Self> {
+        let timers = with_current(|outer| {
+            LoopTimers::new(
+                config.uses_virtual_clock(),
+                config.slack(),
+                outer.map(|o| &o.timers),
+            )
+        });
         Rc::new(LoopContext {
             id: NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed),
+            timers,
         })
     }
 
     pub(crate) fn id(&self) -> u64 {
         self.id
     }
+
+    pub(crate) fn timers(&self) -> &LoopTimers {
+        &self.timers
+    }
+}
+
+/// Calls `f` with the innermost loop on this thread, or `None` outside any loop. `f` must
+/// not call `run` (the current context is borrowed while it runs).
+pub(crate) fn with_current<R>(f: impl FnOnce(Option<&LoopContext>) -> R) -> R {
+    CURRENT.with(|c| f(c.borrow().as_deref()))
 }
 
 /// The id of the innermost loop on this thread, or 0 outside any loop.

@@ -8,9 +8,11 @@
 //! 3. If a wake arrived during the poll (a task woke itself or a sibling, a scope yielded
 //!    its budget), the loop polls again at once: no system call is made.
 //! 4. Otherwise the loop is idle: this is where per-loop idle work runs (see `context`).
-//!    Then, if nothing but stuck scopes holds the root's waker, no event can ever
-//!    resume the root and `run` panics with a deadlock message instead of hanging.
-//!    Otherwise the thread parks until a waker, from any thread, notifies it.
+//!    Due timers fire first (a virtual clock jumps to the next deadline); if any fired,
+//!    the loop polls again. Then, if nothing but stuck scopes holds the root's waker, no
+//!    event can ever resume the root and `run` panics with a deadlock message instead of
+//!    hanging. Otherwise the thread parks until a waker, from any thread, notifies it, or
+//!    until the earliest timer is due.
 //!
 //! # Invariants
 //!
@@ -22,6 +24,7 @@
 //! 3. A nested `run` has its own notifier: wakes of the outer tree only unpark the thread
 //!    and stay pending in the outer loop's flag until the nested `run` returns.
 
+mod config;
 mod context;
 mod frame;
 mod park;
@@ -30,12 +33,14 @@ use std::future::{Future, IntoFuture};
 use std::pin::pin;
 use std::task::{Context, Poll};
 
-pub(crate) use context::current_loop;
+pub use config::Config;
+pub(crate) use context::{current_loop, with_current};
 pub(crate) use frame::{poll_in_frame, report_stuck_hold};
 use park::LoopWaker;
 
 use crate::ScopeError;
 use crate::scope::{BodyOutput, Scope, scope};
+use crate::time::Idle;
 
 /// Runs a future to completion on the current thread, blocking until it finishes.
 ///
@@ -75,7 +80,32 @@ use crate::scope::{BodyOutput, Scope, scope};
 /// assert_eq!(total, 2);
 /// ```
 pub fn run<F: IntoFuture>(future: F) -> F::Output {
-    let context = context::LoopContext::new();
+    run_with(Config::new(), future)
+}
+
+/// [`run`] with a [`Config`], for example on a virtual clock.
+///
+/// Everything said about [`run`] holds; the config only changes how the loop is set up.
+///
+/// # Panics
+///
+/// As [`run`].
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// // An hour of virtual time passes at once, and exactly.
+/// let start_and_end = duet::run_with(duet::Config::new().virtual_clock(), async {
+///     let start = duet::now();
+///     duet::sleep(Duration::from_secs(3600)).await;
+///     (start, duet::now())
+/// });
+/// assert_eq!(start_and_end.1 - start_and_end.0, Duration::from_secs(3600));
+/// ```
+pub fn run_with<F: IntoFuture>(config: Config, future: F) -> F::Output {
+    let context = context::LoopContext::new(&config);
     let _current = context::Enter::new(context.clone());
     let (notifier, waker) = LoopWaker::new();
     let mut cx = Context::from_waker(&waker);
@@ -94,6 +124,13 @@ pub fn run<F: IntoFuture>(future: F) -> F::Output {
         }
         // Nothing is ready. Idle work of the loop (due timers, flushing buffered futures)
         // goes here, before the deadlock check and the park.
+        let park_until = match context.timers().on_idle() {
+            Idle::Fired => {
+                notifier.take_notification(); // the next poll covers the wakes it made
+                continue;
+            }
+            Idle::Park(until) => until,
+        };
         if notifier.is_unreachable(stuck_holds) {
             panic!(
                 "duet::run: deadlock: the root future is waiting, but no waker of it or of any \
@@ -102,7 +139,7 @@ pub fn run<F: IntoFuture>(future: F) -> F::Output {
                  that nobody will complete"
             );
         }
-        notifier.park();
+        notifier.park(park_until);
     }
 }
 

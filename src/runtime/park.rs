@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering, fence};
 use std::task::{Wake, Waker};
 use std::thread::{self, Thread};
+use std::time::Instant;
 
 pub(crate) struct LoopWaker {
     thread: Thread,
@@ -33,11 +34,21 @@ impl LoopWaker {
         self.notified.swap(false, Ordering::Acquire)
     }
 
-    /// Parks until notified and consumes the notification (spurious unparks, e.g. from
-    /// an outer loop's wakers when this loop is nested, are absorbed here).
-    pub(crate) fn park(&self) {
+    /// Parks until notified, consuming the notification, or until `until` (a timer's
+    /// deadline on the real clock) has passed. Spurious unparks (e.g. from an outer loop's
+    /// wakers when this loop is nested) are absorbed here.
+    pub(crate) fn park(&self, until: Option<Instant>) {
         while !self.take_notification() {
-            thread::park();
+            match until {
+                None => thread::park(),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return;
+                    }
+                    thread::park_timeout(deadline - now);
+                }
+            }
         }
     }
 

@@ -7,21 +7,28 @@
 //! 2. Run a *round*: take the tasks queued so far (spawned ones first, then woken ones)
 //!    and poll each once; tasks queued during the round wait for the next round, so a
 //!    task that keeps waking itself is polled once per round and cannot starve its
-//!    siblings. Cancellation is applied again after every task poll.
+//!    siblings. Cancellation is applied again after every task poll. A scope with a
+//!    deadline runs its rounds under it (see `time::deadline`), so deadline holders
+//!    inside see it as enclosing.
 //! 3. Run further rounds while tasks are queued, until [`ROUND_BUDGET`] task polls have
-//!    been made in this poll of the scope; then yield to the parent (wake it and return
-//!    `Pending`), so a busy scope cannot starve the rest of the tree. A round is never
-//!    cut short: every task queued at its start is polled.
-//! 4. If a task failed (fail-fast), panicked, or cancellation was requested, tear down:
+//!    been made in this poll of the scope, or the scope's deadline has passed; then yield
+//!    to the parent (wake it and return `Pending`), so a busy scope cannot starve the
+//!    rest of the tree. A round is never cut short: every task queued at its start is
+//!    polled.
+//! 4. If the scope has a deadline that has passed, it is not done yet, and no enclosing
+//!    deadline is earlier or equal, it ends as cancelled with `CancelReason::TimedOut`.
+//!    (Like a timeout, a deadline takes effect at the next await: the rounds run first.)
+//! 5. If a task failed (fail-fast), panicked, or cancellation was requested, tear down:
 //!    drop every task, the body last, then report.
-//! 5. If the body and all tasks are done, report the result.
-//! 6. Otherwise register the parent's waker, then re-check for work that arrived while
+//! 6. If the body and all tasks are done, report the result.
+//! 7. Otherwise register the parent's waker, then re-check for work that arrived while
 //!    polling (wakes during a poll do not wake the parent, see `signal`); if there is
 //!    some, yield.
-//! 7. Otherwise return `Pending`. If no pending task's waker is held by anything (see
-//!    [`WakerSlot::is_held`]), the scope is *stuck*: it reports the clone of the parent's
-//!    waker it keeps as a stuck hold, so the parent can tell that only this scope, which
-//!    nothing can wake, would ever wake it.
+//! 8. Otherwise return `Pending`. If no pending task's waker is held by anything (see
+//!    [`WakerSlot::is_held`]) and the scope has no deadline, the scope is *stuck*: it
+//!    reports the clone of the parent's waker it keeps as a stuck hold, so the parent can
+//!    tell that only this scope, which nothing can wake, would ever wake it. (A
+//!    deadline's timer holds the parent's waker and will wake it.)
 //!
 //! # Invariants
 //!
@@ -50,6 +57,7 @@ use super::tasks::{Exit, PanicPayload};
 use super::waker::WakerSlot;
 use super::{ErrorPolicy, ScopeOptions};
 use crate::runtime::{poll_in_frame, report_stuck_hold};
+use crate::time::{EnteredDeadline, Sleep, yields_to_enclosing};
 use crate::{CancelReason, ScopeError};
 
 /// The ready-queue index of the body (task slots never reach it).
@@ -80,6 +88,8 @@ pin_project! {
         ending: Option<Ending>,
         panic: Option<PanicPayload>,
         batch: Vec<u32>,
+        // The timer of the scope's timeout or deadline; it wakes the parent.
+        deadline: Option<Sleep>,
     }
 
     impl<'s, 'env, E, B, V> PinnedDrop for Driver<'s, 'env, E, B, V> {
@@ -104,6 +114,7 @@ impl<'s, 'env, E, B, V> Driver<'s, 'env, E, B, V> {
     pub(crate) fn new(scope: &'s Scope<'env, E>, body: B, options: ScopeOptions) -> Self {
         let body_waker = WakerSlot::new(scope.inner.core.signal.clone(), BODY);
         body_waker.wake();
+        let deadline = options.deadline_timer();
         Driver {
             scope,
             body: Some(body),
@@ -115,6 +126,7 @@ impl<'s, 'env, E, B, V> Driver<'s, 'env, E, B, V> {
             ending: None,
             panic: None,
             batch: Vec::new(),
+            deadline,
         }
     }
 }
@@ -137,6 +149,10 @@ where
 
         core.polling.set(true);
         let mut batch = mem::take(this.batch);
+        let entered = this
+            .deadline
+            .as_ref()
+            .map(|t| EnteredDeadline::new(t.deadline()));
         let mut polls = 0;
         loop {
             apply_cancellations(&mut this);
@@ -166,10 +182,19 @@ where
             if this.ending.is_some() || polls >= ROUND_BUDGET {
                 break;
             }
+            // A deadline takes effect at the next await: once it has passed, no further
+            // round runs (the check below ends the scope).
+            if this.deadline.as_ref().is_some_and(Sleep::is_elapsed) {
+                break;
+            }
         }
         batch.clear();
         *this.batch = batch;
         core.polling.set(false);
+        drop(entered);
+        if this.ending.is_none() && deadline_passed(&mut this, cx) {
+            *this.ending = Some(Ending::Cancelled(CancelReason::TimedOut));
+        }
 
         if let Some(ending) = this.ending.take() {
             let reason = match &ending {
@@ -196,6 +221,7 @@ where
             return Poll::Pending;
         }
         let stuck = !*this.body_held
+            && this.deadline.is_none()
             && scope.inner.tasks.borrow().held_count() == 0
             && !core.signal.has_remote_handles();
         if stuck {
@@ -225,6 +251,29 @@ fn apply_cancellations<E, B, V>(this: &mut Projection<'_, '_, '_, E, B, V>) {
             }
         }
     }
+}
+
+/// True when the scope's deadline has passed while it still has work, and no enclosing
+/// deadline (which would report instead) is earlier or equal. Registers the timer with
+/// the parent's waker while it has not passed.
+fn deadline_passed<E, B, V>(
+    this: &mut Projection<'_, '_, '_, E, B, V>,
+    cx: &mut Context<'_>,
+) -> bool {
+    let Some(timer) = this.deadline.as_mut() else {
+        return false;
+    };
+    let done = this.body.is_none() && this.scope.inner.tasks.borrow().live() == 0;
+    if done || Pin::new(&mut *timer).poll(cx).is_pending() {
+        return false;
+    }
+    if yields_to_enclosing(timer.deadline()) {
+        // An enclosing holder, no later, reports when this poll returns to it; the wake
+        // is a safety net should the poll not return through it.
+        cx.waker().wake_by_ref();
+        return false;
+    }
+    true
 }
 
 fn poll_body<E, B, V>(this: &mut Projection<'_, '_, '_, E, B, V>) -> Option<Exit<E>>

@@ -30,7 +30,10 @@ pub use join::JoinHandle;
 pub use output::{BodyOutput, TaskOutput};
 pub(crate) use signal::Signal;
 
-use crate::ScopeError;
+use std::time::{Duration, Instant};
+
+use crate::time::Sleep;
+use crate::{ScopeError, sleep, sleep_until};
 
 /// What a scope does when a task (or its body) fails with an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -44,7 +47,8 @@ pub enum ErrorPolicy {
     CollectAll,
 }
 
-/// Options for [`scope_with`].
+/// Options for [`scope_with`]: the [`ErrorPolicy`], and an optional time limit
+/// ([`timeout`](ScopeOptions::timeout), [`deadline`](ScopeOptions::deadline)).
 ///
 /// # Examples
 ///
@@ -64,6 +68,8 @@ pub enum ErrorPolicy {
 #[derive(Debug, Clone, Default)]
 pub struct ScopeOptions {
     policy: ErrorPolicy,
+    timeout: Option<Duration>,
+    deadline: Option<Instant>,
 }
 
 impl ScopeOptions {
@@ -81,6 +87,70 @@ impl ScopeOptions {
     /// Shorthand for `error_policy(ErrorPolicy::CollectAll)`: a supervisor scope.
     pub fn collect_all(self) -> Self {
         self.error_policy(ErrorPolicy::CollectAll)
+    }
+
+    /// Gives the scope a time limit, counted from when the scope starts (its first poll).
+    ///
+    /// When the time is up and the scope has not finished, it is cancelled: every task
+    /// and the body are dropped at their current await points, and the scope returns
+    /// [`ScopeError::Cancelled`] with [`CancelReason::TimedOut`](crate::CancelReason::TimedOut)
+    /// ([`ScopeError::is_timeout`] is true); join handles of the dropped tasks report the
+    /// same reason. With both a timeout and a [`deadline`](Self::deadline), the earlier
+    /// applies. See [`timeout_scope`](crate::timeout_scope) for the shorthand and how
+    /// nested deadlines compose.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use duet::ScopeOptions;
+    ///
+    /// let options = ScopeOptions::new().collect_all().timeout(Duration::from_secs(5));
+    /// let r = duet::run_with(duet::Config::new().virtual_clock(), duet::scope_with(options, async |s| {
+    ///     s.spawn(async { Err::<(), _>("one failure does not cancel the rest") });
+    ///     s.spawn(duet::sleep(Duration::from_secs(60))); // cut at 5 s
+    ///     Ok(())
+    /// }));
+    /// let error = r.unwrap_err();
+    /// assert!(error.is_timeout());
+    /// assert_eq!(error.into_errors(), ["one failure does not cancel the rest"]);
+    /// ```
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Gives the scope a deadline: like [`timeout`](Self::timeout), at a fixed instant of
+    /// the loop's clock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use duet::ScopeOptions;
+    ///
+    /// duet::run_with(duet::Config::new().virtual_clock(), async {
+    ///     let at = duet::now() + Duration::from_secs(1);
+    ///     let r = duet::scope_with(ScopeOptions::new().deadline(at), async |s| {
+    ///         s.spawn(duet::sleep(Duration::from_secs(60)));
+    ///         Ok::<_, std::convert::Infallible>(())
+    ///     })
+    ///     .await;
+    ///     assert!(r.unwrap_err().is_timeout());
+    ///     assert_eq!(duet::now(), at);
+    /// });
+    /// ```
+    pub fn deadline(mut self, deadline: Instant) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// The timer of the scope's time limit, if it has one (the earlier of the two).
+    fn deadline_timer(&self) -> Option<Sleep> {
+        match (self.timeout.map(sleep), self.deadline.map(sleep_until)) {
+            (Some(a), Some(b)) => Some(if a.deadline() <= b.deadline() { a } else { b }),
+            (a, b) => a.or(b),
+        }
     }
 }
 

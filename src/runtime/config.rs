@@ -1,0 +1,128 @@
+//! [`Config`]: how [`run_with`](crate::run_with) sets up a loop.
+
+use std::time::Duration;
+
+use crate::time::DEFAULT_SLACK;
+
+/// Options for a loop started with [`run_with`](crate::run_with).
+///
+/// [`run`](crate::run) is `run_with(Config::new(), ..)`.
+///
+/// # Clocks
+///
+/// By default a loop uses the clock of the loop it is nested in, and the real clock at top
+/// level. [`virtual_clock`](Config::virtual_clock) gives the loop a clock that stands still
+/// while tasks run and, whenever every task is waiting and a timer is pending, jumps
+/// straight to the earliest deadline. Tests that sleep for an hour then finish in
+/// microseconds, and [`now`](crate::now) reports exact times.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let elapsed = duet::run_with(duet::Config::new().virtual_clock(), async {
+///     let start = duet::now();
+///     duet::sleep(Duration::from_secs(3600)).await; // returns at once in real time
+///     duet::now() - start
+/// });
+/// assert_eq!(elapsed, Duration::from_secs(3600));
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "a Config does nothing until it is passed to duet::run_with"]
+pub struct Config {
+    virtual_clock: bool,
+    timer_slack: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            virtual_clock: false,
+            timer_slack: DEFAULT_SLACK,
+        }
+    }
+}
+
+impl Config {
+    /// The defaults: the same loop as [`run`](crate::run).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(duet::run_with(duet::Config::new(), async { 1 }), duet::run(async { 1 }));
+    /// ```
+    pub fn new() -> Self {
+        Config::default()
+    }
+
+    /// Runs the loop on a new virtual clock.
+    ///
+    /// Virtual time starts at the current time of the caller ([`now`](crate::now)) and
+    /// moves only when the loop is idle (every task is waiting) and a timer is pending:
+    /// then it jumps to the earliest deadline and fires the timers due at it. Time does
+    /// not pass while tasks run, however long they take.
+    ///
+    /// Runs nested inside a virtual-clock run share its clock (with their own timers),
+    /// so time stays consistent across them. A timer created under a virtual clock must
+    /// be awaited under that same clock: awaiting it elsewhere panics with an explanation.
+    ///
+    /// The clock jumps as soon as the loop is idle, even if a thread is about to wake a
+    /// task: a test that races a timeout against real work on another thread should use
+    /// the real clock. Conversely, a task that never waits (it polls in a loop with
+    /// [`yield_now`](crate::yield_now)) keeps the loop busy and virtual time standing still.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let result = duet::run_with(duet::Config::new().virtual_clock(), async {
+    ///     let start = duet::now();
+    ///     let slow = duet::sleep(Duration::from_secs(10));
+    ///     let r = duet::timeout(Duration::from_millis(500), slow).await;
+    ///     (r.is_err(), duet::now() - start)
+    /// });
+    /// assert_eq!(result, (true, Duration::from_millis(500)));
+    /// ```
+    pub fn virtual_clock(mut self) -> Self {
+        self.virtual_clock = true;
+        self
+    }
+
+    /// How late the loop may fire a timer, so that timers due close together are fired
+    /// in one wake-up instead of one each. The default is 250 µs.
+    ///
+    /// When the loop parks, it sets the wake-up for the earliest deadline plus the slack,
+    /// and then fires every timer due by then. A timer therefore never fires early, and at
+    /// most `slack` late (plus the operating system's own wake-up latency). Zero parks
+    /// exactly until the earliest deadline, at the cost of more wake-ups when many
+    /// deadlines are close together (see `design/performance.md`). The slack does not
+    /// apply on a virtual clock, which jumps exactly to each deadline, nor to nested runs,
+    /// which use their own config.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let start = Instant::now();
+    /// duet::run_with(
+    ///     duet::Config::new().timer_slack(Duration::ZERO),
+    ///     duet::sleep(Duration::from_millis(5)),
+    /// );
+    /// assert!(start.elapsed() >= Duration::from_millis(5));
+    /// ```
+    pub fn timer_slack(mut self, slack: Duration) -> Self {
+        self.timer_slack = slack;
+        self
+    }
+
+    pub(crate) fn uses_virtual_clock(&self) -> bool {
+        self.virtual_clock
+    }
+
+    pub(crate) fn slack(&self) -> Duration {
+        self.timer_slack
+    }
+}
