@@ -3,6 +3,7 @@
 
 use std::cell::RefCell;
 use std::convert::Infallible;
+use std::time::Duration;
 
 use duet::ContextVar;
 
@@ -18,25 +19,38 @@ async fn yield_times(n: u32) {
 
 /// Each child sees: the value set before `run`, the per-child value its spawner set just
 /// before spawning it, and the value it set itself — even though the children
-/// interleave (different numbers of yields between setting and reading).
+/// interleave (each sleeps a different time between setting and reading, on the virtual
+/// clock, so they finish in reverse order).
 #[test]
 fn three_children_each_see_exactly_their_own_values() {
     OUTER.set("set before run");
     let seen = RefCell::new(Vec::new());
-    duet::run_scope(async |s| {
-        let seen = &seen;
-        for i in 0..3u32 {
-            PER_CHILD.set(i);
-            s.spawn(async move {
-                LOCAL.set(format!("child {i}"));
-                yield_times(3 - i).await;
-                seen.borrow_mut()
-                    .push((i, OUTER.get(), PER_CHILD.get(), LOCAL.get()));
-            });
-        }
-        PER_CHILD.set(99); // after the spawns: not seen by any child
-    })
+    let virtual_clock = duet::Config::new().virtual_clock();
+    duet::run_with(
+        virtual_clock,
+        duet::scope(async |s| {
+            let seen = &seen;
+            for i in 0..3u32 {
+                PER_CHILD.set(i);
+                s.spawn(async move {
+                    LOCAL.set(format!("child {i}"));
+                    duet::sleep(Duration::from_millis(30 - 10 * u64::from(i))).await;
+                    seen.borrow_mut()
+                        .push((i, OUTER.get(), PER_CHILD.get(), LOCAL.get()));
+                });
+            }
+            PER_CHILD.set(99); // after the spawns: not seen by any child
+        }),
+    )
     .unwrap();
+    assert_eq!(
+        seen.borrow()
+            .iter()
+            .map(|entry| entry.0)
+            .collect::<Vec<_>>(),
+        [2, 1, 0],
+        "the children interleaved"
+    );
     let mut seen = seen.into_inner();
     seen.sort_by_key(|entry| entry.0);
     let expected: Vec<_> = (0..3u32)

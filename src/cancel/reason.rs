@@ -37,6 +37,10 @@ pub enum CancelReason {
     /// Another task of the same scope (or its body) panicked.
     #[error("cancelled because a sibling task panicked")]
     SiblingPanicked,
+    /// The program was interrupted (Ctrl-C, with
+    /// [`Config::cancel_on_ctrl_c`](crate::Config) and the `ctrl-c` feature).
+    #[error("cancelled because the program was interrupted (Ctrl-C)")]
+    Interrupted,
     /// The scope itself was dropped before it finished, because something above it was
     /// cancelled (or its future was simply dropped).
     #[error("cancelled because its enclosing scope was cancelled")]

@@ -33,6 +33,7 @@ use crate::time::DEFAULT_SLACK;
 pub struct Config {
     virtual_clock: bool,
     timer_slack: Duration,
+    cancel_on_ctrl_c: bool,
 }
 
 impl Default for Config {
@@ -40,6 +41,7 @@ impl Default for Config {
         Config {
             virtual_clock: false,
             timer_slack: DEFAULT_SLACK,
+            cancel_on_ctrl_c: false,
         }
     }
 }
@@ -116,6 +118,45 @@ impl Config {
     pub fn timer_slack(mut self, slack: Duration) -> Self {
         self.timer_slack = slack;
         self
+    }
+
+    /// Makes Ctrl-C (SIGINT) cancel the run instead of killing the process (needs the
+    /// `ctrl-c` cargo feature).
+    ///
+    /// The first Ctrl-C cancels the scopes the loop polls directly (its root scopes, such
+    /// as the one [`run_scope`](crate::run_scope) opens) with
+    /// [`CancelReason::Interrupted`](crate::CancelReason::Interrupted): every task is
+    /// dropped at its current await point, destructors run, and the root scope returns
+    /// [`ScopeError::Cancelled`](crate::ScopeError::Cancelled). A root future that is
+    /// not a scope is dropped and `run_with` panics with a message saying so. A second
+    /// Ctrl-C while the run unwinds kills the process as usual.
+    ///
+    /// With several loops running (nested runs, which inherit the setting, or loops on
+    /// other threads), Ctrl-C interrupts the innermost one that was entered last. No
+    /// signal handler is installed until a loop with this option starts; when none is
+    /// running, Ctrl-C keeps its default behaviour.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    ///
+    /// let result = duet::run_with(duet::Config::new().cancel_on_ctrl_c(), duet::scope(async |s| {
+    ///     s.spawn(duet::sleep(Duration::from_secs(3600))); // until Ctrl-C
+    ///     Ok::<_, std::convert::Infallible>(())
+    /// }));
+    /// if let Err(e) = result {
+    ///     eprintln!("{e}"); // scope cancelled because the program was interrupted (Ctrl-C)
+    /// }
+    /// ```
+    #[cfg(feature = "ctrl-c")]
+    pub fn cancel_on_ctrl_c(mut self) -> Self {
+        self.cancel_on_ctrl_c = true;
+        self
+    }
+
+    pub(crate) fn cancels_on_ctrl_c(&self) -> bool {
+        self.cancel_on_ctrl_c
     }
 
     pub(crate) fn uses_virtual_clock(&self) -> bool {

@@ -3,8 +3,8 @@
 //! Each call to [`run`](crate::run) creates one [`LoopContext`] and makes it current for
 //! the duration of the call; a nested `run` makes its own current and restores the
 //! caller's when it returns or unwinds. Facilities that belong to one loop (timers, the
-//! idle flush of buffered futures) hang their state here, so a nested run is isolated from
-//! the outer one by construction.
+//! idle flush of buffered futures, Ctrl-C interruption) hang their state here, so a
+//! nested run is isolated from the outer one by construction.
 //!
 //! # Invariants
 //!
@@ -13,9 +13,14 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::Waker;
 
-use super::Config;
+use super::frame::current_task;
+use super::park::LoopWaker;
+use super::{Config, interrupt};
+use crate::scope::Signal;
 use crate::time::LoopTimers;
 
 /// Loop ids start at 1 so that 0 can mean "not inside `run`".
@@ -31,22 +36,43 @@ pub(crate) struct LoopContext {
     id: u64,
     /// The loop's clock and timer queue (see `time`).
     timers: LoopTimers,
+    /// The data pointer of the loop's own waker: the identity of the root task.
+    root_task: *const (),
+    /// Set when Ctrl-C may interrupt this loop (see `interrupt`).
+    interrupt: interrupt::Registration,
 }
 
 impl LoopContext {
-    /// A context for a new loop; a nested loop inherits its clock from the current one.
-    pub(crate) fn new(config: &Config) -> Rc<Self> {
-        let timers = with_current(|outer| {
-            LoopTimers::new(
+    /// A context for a new loop woken by `notifier`; a nested loop inherits its clock and
+    /// its Ctrl-C setting from the current one.
+    pub(crate) fn new(config: &Config, notifier: &Arc<LoopWaker>, root_task: &Waker) -> Rc<Self> {
+        let (timers, interruptible) = with_current(|outer| {
+            let timers = LoopTimers::new(
                 config.uses_virtual_clock(),
                 config.slack(),
                 outer.map(|o| &o.timers),
-            )
+            );
+            let interruptible =
+                config.cancels_on_ctrl_c() || outer.is_some_and(|o| o.interrupt.0.is_some());
+            (timers, interruptible)
         });
         Rc::new(LoopContext {
             id: NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed),
             timers,
+            root_task: root_task.data(),
+            interrupt: interrupt::Registration(
+                interruptible.then(|| interrupt::Target::enter(notifier.clone())),
+            ),
         })
+    }
+
+    /// True once Ctrl-C interrupted this loop and no root scope could take the
+    /// cancellation.
+    pub(crate) fn interrupted_without_scope(&self) -> bool {
+        self.interrupt
+            .0
+            .as_ref()
+            .is_some_and(|t| t.interrupted_without_scope())
     }
 
     pub(crate) fn id(&self) -> u64 {
@@ -62,6 +88,20 @@ impl LoopContext {
 /// not call `run` (the current context is borrowed while it runs).
 pub(crate) fn with_current<R>(f: impl FnOnce(Option<&LoopContext>) -> R) -> R {
     CURRENT.with(|c| f(c.borrow().as_deref()))
+}
+
+/// Called by every scope as it opens: a scope polled directly by an interruptible loop is
+/// one of its root scopes, which Ctrl-C cancels.
+pub(crate) fn adopt_if_root_scope(scope: &Arc<Signal>) {
+    with_current(|current| {
+        if let Some(context) = current {
+            if let Some(target) = &context.interrupt.0 {
+                if current_task() == context.root_task {
+                    target.adopt(scope);
+                }
+            }
+        }
+    });
 }
 
 /// The id of the innermost loop on this thread, or 0 outside any loop.

@@ -36,6 +36,11 @@ pub(crate) fn poll_in_frame<R>(task: *const (), poll: impl FnOnce() -> R) -> (R,
     (output, stuck_holds)
 }
 
+/// The identity (waker data pointer) of the task being polled on this thread, or null.
+pub(crate) fn current_task() -> *const () {
+    POLL_FRAME.with(|f| f.get().0 as *const ())
+}
+
 /// Called by a scope that keeps a clone of `waker` registered but can never use it
 /// unless an event reaches the scope itself: its parent may discount that clone.
 pub(crate) fn report_stuck_hold(waker: &Waker) {

@@ -27,6 +27,7 @@
 mod config;
 mod context;
 mod frame;
+mod interrupt;
 mod park;
 
 use std::future::{Future, IntoFuture};
@@ -34,7 +35,7 @@ use std::pin::pin;
 use std::task::{Context, Poll};
 
 pub use config::Config;
-pub(crate) use context::{current_loop, with_current};
+pub(crate) use context::{adopt_if_root_scope, current_loop, with_current};
 pub(crate) use frame::{poll_in_frame, report_stuck_hold};
 use park::LoopWaker;
 
@@ -105,9 +106,9 @@ pub fn run<F: IntoFuture>(future: F) -> F::Output {
 /// assert_eq!(start_and_end.1 - start_and_end.0, Duration::from_secs(3600));
 /// ```
 pub fn run_with<F: IntoFuture>(config: Config, future: F) -> F::Output {
-    let context = context::LoopContext::new(&config);
-    let _current = context::Enter::new(context.clone());
     let (notifier, waker) = LoopWaker::new();
+    let context = context::LoopContext::new(&config, &notifier, &waker);
+    let _current = context::Enter::new(context.clone());
     let mut cx = Context::from_waker(&waker);
     let mut root = pin!(future.into_future());
     let root_id = waker.data();
@@ -118,6 +119,15 @@ pub fn run_with<F: IntoFuture>(config: Config, future: F) -> F::Output {
             poll_in_frame(root_id, || values.enter(|| root.as_mut().poll(&mut cx)));
         if let Poll::Ready(output) = poll {
             return output;
+        }
+        if context.interrupted_without_scope() {
+            // Unwinding drops the root future (pinned in this frame) and all under it.
+            panic!(
+                "duet::run: interrupted by Ctrl-C; the root future is dropped because it is \
+                 not a scope. Run a scope at the root (duet::run_scope, or run_with(config, \
+                 duet::scope(..))) to get ScopeError::Cancelled with \
+                 CancelReason::Interrupted instead."
+            );
         }
         if notifier.take_notification() {
             continue;

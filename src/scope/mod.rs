@@ -247,6 +247,7 @@ where
     E: 'env,
 {
     let scope = Scope::new();
+    crate::runtime::adopt_if_root_scope(&scope.inner.core.signal);
     let body = body(&scope);
     driver::Driver::new(&scope, body, options).await
 }

@@ -1,0 +1,207 @@
+//! Ctrl-C as structured cancellation (cargo feature `ctrl-c`).
+//!
+//! A loop started with [`Config::cancel_on_ctrl_c`](crate::Config) registers a *target*;
+//! nested loops inside it register their own, so the innermost running root is the one
+//! interrupted. The scopes its loop polls directly (root scopes) adopt the target. On
+//! SIGINT, a signal-hook thread marks the innermost target interrupted, cancels its root
+//! scopes with [`CancelReason::Interrupted`] and wakes its loop: scopes unwind as for any
+//! cancellation and the root scope returns `ScopeError::Cancelled`. A loop whose root is
+//! not a scope drops the root and panics with a message instead.
+//!
+//! While a target is unwinding, and while no target is registered, a SIGINT runs the
+//! default action (the process exits): signal-hook's `register_conditional_default`
+//! checks a flag inside the signal handler. Nothing is installed until a loop opts in.
+//!
+//! # Invariants
+//!
+//! 1. `EXIT_ON_SIGINT` is true exactly when no target is registered or some registered
+//!    target was already interrupted; it is updated under the registry lock.
+//! 2. A target is interrupted at most once; root scopes that adopt it afterwards are
+//!    cancelled on arrival.
+
+use std::sync::Arc;
+
+use super::park::LoopWaker;
+use crate::scope::Signal;
+
+#[cfg(feature = "ctrl-c")]
+pub(crate) use enabled::Target;
+
+#[cfg(not(feature = "ctrl-c"))]
+pub(crate) use disabled::Target;
+
+#[cfg(feature = "ctrl-c")]
+mod enabled {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+    use std::task::Wake;
+
+    use signal_hook::consts::SIGINT;
+    use signal_hook::iterator::Signals;
+
+    use super::{LoopWaker, Signal};
+    use crate::CancelReason;
+
+    /// One loop that Ctrl-C may interrupt.
+    pub(crate) struct Target {
+        notifier: Arc<LoopWaker>,
+        interrupted: AtomicBool,
+        state: Mutex<TargetState>,
+    }
+
+    #[derive(Default)]
+    struct TargetState {
+        root_scopes: Vec<Weak<Signal>>,
+        /// True if the interrupt cancelled at least one live root scope.
+        reached_a_scope: bool,
+    }
+
+    static TARGETS: Mutex<Vec<Arc<Target>>> = Mutex::new(Vec::new());
+    static EXIT_ON_SIGINT: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+
+    fn targets() -> MutexGuard<'static, Vec<Arc<Target>>> {
+        TARGETS.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Installs the handlers once per process; returns the "exit on SIGINT" flag.
+    fn exit_flag() -> &'static Arc<AtomicBool> {
+        EXIT_ON_SIGINT.get_or_init(|| {
+            let flag = Arc::new(AtomicBool::new(true));
+            let install = || -> std::io::Result<()> {
+                signal_hook::flag::register_conditional_default(SIGINT, flag.clone())?;
+                let mut signals = Signals::new([SIGINT])?;
+                std::thread::Builder::new()
+                    .name("duet-ctrl-c".into())
+                    .spawn(move || signals.forever().for_each(|_| interrupt_innermost()))?;
+                Ok(())
+            };
+            if let Err(error) = install() {
+                panic!("duet: could not install the Ctrl-C handler ({error}); run without Config::cancel_on_ctrl_c");
+            }
+            flag
+        })
+    }
+
+    fn update_exit_flag(targets: &[Arc<Target>]) {
+        let exit =
+            targets.is_empty() || targets.iter().any(|t| t.interrupted.load(Ordering::SeqCst));
+        exit_flag().store(exit, Ordering::SeqCst);
+    }
+
+    fn interrupt_innermost() {
+        let targets = targets();
+        if let Some(target) = targets
+            .iter()
+            .rev()
+            .find(|t| !t.interrupted.load(Ordering::SeqCst))
+        {
+            target.interrupt();
+        }
+        update_exit_flag(&targets);
+    }
+
+    impl Target {
+        /// Registers a target for the loop woken by `notifier`; it stays the innermost one
+        /// until dropped with [`Target::leave`].
+        pub(crate) fn enter(notifier: Arc<LoopWaker>) -> Arc<Target> {
+            exit_flag();
+            let target = Arc::new(Target {
+                notifier,
+                interrupted: AtomicBool::new(false),
+                state: Mutex::new(TargetState::default()),
+            });
+            let mut targets = targets();
+            targets.push(target.clone());
+            update_exit_flag(&targets);
+            target
+        }
+
+        /// Unregisters the target (its loop is returning or unwinding).
+        pub(crate) fn leave(self: &Arc<Self>) {
+            let mut targets = targets();
+            targets.retain(|t| !Arc::ptr_eq(t, self));
+            update_exit_flag(&targets);
+        }
+
+        fn state(&self) -> MutexGuard<'_, TargetState> {
+            self.state.lock().unwrap_or_else(|e| e.into_inner())
+        }
+
+        fn interrupt(&self) {
+            self.interrupted.store(true, Ordering::SeqCst);
+            let mut state = self.state();
+            for scope in state
+                .root_scopes
+                .iter()
+                .filter_map(Weak::upgrade)
+                .collect::<Vec<_>>()
+            {
+                scope.cancel(CancelReason::Interrupted);
+                state.reached_a_scope = true;
+            }
+            drop(state);
+            self.notifier.wake_by_ref();
+        }
+
+        /// A scope polled directly by this target's loop: Ctrl-C cancels it.
+        pub(crate) fn adopt(&self, scope: &Arc<Signal>) {
+            let mut state = self.state();
+            state.root_scopes.retain(|s| s.strong_count() > 0);
+            state.root_scopes.push(Arc::downgrade(scope));
+            if self.interrupted.load(Ordering::SeqCst) {
+                scope.cancel(CancelReason::Interrupted);
+                state.reached_a_scope = true;
+            }
+        }
+
+        /// True once an interrupt arrived that no root scope could take: the loop must
+        /// drop its root itself.
+        pub(crate) fn interrupted_without_scope(&self) -> bool {
+            self.interrupted.load(Ordering::SeqCst) && !self.state().reached_a_scope
+        }
+    }
+}
+
+#[cfg(not(feature = "ctrl-c"))]
+mod disabled {
+    use std::sync::Arc;
+
+    use super::{LoopWaker, Signal};
+
+    /// Without the `ctrl-c` feature no target is ever created.
+    pub(crate) enum Target {}
+
+    impl Target {
+        pub(crate) fn enter(_notifier: Arc<LoopWaker>) -> Arc<Target> {
+            unreachable!("Config::cancel_on_ctrl_c needs the ctrl-c feature")
+        }
+        pub(crate) fn leave(self: &Arc<Self>) {
+            match **self {}
+        }
+        pub(crate) fn adopt(&self, _scope: &Arc<Signal>) {
+            match *self {}
+        }
+        pub(crate) fn interrupted_without_scope(&self) -> bool {
+            match *self {}
+        }
+    }
+}
+
+/// Unregisters a loop's target when the loop returns or unwinds.
+pub(crate) struct Registration(pub(crate) Option<Arc<Target>>);
+
+impl std::fmt::Debug for Registration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registration")
+            .field("interruptible", &self.0.is_some())
+            .finish()
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        if let Some(target) = &self.0 {
+            target.leave();
+        }
+    }
+}
