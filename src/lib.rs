@@ -59,12 +59,14 @@
 
 mod cancel;
 mod error;
+mod limiter;
 mod runtime;
 mod scope;
 mod yield_now;
 
 pub use cancel::{CancelHandle, CancelReason};
 pub use error::{JoinError, ScopeError};
+pub use limiter::{Acquire, Available, Limiter, Slot, Throttle};
 pub use runtime::{run, run_scope};
 pub use scope::{
     BodyOutput, ErrorPolicy, JoinHandle, Scope, ScopeOptions, TaskOutput, scope, scope_with,
