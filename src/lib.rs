@@ -60,6 +60,7 @@
 mod cancel;
 mod error;
 mod limiter;
+mod pmap;
 mod runtime;
 mod scope;
 mod yield_now;
@@ -67,6 +68,10 @@ mod yield_now;
 pub use cancel::{CancelHandle, CancelReason};
 pub use error::{JoinError, ScopeError};
 pub use limiter::{Acquire, Available, Limiter, Slot, Throttle};
+pub use pmap::{
+    AnyIterable, PmapLimit, PmapStream, TryPmapStream, ViaIterator, ViaStream, pmap, pmap_async,
+    pmap_stream, try_pmap, try_pmap_async, try_pmap_stream,
+};
 pub use runtime::{run, run_scope};
 pub use scope::{
     BodyOutput, ErrorPolicy, JoinHandle, Scope, ScopeOptions, TaskOutput, scope, scope_with,

@@ -1,0 +1,318 @@
+//! The `pmap` family: apply an async function to every item, a bounded number at a time,
+//! and get the results in input order.
+//!
+//! Built only on the public layers below it: [`scope`], [`Scope::spawn`], [`JoinHandle`]
+//! and [`Limiter`].
+//!
+//! # How a pmap runs
+//!
+//! Starting a pmap on a scope spawns one task into it, the *feeder*. The feeder opens a
+//! scope of its own for the calls, then loops:
+//!
+//! 1. wait until fewer than `window` items are started but not yet delivered to the
+//!    consumer (running, or finished and waiting in the reorder buffer);
+//! 2. acquire a slot of the limiter (its own `Limiter::new(limit)`, or a
+//!    [`LimitedScope`](crate::LimitedScope)'s shared one);
+//! 3. only then pull the next item from the input, so the input is never pulled further
+//!    than calls can start;
+//! 4. spawn the call into its calls scope, which holds the slot until the call has
+//!    stored its result.
+//!
+//! The calls are polled by their scope, which is polled by the feeder task, which is
+//! polled by the scope the pmap was started on: the work proceeds while the consumer
+//! awaits something else, up to the window. The consumer (the returned stream) only takes
+//! results from the front of the reorder buffer, in input order, and wakes the feeder when
+//! that makes room.
+//!
+//! When a call of a fallible pmap returns `Err`, its scope fails fast: every other call
+//! (and the feeder's loop) is dropped at its await point, and the stream yields the
+//! results already complete in input order before the gap, then the error, then ends.
+//! Dropping the stream cancels the feeder, which drops every call. A panic in a call
+//! propagates through the feeder to the scope the pmap runs on, which re-raises it.
+//!
+//! # Invariants
+//!
+//! 1. `results.len()` (items started and not yet delivered) never exceeds the window;
+//!    with the limiter, at most `limit` calls run.
+//! 2. An item is pulled from the input only after its slot and its place in the window
+//!    were obtained.
+//! 3. Results are delivered in input order: `results[i]` is the result of item
+//!    `next + i`, and only the front is ever taken.
+//! 4. The stream ends only when the input is exhausted and every started item was
+//!    delivered, or after it yielded the first error.
+
+mod engine;
+mod input;
+
+use std::convert::Infallible;
+use std::future::Future;
+
+use futures::{StreamExt, TryStreamExt};
+
+use crate::{Scope, run, scope};
+pub use engine::{PmapStream, TryPmapStream};
+use engine::start;
+pub use input::{AnyIterable, PmapLimit, ViaIterator, ViaStream};
+
+/// Runs `f` on every item, at most `limit` calls at once, on a new [`run`] loop, and
+/// returns the results in input order.
+///
+/// The blocking form of [`pmap_async`]: `run(pmap_async(items, limit, f))`. Like `run`,
+/// it may be called from inside a task (the nested loop is a new root).
+///
+/// # Panics
+///
+/// If the limit is `Some(0)`; if a call panics (after every other call was dropped).
+///
+/// # Examples
+///
+/// ```
+/// async fn process(x: u64) -> u64 {
+///     duet::yield_now().await; // stands for real async work
+///     x * x
+/// }
+///
+/// let items = vec![1, 2, 3, 4];
+/// let results = duet::pmap(items, Some(16), async |x| process(x).await);
+/// assert_eq!(results, [1, 4, 9, 16]);
+/// ```
+#[track_caller]
+pub fn pmap<I, M, F, U>(items: I, limit: impl Into<PmapLimit>, f: F) -> Vec<U>
+where
+    I: AnyIterable<M>,
+    F: AsyncFn(I::Item) -> U,
+{
+    run(pmap_async(items, limit.into().check("pmap"), f))
+}
+
+/// The blocking form of [`try_pmap_async`].
+///
+/// # Panics
+///
+/// If the limit is `Some(0)`; if a call panics.
+///
+/// # Examples
+///
+/// ```
+/// let parsed = duet::try_pmap(["1", "2", "x"], Some(2), async |s| s.parse::<i32>());
+/// assert!(parsed.is_err());
+/// ```
+#[track_caller]
+pub fn try_pmap<I, M, F, U, E>(items: I, limit: impl Into<PmapLimit>, f: F) -> Result<Vec<U>, E>
+where
+    I: AnyIterable<M>,
+    F: AsyncFn(I::Item) -> Result<U, E>,
+{
+    run(try_pmap_async(items, limit.into().check("try_pmap"), f))
+}
+
+/// Runs `f` on every item, at most `limit` calls at once, and returns the results in input
+/// order.
+///
+/// Items may come from an iterator or a [`Stream`](futures::Stream) ([`AnyIterable`]), and are pulled
+/// only when a call can start. The calls run in a scope of their own, inside the returned
+/// future; they may borrow what outlives it and need not be `Send`. See [`PmapLimit`] for
+/// the limit and the reorder window, and [`try_pmap_async`] to stop at the first error.
+///
+/// # Cancel safety
+///
+/// Dropping the future cancels every call still running (each is dropped at its await
+/// point). The results obtained so far are lost.
+///
+/// # Panics
+///
+/// If the limit is `Some(0)` (at the call, not when awaited). A panic in a call cancels
+/// the other calls and is re-raised by the future.
+///
+/// # Examples
+///
+/// ```
+/// async fn process(x: u32) -> String {
+///     duet::yield_now().await;
+///     format!("item {x}")
+/// }
+///
+/// let results = duet::run(async {
+///     duet::pmap_async(1..=3, Some(16), async |x| process(x).await).await
+/// });
+/// assert_eq!(results, ["item 1", "item 2", "item 3"]);
+/// ```
+#[track_caller]
+pub fn pmap_async<I, M, F, U>(
+    items: I,
+    limit: impl Into<PmapLimit>,
+    f: F,
+) -> impl Future<Output = Vec<U>>
+where
+    I: AnyIterable<M>,
+    F: AsyncFn(I::Item) -> U,
+{
+    let limit = limit.into().check("pmap_async");
+    async move {
+        let out = scope(async |s| {
+            let stream = start(s, items.into_item_stream(), limit, f, Ok::<U, Infallible>);
+            Ok::<_, Infallible>(PmapStream { engine: stream }.collect::<Vec<U>>().await)
+        })
+        .await;
+        out.unwrap_or_else(|e| unreachable!("nothing can cancel or fail pmap's own scope: {e}"))
+    }
+}
+
+/// Runs the fallible `f` on every item, at most `limit` calls at once, and returns the
+/// results in input order, or the first error.
+///
+/// As [`pmap_async`], except that the first call to return `Err` cancels every call
+/// still running (and pulls no more items), and that error is returned. "First" is in
+/// time, not in input order.
+///
+/// # Cancel safety
+///
+/// Dropping the future cancels every call still running.
+///
+/// # Panics
+///
+/// If the limit is `Some(0)`; if a call panics.
+///
+/// # Examples
+///
+/// ```
+/// #[derive(Debug, PartialEq)]
+/// struct NotFound(u32);
+///
+/// async fn lookup(id: u32) -> Result<String, NotFound> {
+///     if id < 100 { Ok(format!("user {id}")) } else { Err(NotFound(id)) }
+/// }
+///
+/// let found = duet::run(duet::try_pmap_async([1, 2], Some(8), async |id| lookup(id).await));
+/// assert_eq!(found.unwrap(), ["user 1", "user 2"]);
+/// let missing = duet::run(duet::try_pmap_async([1, 404], Some(8), async |id| lookup(id).await));
+/// assert_eq!(missing, Err(NotFound(404)));
+/// ```
+#[track_caller]
+pub fn try_pmap_async<I, M, F, U, E>(
+    items: I,
+    limit: impl Into<PmapLimit>,
+    f: F,
+) -> impl Future<Output = Result<Vec<U>, E>>
+where
+    I: AnyIterable<M>,
+    F: AsyncFn(I::Item) -> Result<U, E>,
+{
+    let limit = limit.into().check("try_pmap_async");
+    async move {
+        let out = scope(async |s| {
+            let stream = start(s, items.into_item_stream(), limit, f, identity);
+            Ok::<_, Infallible>(TryPmapStream { engine: stream }.try_collect().await)
+        })
+        .await;
+        out.unwrap_or_else(|e| unreachable!("nothing can cancel or fail pmap's own scope: {e}"))
+    }
+}
+
+/// Starts `f` on every item in `scope` and returns the results as a stream, in input
+/// order.
+///
+/// This is the async-iterator form. The calls are spawned into `scope` and run as part of
+/// it, whether or not the stream is being polled: while the consumer awaits something
+/// else, up to a window of calls proceed (see [`PmapLimit`]). Consume the stream inside
+/// the scope, from its body or one of its tasks; the stream borrows the handle, so it
+/// cannot be returned out of the body. Dropping the stream cancels the calls still
+/// running.
+///
+/// # Panics
+///
+/// If the limit is `Some(0)`, or if the scope has already finished (as
+/// [`Scope::spawn`]). Polling the stream after the scope cancelled its calls (possible
+/// only if it is polled from outside the scope) panics rather than end early.
+///
+/// # Examples
+///
+/// ```
+/// use futures::StreamExt;
+///
+/// let log = duet::run_scope(async |s| {
+///     let mut results = duet::pmap_stream(s, 1..=3, Some(2), async |x| x * 10);
+///     let mut log = Vec::new();
+///     while let Some(r) = results.next().await {
+///         log.push(r);
+///     }
+///     Ok::<_, std::convert::Infallible>(log)
+/// });
+/// assert_eq!(log.unwrap(), [10, 20, 30]);
+/// ```
+#[track_caller]
+pub fn pmap_stream<'s, 'env, SE, I, M, F, U>(
+    scope: &'s Scope<'env, SE>,
+    items: I,
+    limit: impl Into<PmapLimit>,
+    f: F,
+) -> PmapStream<'s, U>
+where
+    SE: 'env,
+    I: AnyIterable<M>,
+    I::Stream: 'env,
+    F: AsyncFn(I::Item) -> U + 'env,
+    U: 'env,
+{
+    let limit = limit.into().check("pmap_stream");
+    PmapStream {
+        engine: start(
+            scope,
+            items.into_item_stream(),
+            limit,
+            f,
+            Ok::<U, Infallible>,
+        ),
+    }
+}
+
+/// The fallible form of [`pmap_stream`]: yields `Ok` results in input order; the first
+/// call to fail cancels the others, and the stream yields the results already complete
+/// before the gap, then that `Err`, then ends.
+///
+/// The error goes to the stream's consumer, not to the scope: the scope fails only if
+/// the consumer propagates it (for example with `?`).
+///
+/// # Panics
+///
+/// As [`pmap_stream`].
+///
+/// # Examples
+///
+/// ```
+/// use futures::TryStreamExt;
+///
+/// let r = duet::run_scope(async |s| {
+///     let mut parsed = duet::try_pmap_stream(s, ["1", "2", "x"], None, async |s| s.parse::<u8>());
+///     let mut sum = 0;
+///     while let Some(n) = parsed.try_next().await? {
+///         sum += n;
+///     }
+///     Ok::<_, std::num::ParseIntError>(sum)
+/// });
+/// assert!(r.unwrap_err().is_failed());
+/// ```
+#[track_caller]
+pub fn try_pmap_stream<'s, 'env, SE, I, M, F, U, E>(
+    scope: &'s Scope<'env, SE>,
+    items: I,
+    limit: impl Into<PmapLimit>,
+    f: F,
+) -> TryPmapStream<'s, U, E>
+where
+    SE: 'env,
+    I: AnyIterable<M>,
+    I::Stream: 'env,
+    F: AsyncFn(I::Item) -> Result<U, E> + 'env,
+    U: 'env,
+    E: 'env,
+{
+    let limit = limit.into().check("try_pmap_stream");
+    TryPmapStream {
+        engine: start(scope, items.into_item_stream(), limit, f, identity),
+    }
+}
+
+fn identity<T>(value: T) -> T {
+    value
+}
