@@ -154,7 +154,9 @@ mod tests {
     fn pop_id(list: &mut WaitList, ids: &[Arc<Id>]) -> Option<usize> {
         let w = list.pop_front()?;
         w.wake();
-        ids.iter().find(|id| id.1.swap(0, Ordering::SeqCst) == 1).map(|id| id.0)
+        ids.iter()
+            .find(|id| id.1.swap(0, Ordering::SeqCst) == 1)
+            .map(|id| id.0)
     }
 
     #[test]
