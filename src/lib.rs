@@ -59,6 +59,7 @@
 
 mod cancel;
 mod error;
+mod limited_scope;
 mod limiter;
 mod pmap;
 mod runtime;
@@ -67,6 +68,7 @@ mod yield_now;
 
 pub use cancel::{CancelHandle, CancelReason};
 pub use error::{JoinError, ScopeError};
+pub use limited_scope::LimitedScope;
 pub use limiter::{Acquire, Available, Limiter, Slot, Throttle};
 pub use pmap::{
     AnyIterable, PmapLimit, PmapStream, TryPmapStream, ViaIterator, ViaStream, pmap, pmap_async,

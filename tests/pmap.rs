@@ -1,4 +1,5 @@
-//! pmap: input order, limits, laziness, the reorder window, failures, cancellation.
+//! pmap: input order, limits, laziness, the reorder window, failures, cancellation, and
+//! LimitedScope.
 
 mod common;
 
@@ -7,9 +8,9 @@ use std::convert::Infallible;
 use std::rc::Rc;
 
 use common::{Probe, panic_message};
-use duet::PmapLimit;
+use duet::{LimitedScope, Limiter, PmapLimit};
 use futures::channel::{mpsc, oneshot};
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 
 /// Yields until `done` holds (bounded, so a bug fails instead of hanging).
 async fn until(mut done: impl FnMut() -> bool) {
@@ -480,4 +481,138 @@ fn a_zero_limit_or_window_is_rejected_with_a_message() {
         }),
         "duet: a pmap window must be at least 1 item, got 0: no call could ever start"
     );
+}
+
+#[test]
+fn limited_scope_spawns_wait_for_slots_in_fifo_order() {
+    let log = RefCell::new(Vec::new());
+    let limiter = Limiter::new(2);
+    let in_flight = InFlight::default();
+    duet::run_scope(async |s| {
+        let limited = LimitedScope::new(s, limiter.clone());
+        for i in 0..6 {
+            let (log, in_flight) = (&log, &in_flight);
+            limited.spawn(async move {
+                in_flight.enter();
+                log.borrow_mut().push(i);
+                duet::yield_now().await;
+                in_flight.leave();
+            });
+        }
+    })
+    .unwrap();
+    assert_eq!(*log.borrow(), [0, 1, 2, 3, 4, 5]);
+    assert_eq!(in_flight.most.get(), 2);
+    assert_eq!(limiter.held(), 0);
+}
+
+#[test]
+fn limited_scope_pmaps_and_tasks_share_the_limiter() {
+    let limiter = Limiter::new(3);
+    let in_flight = InFlight::default();
+    let work = async |x: usize| {
+        in_flight.enter();
+        yields(x % 4).await;
+        in_flight.leave();
+        x
+    };
+    let out = duet::run_scope(async |s| {
+        let limited = LimitedScope::new(s, limiter.clone());
+        let work = &work;
+        let background: Vec<_> = (100..110)
+            .map(|x| limited.spawn(async move { Ok(work(x).await) }))
+            .collect();
+        let (a, b) = futures::join!(
+            limited.pmap_async(0..20, work),
+            limited.pmap_stream(20..40, work).collect::<Vec<_>>()
+        );
+        for h in background {
+            h.await.unwrap();
+        }
+        Ok::<_, Infallible>((a, b))
+    });
+    let (a, b) = out.unwrap();
+    assert_eq!(a, (0..20).collect::<Vec<_>>());
+    assert_eq!(b, (20..40).collect::<Vec<_>>());
+    assert_eq!(in_flight.most.get(), 3, "three slots shared by everything");
+    assert_eq!(limiter.held(), 0);
+}
+
+#[test]
+fn limited_scope_follows_capacity_changes_and_leaks_no_slot_on_cancel() {
+    let limiter = Limiter::new(1);
+    let in_flight = InFlight::default();
+    let probe = Probe::new();
+    let r = duet::run_scope(async |s| {
+        let limited = LimitedScope::new(s, limiter.clone());
+        let (in_flight, probe) = (&in_flight, &probe);
+        let stream = limited.pmap_stream(0..50, async move |x: usize| {
+            probe
+                .track(async move {
+                    in_flight.enter();
+                    futures::future::pending::<()>().await;
+                    x
+                })
+                .await
+        });
+        until(|| in_flight.now.get() == 1).await;
+        limiter.set_capacity(Some(5)); // the pmap's window stays 1 (its capacity at start)
+        for i in 0..4 {
+            limited.spawn(async move {
+                in_flight.enter();
+                probe.track(futures::future::pending::<()>()).await;
+                let _ = i;
+            });
+        }
+        until(|| in_flight.now.get() == 5).await;
+        assert_eq!((limiter.held(), limiter.waiting()), (5, 0));
+        s.cancel();
+        drop(stream);
+        Ok::<_, Infallible>(())
+    });
+    assert!(r.unwrap_err().is_cancelled());
+    assert_eq!(
+        (probe.created(), probe.dropped(), probe.completed()),
+        (5, 5, 0)
+    );
+    assert_eq!((limiter.held(), limiter.waiting()), (0, 0));
+}
+
+#[test]
+fn limited_scope_pulls_no_input_while_the_shared_limiter_is_full() {
+    let limiter = Limiter::new(1);
+    let pulled = Cell::new(0);
+    let out = duet::run_scope(async |s| {
+        let limited = LimitedScope::new(s, limiter.clone());
+        let held = limiter.acquire().await;
+        let items = (0..3).inspect(|_| pulled.set(pulled.get() + 1));
+        let results = limited.pmap_stream(items, async |x| x * 2);
+        yields(10).await;
+        assert_eq!((pulled.get(), limiter.waiting()), (0, 1));
+        drop(held);
+        Ok::<_, Infallible>(results.collect::<Vec<_>>().await)
+    });
+    assert_eq!(out.unwrap(), [0, 2, 4]);
+    assert_eq!(pulled.get(), 3);
+}
+
+#[test]
+fn limited_scope_try_pmap_returns_the_first_error() {
+    let limiter = Limiter::new(2);
+    let out = duet::run_scope(async |s| {
+        let limited = LimitedScope::new(s, limiter.clone());
+        let r = limited
+            .try_pmap_async(["1", "2", "x", "4"], async |t| {
+                t.parse::<u8>().map_err(|_| t)
+            })
+            .await;
+        let ok: Vec<u8> = limited
+            .try_pmap_stream(["5", "6"], async |t| t.parse::<u8>())
+            .try_collect()
+            .await
+            .unwrap();
+        Ok::<_, Infallible>((r, ok))
+    });
+    assert_eq!(out.unwrap(), (Err("x"), vec![5, 6]));
+    assert_eq!(limiter.held(), 0);
 }

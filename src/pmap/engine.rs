@@ -158,7 +158,6 @@ where
 
 /// Spawns the feeder into `scope`: calls take slots of `limiter` (none if `None`), and at
 /// most `window` items are started and not yet delivered.
-#[allow(dead_code)]
 pub(super) fn start_with<'s, 'env, SE, S, F, O, U, E>(
     scope: &'s Scope<'env, SE>,
     input: S,

@@ -49,9 +49,9 @@ use std::future::Future;
 
 use futures::{StreamExt, TryStreamExt};
 
-use crate::{Scope, run, scope};
+use crate::{Limiter, Scope, run, scope};
 pub use engine::{PmapStream, TryPmapStream};
-use engine::start;
+use engine::{start, start_with};
 pub use input::{AnyIterable, PmapLimit, ViaIterator, ViaStream};
 
 /// Runs `f` on every item, at most `limit` calls at once, on a new [`run`] loop, and
@@ -315,4 +315,48 @@ where
 
 fn identity<T>(value: T) -> T {
     value
+}
+
+/// [`pmap_stream`] whose calls take slots of a shared `limiter` (for
+/// [`LimitedScope`](crate::LimitedScope)); the window is the limiter's capacity now.
+pub(crate) fn limited_stream<'s, 'env, SE, I, M, F, U>(
+    scope: &'s Scope<'env, SE>,
+    limiter: &Limiter,
+    items: I,
+    f: F,
+) -> PmapStream<'s, U>
+where
+    SE: 'env,
+    I: AnyIterable<M>,
+    I::Stream: 'env,
+    F: AsyncFn(I::Item) -> U + 'env,
+    U: 'env,
+{
+    let (limiter, window) = (Some(limiter.clone()), limiter.capacity());
+    let input = items.into_item_stream();
+    PmapStream {
+        engine: start_with(scope, input, limiter, window, f, Ok::<U, Infallible>),
+    }
+}
+
+/// [`try_pmap_stream`] whose calls take slots of a shared `limiter`.
+pub(crate) fn try_limited_stream<'s, 'env, SE, I, M, F, U, E>(
+    scope: &'s Scope<'env, SE>,
+    limiter: &Limiter,
+    items: I,
+    f: F,
+) -> TryPmapStream<'s, U, E>
+where
+    SE: 'env,
+    I: AnyIterable<M>,
+    I::Stream: 'env,
+    F: AsyncFn(I::Item) -> Result<U, E> + 'env,
+    U: 'env,
+    E: 'env,
+{
+    let (limiter, window) = (Some(limiter.clone()), limiter.capacity());
+    let input = items.into_item_stream();
+    TryPmapStream {
+        engine: start_with(scope, input, limiter, window, f, identity),
+    }
 }
