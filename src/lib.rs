@@ -58,6 +58,7 @@
 #![warn(rust_2018_idioms, unreachable_pub, missing_debug_implementations)]
 
 mod cancel;
+mod collector;
 mod error;
 mod limited_scope;
 mod limiter;
@@ -67,6 +68,7 @@ mod scope;
 mod yield_now;
 
 pub use cancel::{CancelHandle, CancelReason};
+pub use collector::{AsyncCollector, CollectorClosed, CollectorError, CollectorStream};
 pub use error::{JoinError, ScopeError};
 pub use limited_scope::LimitedScope;
 pub use limiter::{Acquire, Available, Limiter, Slot, Throttle};
