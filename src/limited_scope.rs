@@ -177,6 +177,8 @@ impl<'env, E: 'env> LimitedScope<'env, E> {
     where
         I: AnyIterable<M>,
         I::Stream: 'env,
+        I::Item: 'env,
+        I::Item: 'env,
         F: AsyncFn(I::Item) -> U + 'env,
         U: 'env,
     {
@@ -210,6 +212,8 @@ impl<'env, E: 'env> LimitedScope<'env, E> {
     where
         I: AnyIterable<M>,
         I::Stream: 'env,
+        I::Item: 'env,
+        I::Item: 'env,
         F: AsyncFn(I::Item) -> Result<U, E2> + 'env,
         U: 'env,
         E2: 'env,
@@ -241,6 +245,8 @@ impl<'env, E: 'env> LimitedScope<'env, E> {
     where
         I: AnyIterable<M>,
         I::Stream: 'env,
+        I::Item: 'env,
+        I::Item: 'env,
         F: AsyncFn(I::Item) -> U + 'env,
         U: 'env,
     {
@@ -272,6 +278,8 @@ impl<'env, E: 'env> LimitedScope<'env, E> {
     where
         I: AnyIterable<M>,
         I::Stream: 'env,
+        I::Item: 'env,
+        I::Item: 'env,
         F: AsyncFn(I::Item) -> Result<U, E2> + 'env,
         U: 'env,
         E2: 'env,

@@ -113,7 +113,10 @@ fn an_unlimited_pmap_over_a_long_input_lets_the_rest_of_the_tree_run() {
     assert_eq!(out.unwrap(), (0..10_000).collect::<Vec<_>>());
     // The feeder yielded while pulling, so the sibling ran before the input was used up.
     let seen = seen_by_sibling.get().unwrap();
-    assert!(seen < 1000, "the sibling first ran after {seen} items were pulled");
+    assert!(
+        seen < 1000,
+        "the sibling first ran after {seen} items were pulled"
+    );
 }
 
 #[test]

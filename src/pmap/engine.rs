@@ -14,7 +14,7 @@ use std::task::{Context, Poll, Waker};
 use futures::stream::{FusedStream, Stream, StreamExt};
 
 use super::PmapLimit;
-use crate::{JoinHandle, Limiter, Scope, scope, yield_now};
+use crate::{JoinHandle, Limiter, Scope, yield_now};
 
 /// The ordered stream of results of [`pmap_stream`](crate::pmap_stream) (or
 /// [`LimitedScope::pmap_stream`](crate::LimitedScope::pmap_stream)).
@@ -99,27 +99,61 @@ impl<U, E> fmt::Debug for TryPmapStream<'_, U, E> {
     }
 }
 
+/// One item started and not yet delivered.
+enum Entry<U> {
+    /// Its call runs; the handle cancels it.
+    Running(JoinHandle<()>),
+    /// Its call finished with this result.
+    Done(U),
+}
+
 /// What the feeder, the calls and the consumer share.
 struct Shared<U, E> {
     /// Input index of `results[0]`: the next result the consumer takes.
     next: usize,
-    /// One entry per item started and not yet delivered, in input order: `None` while its
-    /// call runs, `Some` once it finished. Its length is bounded by `window`.
-    results: VecDeque<Option<U>>,
+    /// One entry per item started and not yet delivered, in input order. Its length is
+    /// bounded by `window`.
+    results: VecDeque<Entry<U>>,
     window: Option<usize>,
+    /// The pmap's own limit on calls in flight (`None`: none, or a shared limiter does it).
+    limit: Option<usize>,
+    /// Calls spawned and not yet finished.
+    running: usize,
     /// The feeder pulled the last item.
     exhausted: bool,
-    /// The first error, once the calls' scope failed.
+    /// The first error a call returned.
     failure: Option<E>,
-    /// False once the feeder task ended or was dropped.
-    feeder_alive: bool,
+    /// The feeder or a call was dropped before it finished: its scope cancelled it.
+    lost: bool,
+    /// The feeder task, to cancel it.
+    feeder_task: Option<JoinHandle<()>>,
     /// The consumer, waiting for `results[0]`.
     consumer: Option<Waker>,
-    /// The feeder, waiting for room in the window.
+    /// The feeder, waiting for room in the window or under the limit.
     feeder: Option<Waker>,
 }
 
 type SharedRef<U, E> = Rc<RefCell<Shared<U, E>>>;
+
+impl<U, E> Shared<U, E> {
+    fn has_room(&self) -> bool {
+        self.window.is_none_or(|w| self.results.len() < w)
+            && self.limit.is_none_or(|l| self.running < l)
+    }
+
+    /// Cancels the feeder and every call still running (their drops happen when the scope
+    /// next applies cancellations, before it polls any other task).
+    fn cancel_all(&self) {
+        if let Some(feeder) = &self.feeder_task {
+            feeder.cancel();
+        }
+        for entry in &self.results {
+            if let Entry::Running(call) = entry {
+                call.cancel();
+            }
+        }
+    }
+}
 
 fn wake(waker: Option<Waker>) {
     if let Some(waker) = waker {
@@ -130,13 +164,12 @@ fn wake(waker: Option<Waker>) {
 /// The consumer's end, shared by [`PmapStream`] and [`TryPmapStream`].
 pub(super) struct Engine<'s, U, E> {
     shared: SharedRef<U, E>,
-    feeder: JoinHandle<()>,
     /// The stream returned `None` or its error.
     done: bool,
     _scope: PhantomData<&'s ()>,
 }
 
-/// Spawns the feeder into `scope`, with a limiter of its own.
+/// Spawns the feeder into `scope`, with a limit of its own.
 pub(super) fn start<'s, 'env, SE, S, F, O, U, E>(
     scope: &'s Scope<'env, SE>,
     input: S,
@@ -147,20 +180,30 @@ pub(super) fn start<'s, 'env, SE, S, F, O, U, E>(
 where
     SE: 'env,
     S: Stream + 'env,
+    S::Item: 'env,
     F: AsyncFn(S::Item) -> O + 'env,
     O: 'env,
     U: 'env,
     E: 'env,
 {
-    let limiter = limit.limit().map(Limiter::new);
-    start_with(scope, input, limiter, limit.window_size(), f, split)
+    start_with(
+        scope,
+        input,
+        limit.limit(),
+        None,
+        limit.window_size(),
+        f,
+        split,
+    )
 }
 
-/// Spawns the feeder into `scope`: calls take slots of `limiter` (none if `None`), and at
-/// most `window` items are started and not yet delivered.
+/// Spawns the feeder into `scope`: at most `limit` calls run at once, each call holds a
+/// slot of `limiter` (if any) until it has its result, and at most `window` items are
+/// started and not yet delivered.
 pub(super) fn start_with<'s, 'env, SE, S, F, O, U, E>(
     scope: &'s Scope<'env, SE>,
     input: S,
+    limit: Option<usize>,
     limiter: Option<Limiter>,
     window: Option<usize>,
     f: F,
@@ -169,6 +212,7 @@ pub(super) fn start_with<'s, 'env, SE, S, F, O, U, E>(
 where
     SE: 'env,
     S: Stream + 'env,
+    S::Item: 'env,
     F: AsyncFn(S::Item) -> O + 'env,
     O: 'env,
     U: 'env,
@@ -178,19 +222,38 @@ where
         next: 0,
         results: VecDeque::new(),
         window,
+        limit,
+        running: 0,
         exhausted: false,
         failure: None,
-        feeder_alive: true,
+        lost: false,
+        feeder_task: None,
         consumer: None,
         feeder: None,
     }));
-    let feeder = scope.spawn(feed(input, limiter, f, split, shared.clone()));
+    let feeder = Feeder {
+        scope: scope.clone(),
+        limiter,
+        f: Rc::new(f),
+        split,
+        shared: shared.clone(),
+    };
+    let task = scope.spawn(feeder.run(input));
+    shared.borrow_mut().feeder_task = Some(task);
     Engine {
         shared,
-        feeder,
         done: false,
         _scope: PhantomData,
     }
+}
+
+/// The feeder task's state: what it needs to spawn calls.
+struct Feeder<'env, SE, F, O, U, E> {
+    scope: Scope<'env, SE>,
+    limiter: Option<Limiter>,
+    f: Rc<F>,
+    split: fn(O) -> Result<U, E>,
+    shared: SharedRef<U, E>,
 }
 
 /// The feeder yields to the loop after starting this many calls, in case nothing else
@@ -198,35 +261,43 @@ where
 /// one poll, while nothing else runs).
 const FEEDER_BUDGET: usize = 128;
 
-/// Marks the feeder gone when it ends or is dropped, and wakes the consumer.
-struct FeederAlive<U, E>(SharedRef<U, E>);
+/// Marks the pmap as lost if a task of it (the feeder or a call) is dropped before it
+/// finished, and wakes the consumer.
+struct Finish<U, E> {
+    shared: SharedRef<U, E>,
+    finished: bool,
+}
 
-impl<U, E> Drop for FeederAlive<U, E> {
+impl<U, E> Drop for Finish<U, E> {
     fn drop(&mut self) {
-        let consumer = {
-            let mut shared = self.0.borrow_mut();
-            shared.feeder_alive = false;
-            shared.consumer.take()
-        };
-        wake(consumer);
+        if !self.finished {
+            let consumer = {
+                let mut shared = self.shared.borrow_mut();
+                shared.lost = true;
+                shared.consumer.take()
+            };
+            wake(consumer);
+        }
     }
 }
 
-/// The feeder task: pulls items and spawns their calls, within the window and the limit.
-async fn feed<S, F, O, U, E>(
-    input: S,
-    limiter: Option<Limiter>,
-    f: F,
-    split: fn(O) -> Result<U, E>,
-    shared: SharedRef<U, E>,
-) where
-    S: Stream,
-    F: AsyncFn(S::Item) -> O,
-{
-    let _alive = FeederAlive(shared.clone());
-    let mut input = pin!(input);
-    let (f, shared_ref) = (&f, &shared);
-    let outcome = scope(async |calls| {
+impl<'env, SE: 'env, F, O, U, E> Feeder<'env, SE, F, O, U, E> {
+    /// The feeder task: pulls items and spawns their calls, within the window and the
+    /// limits.
+    async fn run<S>(self, input: S)
+    where
+        S: Stream,
+        S::Item: 'env,
+        F: AsyncFn(S::Item) -> O + 'env,
+        O: 'env,
+        U: 'env,
+        E: 'env,
+    {
+        let mut guard = Finish {
+            shared: self.shared.clone(),
+            finished: false,
+        };
+        let mut input = pin!(input);
         let mut started = 0usize;
         loop {
             started += 1;
@@ -235,8 +306,8 @@ async fn feed<S, F, O, U, E>(
                 // input): let the calls and the rest of the tree run.
                 yield_now().await;
             }
-            room(shared_ref).await;
-            let slot = match &limiter {
+            room(&self.shared).await;
+            let slot = match &self.limiter {
                 Some(limiter) => Some(limiter.acquire().await),
                 None => None,
             };
@@ -244,43 +315,84 @@ async fn feed<S, F, O, U, E>(
                 break;
             };
             let index = {
-                let mut shared = shared_ref.borrow_mut();
-                shared.results.push_back(None);
-                shared.next + shared.results.len() - 1
+                let shared = self.shared.borrow();
+                shared.next + shared.results.len()
             };
-            calls.spawn(async move {
-                let value = split(f(item).await)?;
-                deliver(shared_ref, index, value);
+            let call = Call {
+                shared: self.shared.clone(),
+                index,
+                split: self.split,
+                guard: Finish {
+                    shared: self.shared.clone(),
+                    finished: false,
+                },
+            };
+            let f = self.f.clone();
+            let handle = self.scope.spawn(async move {
+                let output = f(item).await;
+                call.finish(output);
                 drop(slot);
-                Ok(())
             });
+            let mut shared = self.shared.borrow_mut();
+            shared.results.push_back(Entry::Running(handle));
+            shared.running += 1;
         }
         let consumer = {
-            let mut shared = shared_ref.borrow_mut();
+            let mut shared = self.shared.borrow_mut();
             shared.exhausted = true;
             shared.consumer.take()
         };
         wake(consumer);
-        Ok::<(), E>(())
-    })
-    .await;
-    if let Err(error) = outcome {
-        // Under fail-fast the first error ends the calls' scope before any other call
-        // runs, so there is exactly one; nothing else can end that scope early.
-        let consumer = {
-            let mut shared = shared.borrow_mut();
-            shared.failure = error.into_errors().into_iter().next();
-            shared.consumer.take()
-        };
-        wake(consumer);
+        guard.finished = true;
     }
 }
 
-/// Waits until the window has room for one more item.
+/// A call's link to the pmap: where its result goes.
+struct Call<U, E, O> {
+    shared: SharedRef<U, E>,
+    index: usize,
+    split: fn(O) -> Result<U, E>,
+    guard: Finish<U, E>,
+}
+
+impl<U, E, O> Call<U, E, O> {
+    /// Stores the call's result (waking the consumer if it is the one it waits for), or
+    /// records the first error and cancels everything else.
+    fn finish(mut self, output: O) {
+        self.guard.finished = true;
+        let (consumer, feeder) = {
+            let mut shared = self.shared.borrow_mut();
+            shared.running -= 1;
+            let position = self.index - shared.next;
+            match (self.split)(output) {
+                Ok(value) => {
+                    shared.results[position] = Entry::Done(value);
+                    let consumer = if position == 0 {
+                        shared.consumer.take()
+                    } else {
+                        None
+                    };
+                    (consumer, shared.feeder.take())
+                }
+                Err(error) => {
+                    if shared.failure.is_none() {
+                        shared.failure = Some(error);
+                        shared.cancel_all();
+                    }
+                    (shared.consumer.take(), None)
+                }
+            }
+        };
+        wake(consumer);
+        wake(feeder);
+    }
+}
+
+/// Waits until the window has room for one more item and the limit allows one more call.
 fn room<U, E>(shared: &SharedRef<U, E>) -> impl Future<Output = ()> + '_ {
     poll_fn(move |cx| {
         let mut shared = shared.borrow_mut();
-        if shared.window.is_none_or(|w| shared.results.len() < w) {
+        if shared.has_room() {
             Poll::Ready(())
         } else {
             shared.feeder = Some(cx.waker().clone());
@@ -289,34 +401,21 @@ fn room<U, E>(shared: &SharedRef<U, E>) -> impl Future<Output = ()> + '_ {
     })
 }
 
-/// Stores the result of item `index`; wakes the consumer if it is the one it waits for.
-fn deliver<U, E>(shared: &SharedRef<U, E>, index: usize, value: U) {
-    let consumer = {
-        let mut shared = shared.borrow_mut();
-        let position = index - shared.next;
-        shared.results[position] = Some(value);
-        if position == 0 {
-            shared.consumer.take()
-        } else {
-            None
-        }
-    };
-    wake(consumer);
-}
-
 impl<U, E> Engine<'_, U, E> {
     fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<U, E>>> {
         if self.done {
             return Poll::Ready(None);
         }
         let mut shared = self.shared.borrow_mut();
-        if let Some(Some(_)) = shared.results.front() {
-            let value = shared.results.pop_front().flatten();
+        if let Some(Entry::Done(_)) = shared.results.front() {
+            let Some(Entry::Done(value)) = shared.results.pop_front() else {
+                unreachable!("the front entry was just seen to be done")
+            };
             shared.next += 1;
             let feeder = shared.feeder.take();
             drop(shared);
             wake(feeder);
-            return Poll::Ready(value.map(Ok));
+            return Poll::Ready(Some(Ok(value)));
         }
         if let Some(error) = shared.failure.take() {
             self.done = true;
@@ -326,7 +425,7 @@ impl<U, E> Engine<'_, U, E> {
             self.done = true;
             return Poll::Ready(None);
         }
-        if !shared.feeder_alive {
+        if shared.lost {
             panic!(
                 "duet: a pmap stream was polled after the scope running its calls cancelled \
                  them; consume a pmap stream inside the scope it was started on (from its \
@@ -346,6 +445,7 @@ impl<U, E> Engine<'_, U, E> {
         if let Ok(shared) = shared {
             d.field("next", &shared.next)
                 .field("in_window", &shared.results.len())
+                .field("running", &shared.running)
                 .field("exhausted", &shared.exhausted);
         }
         d.field("done", &self.done).finish_non_exhaustive()
@@ -354,6 +454,8 @@ impl<U, E> Engine<'_, U, E> {
 
 impl<U, E> Drop for Engine<'_, U, E> {
     fn drop(&mut self) {
-        self.feeder.cancel();
+        if let Ok(shared) = self.shared.try_borrow() {
+            shared.cancel_all();
+        }
     }
 }

@@ -1,45 +1,53 @@
 //! The `pmap` family: apply an async function to every item, a bounded number at a time,
 //! and get the results in input order.
 //!
-//! Built only on the public layers below it: [`scope`], [`Scope::spawn`], [`JoinHandle`]
-//! and [`Limiter`].
+//! Built only on the public layers below it: [`scope()`], [`Scope::spawn`],
+//! [`JoinHandle`](crate::JoinHandle) and [`Limiter`].
 //!
 //! # How a pmap runs
 //!
-//! Starting a pmap on a scope spawns one task into it, the *feeder*. The feeder opens a
-//! scope of its own for the calls, then loops:
+//! Starting a pmap on a scope spawns one task into it, the *feeder*, which loops:
 //!
-//! 1. wait until fewer than `window` items are started but not yet delivered to the
-//!    consumer (running, or finished and waiting in the reorder buffer);
-//! 2. acquire a slot of the limiter (its own `Limiter::new(limit)`, or a
-//!    [`LimitedScope`](crate::LimitedScope)'s shared one);
+//! 1. wait until the window has room (fewer than `window` items started and not yet
+//!    delivered: running, or finished and waiting in the reorder buffer) and fewer than
+//!    `limit` calls run;
+//! 2. with a [`LimitedScope`](crate::LimitedScope), acquire a slot of its shared
+//!    [`Limiter`] (FIFO with every other user of that limiter);
 //! 3. only then pull the next item from the input, so the input is never pulled further
 //!    than calls can start;
-//! 4. spawn the call into its calls scope, which holds the slot until the call has
-//!    stored its result.
+//! 4. spawn the call into the same scope, as a sibling of the feeder. The call stores
+//!    its result in the reorder buffer and then releases its slot.
 //!
-//! The calls are polled by their scope, which is polled by the feeder task, which is
-//! polled by the scope the pmap was started on: the work proceeds while the consumer
-//! awaits something else, up to the window. The consumer (the returned stream) only takes
-//! results from the front of the reorder buffer, in input order, and wakes the feeder when
-//! that makes room.
+//! The feeder and the calls are ordinary tasks of the scope the pmap was started on, so
+//! the work proceeds while the consumer awaits something else, up to the window. The
+//! consumer (the returned stream) only takes results from the front of the reorder
+//! buffer, in input order; taking one, or a call finishing, wakes the feeder if it waits
+//! for room. After starting 128 calls in a row the feeder yields once, so an unlimited
+//! pmap over a long input does not hold the loop.
 //!
-//! When a call of a fallible pmap returns `Err`, its scope fails fast: every other call
-//! (and the feeder's loop) is dropped at its await point, and the stream yields the
+//! The first call of a fallible pmap to return `Err` records the error and cancels the
+//! feeder and every call still running, through their join handles: the scope drops them
+//! at their await points before it polls any other task. The stream then yields the
 //! results already complete in input order before the gap, then the error, then ends.
-//! Dropping the stream cancels the feeder, which drops every call. A panic in a call
-//! propagates through the feeder to the scope the pmap runs on, which re-raises it.
+//! The error goes to the consumer, not to the scope (the calls' tasks return `()`).
+//! Dropping the stream cancels the feeder and the running calls the same way. A panic in
+//! a call is a panic of a task of the scope, which cancels the rest and re-raises it.
+//!
+//! [`pmap_async`] and [`try_pmap_async`] open a scope of their own and consume the
+//! stream in its body; [`pmap`] and [`try_pmap`] run that on a new [`run`] loop.
 //!
 //! # Invariants
 //!
-//! 1. `results.len()` (items started and not yet delivered) never exceeds the window;
-//!    with the limiter, at most `limit` calls run.
-//! 2. An item is pulled from the input only after its slot and its place in the window
-//!    were obtained.
-//! 3. Results are delivered in input order: `results[i]` is the result of item
-//!    `next + i`, and only the front is ever taken.
+//! 1. `results.len()` (items started and not yet delivered) never exceeds the window,
+//!    and at most `limit` calls run.
+//! 2. An item is pulled from the input only after its place in the window, its place
+//!    under the limit and its slot (if any) were obtained.
+//! 3. Results are delivered in input order: `results[i]` belongs to item `next + i`, and
+//!    only the front is ever taken.
 //! 4. The stream ends only when the input is exhausted and every started item was
 //!    delivered, or after it yielded the first error.
+//! 5. Every call the pmap started is either finished or has been asked to cancel once the
+//!    stream has yielded an error or been dropped.
 
 mod engine;
 mod input;
@@ -251,6 +259,7 @@ where
     SE: 'env,
     I: AnyIterable<M>,
     I::Stream: 'env,
+    I::Item: 'env,
     F: AsyncFn(I::Item) -> U + 'env,
     U: 'env,
 {
@@ -303,6 +312,7 @@ where
     SE: 'env,
     I: AnyIterable<M>,
     I::Stream: 'env,
+    I::Item: 'env,
     F: AsyncFn(I::Item) -> Result<U, E> + 'env,
     U: 'env,
     E: 'env,
@@ -329,13 +339,14 @@ where
     SE: 'env,
     I: AnyIterable<M>,
     I::Stream: 'env,
+    I::Item: 'env,
     F: AsyncFn(I::Item) -> U + 'env,
     U: 'env,
 {
     let (limiter, window) = (Some(limiter.clone()), limiter.capacity());
     let input = items.into_item_stream();
     PmapStream {
-        engine: start_with(scope, input, limiter, window, f, Ok::<U, Infallible>),
+        engine: start_with(scope, input, None, limiter, window, f, Ok::<U, Infallible>),
     }
 }
 
@@ -350,6 +361,7 @@ where
     SE: 'env,
     I: AnyIterable<M>,
     I::Stream: 'env,
+    I::Item: 'env,
     F: AsyncFn(I::Item) -> Result<U, E> + 'env,
     U: 'env,
     E: 'env,
@@ -357,6 +369,6 @@ where
     let (limiter, window) = (Some(limiter.clone()), limiter.capacity());
     let input = items.into_item_stream();
     TryPmapStream {
-        engine: start_with(scope, input, limiter, window, f, identity),
+        engine: start_with(scope, input, None, limiter, window, f, identity),
     }
 }
