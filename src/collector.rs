@@ -329,12 +329,29 @@ pub struct CollectorClosed<T> {
 
 impl<T> CollectorClosed<T> {
     /// The value that was not added.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (collector, stream) = duet::AsyncCollector::<Vec<u8>>::new();
+    /// drop(stream);
+    /// let buffer = collector.add(vec![1, 2]).unwrap_err().into_inner(); // reuse it
+    /// assert_eq!(buffer, [1, 2]);
+    /// ```
     pub fn into_inner(self) -> T {
         self.value
     }
 
     /// True if the collector had finished (`done` or `error` was called); false if it was
     /// open but its consumer had dropped the stream.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (collector, stream) = duet::AsyncCollector::<u8>::new();
+    /// drop(stream);
+    /// assert!(!collector.add(1).unwrap_err().is_finished());
+    /// ```
     pub fn is_finished(&self) -> bool {
         self.finished
     }

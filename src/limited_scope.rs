@@ -103,6 +103,17 @@ impl<'env, E: 'env> LimitedScope<'env, E> {
     }
 
     /// The limiter whose slots the work shares.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// duet::run_scope(async |s| {
+    ///     let limited = duet::LimitedScope::new(s, duet::Limiter::new(1));
+    ///     limited.limiter().set_capacity(Some(4)); // affects work already queued too
+    ///     assert_eq!(limited.limiter().capacity(), Some(4));
+    /// })
+    /// .unwrap();
+    /// ```
     pub fn limiter(&self) -> &Limiter {
         &self.limiter
     }

@@ -246,6 +246,14 @@ impl<S> Throttle<S> {
     }
 
     /// The limiter that throttles this stream.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let limiter = duet::Limiter::new(3);
+    /// let throttled = limiter.throttle(futures::stream::iter([1, 2]));
+    /// assert_eq!(throttled.limiter().capacity(), Some(3));
+    /// ```
     pub fn limiter(&self) -> &Limiter {
         &self.limiter
     }

@@ -509,11 +509,28 @@ impl Slot {
     }
 
     /// The limiter this slot belongs to.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let limiter = duet::Limiter::new(2);
+    /// let slot = limiter.try_acquire().unwrap();
+    /// assert_eq!(slot.limiter().held(), 1);
+    /// ```
     pub fn limiter(&self) -> &Limiter {
         &self.limiter
     }
 
     /// Releases the slot now; the same as dropping it, spelled out.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let limiter = duet::Limiter::new(1);
+    /// let slot = limiter.try_acquire().unwrap();
+    /// slot.release();
+    /// assert!(limiter.is_available());
+    /// ```
     pub fn release(self) {
         drop(self);
     }

@@ -20,7 +20,16 @@ use crate::{JoinHandle, Limiter, Scope, yield_now};
 /// [`LimitedScope::pmap_stream`](crate::LimitedScope::pmap_stream)).
 ///
 /// Dropping it cancels the calls still running. It borrows the scope it runs on (`'s`),
-/// so it cannot be moved out of that scope's body.
+/// so it cannot be moved out of that scope's body, and like the scope it stays on its
+/// thread:
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>(_: &T) {}
+/// duet::run_scope(async |s| {
+///     let results = duet::pmap_stream(s, 0..3, None, async |x| x);
+///     assert_send(&results);
+/// });
+/// ```
 #[must_use = "the results come from the stream; dropping it cancels the calls still running"]
 pub struct PmapStream<'s, U> {
     pub(super) engine: Engine<'s, U, Infallible>,

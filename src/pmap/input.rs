@@ -50,14 +50,26 @@ pub trait AnyIterable<Marker> {
     type Stream: Stream<Item = Self::Item>;
 
     /// Turns the input into a stream of items.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use duet::AnyIterable;
+    /// use futures::StreamExt;
+    ///
+    /// let items: Vec<i32> = duet::run(vec![1, 2].into_item_stream().collect());
+    /// assert_eq!(items, [1, 2]);
+    /// ```
     fn into_item_stream(self) -> Self::Stream;
 }
 
-/// [`AnyIterable`]'s marker for inputs that are [`IntoIterator`]s.
+/// [`AnyIterable`]'s marker for inputs that are [`IntoIterator`]s; inferred, never named
+/// (see [`AnyIterable`] for examples).
 #[derive(Debug)]
 pub enum ViaIterator {}
 
-/// [`AnyIterable`]'s marker for inputs that are [`Stream`]s.
+/// [`AnyIterable`]'s marker for inputs that are [`Stream`]s; inferred, never named (see
+/// [`AnyIterable`] for examples).
 #[derive(Debug)]
 pub enum ViaStream {}
 
@@ -112,6 +124,14 @@ impl PmapLimit {
     /// At most `calls` calls at once (`None`: unlimited), with the default window.
     ///
     /// `Some(0)` is rejected (with a panic) by the pmap function it is passed to.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let limit = duet::PmapLimit::new(Some(8));
+    /// assert_eq!(limit, Some(8).into());
+    /// assert_eq!((limit.limit(), limit.window_size()), (Some(8), Some(8)));
+    /// ```
     pub const fn new(calls: Option<usize>) -> Self {
         PmapLimit {
             calls,
@@ -120,6 +140,14 @@ impl PmapLimit {
     }
 
     /// No limit on calls or on the window: the whole input is pulled at once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let limit = duet::PmapLimit::unlimited();
+    /// assert_eq!((limit.limit(), limit.window_size()), (None, None));
+    /// assert_eq!(limit, None.into());
+    /// ```
     pub const fn unlimited() -> Self {
         PmapLimit::new(None)
     }
@@ -129,6 +157,14 @@ impl PmapLimit {
     /// # Panics
     ///
     /// If `window` is 0: no item could ever start.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// // Unlimited calls, but at most 100 results held in memory at once.
+    /// let limit = duet::PmapLimit::unlimited().window(100);
+    /// assert_eq!((limit.limit(), limit.window_size()), (None, Some(100)));
+    /// ```
     #[track_caller]
     pub fn window(mut self, window: usize) -> Self {
         assert!(
