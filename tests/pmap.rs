@@ -487,6 +487,36 @@ fn a_zero_limit_or_window_is_rejected_with_a_message() {
 }
 
 #[test]
+fn a_pmap_stream_polled_after_its_scope_cancelled_the_calls_panics_with_advice() {
+    // Only reachable by smuggling the stream out of its scope: it borrows the scope
+    // handle, so this needs a leaked handle and a place outside to put the stream.
+    thread_local! {
+        static ESCAPED: RefCell<Option<duet::PmapStream<'static, u32>>> = const { RefCell::new(None) };
+    }
+    let r = duet::run_scope(async |s: &duet::Scope<'static, Infallible>| {
+        let leaked: &'static duet::Scope<'static, Infallible> = Box::leak(Box::new(s.clone()));
+        let results = duet::pmap_stream(leaked, 0..10u32, Some(2), async |x| {
+            futures::future::pending::<()>().await;
+            x
+        });
+        ESCAPED.with(|e| *e.borrow_mut() = Some(results));
+        duet::yield_now().await; // the calls start
+        s.cancel();
+    });
+    assert!(r.unwrap_err().is_cancelled());
+    let mut results = ESCAPED.with(|e| e.borrow_mut().take()).unwrap();
+    let msg = panic_message(|| {
+        let _ = duet::run(results.next());
+    });
+    assert_eq!(
+        msg,
+        "duet: a pmap stream was polled after the scope running its calls cancelled them; \
+         consume a pmap stream inside the scope it was started on (from its body or one of \
+         its tasks)"
+    );
+}
+
+#[test]
 fn limited_scope_spawns_wait_for_slots_in_fifo_order() {
     let log = RefCell::new(Vec::new());
     let limiter = Limiter::new(2);

@@ -328,7 +328,6 @@ impl<'env, SE: 'env, F, O, U, E> Feeder<'env, SE, F, O, U, E> {
                 shared.next + shared.results.len()
             };
             let call = Call {
-                shared: self.shared.clone(),
                 index,
                 split: self.split,
                 guard: Finish {
@@ -356,9 +355,8 @@ impl<'env, SE: 'env, F, O, U, E> Feeder<'env, SE, F, O, U, E> {
     }
 }
 
-/// A call's link to the pmap: where its result goes.
+/// A call's link to the pmap: where its result goes (through its guard's shared state).
 struct Call<U, E, O> {
-    shared: SharedRef<U, E>,
     index: usize,
     split: fn(O) -> Result<U, E>,
     guard: Finish<U, E>,
@@ -370,7 +368,7 @@ impl<U, E, O> Call<U, E, O> {
     fn finish(mut self, output: O) {
         self.guard.finished = true;
         let (consumer, feeder) = {
-            let mut shared = self.shared.borrow_mut();
+            let mut shared = self.guard.shared.borrow_mut();
             shared.running -= 1;
             let position = self.index - shared.next;
             match (self.split)(output) {
