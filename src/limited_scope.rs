@@ -248,7 +248,8 @@ impl<'env, E: 'env> LimitedScope<'env, E> {
     /// ```
     /// let doubled = duet::run_scope(async |s| {
     ///     let limited = duet::LimitedScope::new(s, duet::Limiter::new(2));
-    ///     Ok::<_, std::convert::Infallible>(limited.pmap_async(vec![1, 2, 3], async |x| x * 2).await)
+    ///     let doubled = limited.pmap_async(vec![1, 2, 3], async |x| x * 2).await;
+    ///     Ok::<_, std::convert::Infallible>(doubled)
     /// });
     /// assert_eq!(doubled.unwrap(), [2, 4, 6]);
     /// ```

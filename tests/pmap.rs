@@ -491,7 +491,8 @@ fn a_pmap_stream_polled_after_its_scope_cancelled_the_calls_panics_with_advice()
     // Only reachable by smuggling the stream out of its scope: it borrows the scope
     // handle, so this needs a leaked handle and a place outside to put the stream.
     thread_local! {
-        static ESCAPED: RefCell<Option<duet::PmapStream<'static, u32>>> = const { RefCell::new(None) };
+        static ESCAPED: RefCell<Option<duet::PmapStream<'static, u32>>> =
+            const { RefCell::new(None) };
     }
     let r = duet::run_scope(async |s: &duet::Scope<'static, Infallible>| {
         let leaked: &'static duet::Scope<'static, Infallible> = Box::leak(Box::new(s.clone()));

@@ -117,10 +117,11 @@ where
 /// Runs `f` on every item, at most `limit` calls at once, and returns the results in input
 /// order.
 ///
-/// Items may come from an iterator or a [`Stream`](futures::Stream) ([`AnyIterable`]), and are pulled
-/// only when a call can start. The calls run in a scope of their own, inside the returned
-/// future; they may borrow what outlives it and need not be `Send`. See [`PmapLimit`] for
-/// the limit and the reorder window, and [`try_pmap_async`] to stop at the first error.
+/// Items may come from an iterator or a [`Stream`](futures::Stream) ([`AnyIterable`]),
+/// and are pulled only when a call can start. The calls run in a scope of their own,
+/// inside the returned future; they may borrow what outlives it and need not be `Send`.
+/// See [`PmapLimit`] for the limit and the reorder window, and [`try_pmap_async`] to stop
+/// at the first error.
 ///
 /// # Cancel safety
 ///
