@@ -82,6 +82,21 @@ struct Shared<E> {
 /// Yields `Ok(value)` for each value, then ends with `None` after
 /// [`done`](AsyncCollector::done), or yields one `Err` (the producer's error, or
 /// [`CollectorError::Abandoned`]) and then ends.
+///
+/// # Examples
+///
+/// ```
+/// use futures::StreamExt;
+///
+/// let (collector, mut stream) = duet::AsyncCollector::<char>::new();
+/// duet::run(async {
+///     assert!(futures::poll!(stream.next()).is_pending()); // nothing yet
+///     collector.add('a').unwrap();
+///     collector.done().unwrap();
+///     assert_eq!(stream.next().await, Some(Ok('a')));
+///     assert_eq!(stream.next().await, None);
+/// });
+/// ```
 #[must_use = "streams do nothing unless polled"]
 pub struct CollectorStream<T, E = Infallible> {
     receiver: mpsc::UnboundedReceiver<T>,

@@ -34,6 +34,21 @@ enum Stage {
 ///
 /// Dropping it while queued removes it from the queue; dropping it after a slot was
 /// handed to it passes that slot to the next waiter. No slot is ever lost.
+///
+/// # Examples
+///
+/// ```
+/// let limiter = duet::Limiter::new(1);
+/// let held = limiter.try_acquire().unwrap();
+/// duet::run(async {
+///     let mut waiting = limiter.acquire();
+///     assert!(futures::poll!(&mut waiting).is_pending()); // queued
+///     assert_eq!(limiter.waiting(), 1);
+///     drop(waiting); // cancelled: it leaves the queue
+///     assert_eq!(limiter.waiting(), 0);
+/// });
+/// drop(held);
+/// ```
 #[must_use = "futures do nothing unless awaited; the slot is acquired by awaiting"]
 pub struct Acquire<'a> {
     limiter: &'a Limiter,
@@ -170,6 +185,18 @@ impl Watch {
 /// # Cancel safety
 ///
 /// Cancel safe: it holds no slot, and dropping it leaves the list of watchers.
+///
+/// # Examples
+///
+/// ```
+/// let limiter = duet::Limiter::new(1);
+/// duet::run(async {
+///     let mut available = limiter.available();
+///     assert!(futures::poll!(&mut available).is_pending()); // the one yield
+///     available.await;
+///     assert!(limiter.is_available());
+/// });
+/// ```
 #[must_use = "futures do nothing unless awaited"]
 pub struct Available<'a> {
     limiter: &'a Limiter,
@@ -217,6 +244,23 @@ impl fmt::Debug for Available<'_> {
 pin_project! {
     /// The stream returned by [`Limiter::throttle`]: the items of `S`, each pulled only
     /// after the limiter was [available](Limiter::available).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    ///
+    /// let limiter = duet::Limiter::new(1);
+    /// let held = limiter.try_acquire().unwrap();
+    /// duet::run(async {
+    ///     let mut items = limiter.throttle(futures::stream::iter([1, 2]));
+    ///     for _ in 0..3 {
+    ///         assert!(futures::poll!(items.next()).is_pending()); // full: nothing pulled
+    ///     }
+    ///     drop(held);
+    ///     assert_eq!(items.collect::<Vec<_>>().await, [1, 2]);
+    /// });
+    /// ```
     #[must_use = "streams do nothing unless polled"]
     pub struct Throttle<S> {
         limiter: Limiter,

@@ -23,6 +23,16 @@ use crate::{JoinHandle, Limiter, Scope, yield_now};
 /// so it cannot be moved out of that scope's body, and like the scope it stays on its
 /// thread:
 ///
+/// ```
+/// use futures::StreamExt;
+///
+/// let firsts = duet::run_scope(async |s| {
+///     let squares = duet::pmap_stream(s, 1.., Some(4), async |x: u64| x * x);
+///     Ok::<_, std::convert::Infallible>(squares.take(3).collect::<Vec<_>>().await)
+/// });
+/// assert_eq!(firsts.unwrap(), [1, 4, 9]);
+/// ```
+///
 /// ```compile_fail
 /// fn assert_send<T: Send>(_: &T) {}
 /// duet::run_scope(async |s| {
@@ -72,6 +82,20 @@ impl<U> fmt::Debug for PmapStream<'_, U> {
 /// [`LimitedScope::try_pmap_stream`](crate::LimitedScope::try_pmap_stream)).
 ///
 /// Dropping it cancels the calls still running.
+///
+/// # Examples
+///
+/// ```
+/// use futures::StreamExt;
+///
+/// let got = duet::run_scope(async |s| {
+///     let results = duet::try_pmap_stream(s, [1, 0, 2], None, async |x: u32| {
+///         10u32.checked_div(x).ok_or("division by zero")
+///     });
+///     Ok::<_, std::convert::Infallible>(results.collect::<Vec<_>>().await)
+/// });
+/// assert_eq!(got.unwrap(), [Ok(10), Err("division by zero")]);
+/// ```
 #[must_use = "the results come from the stream; dropping it cancels the calls still running"]
 pub struct TryPmapStream<'s, U, E> {
     pub(super) engine: Engine<'s, U, E>,
