@@ -80,7 +80,66 @@
 //!     assert_eq!(duet::now() - start, Duration::from_millis(1500));
 //! });
 //! ```
-
+//!
+//! # Limit
+//!
+//! A [`Limiter`] lets at most N holders in at once and serves waiters in FIFO order; its
+//! capacity can change while slots are held. [`acquire`](Limiter::acquire) returns a
+//! [`Slot`] that is released when dropped. A [`LimitedScope`] puts everything spawned
+//! through it under one limiter.
+//!
+//! ```
+//! use std::cell::Cell;
+//!
+//! let limiter = duet::Limiter::new(2);
+//! let (inside, most) = (Cell::new(0), Cell::new(0));
+//! duet::run_scope(async |s| {
+//!     for _ in 0..6 {
+//!         let (limiter, inside, most) = (&limiter, &inside, &most);
+//!         s.spawn(async move {
+//!             let _slot = limiter.acquire().await; // released at the end of the task
+//!             inside.set(inside.get() + 1);
+//!             most.set(most.get().max(inside.get()));
+//!             duet::yield_now().await;
+//!             inside.set(inside.get() - 1);
+//!         });
+//!     }
+//! })
+//! .unwrap();
+//! assert_eq!(most.get(), 2);
+//! ```
+//!
+//! # Parallel map
+//!
+//! [`pmap()`] (blocking), [`pmap_async`] and [`pmap_stream`] run an async function on
+//! every item, at most `limit` calls at once, and give the results in input order even
+//! when later calls finish first. The items (an iterator or a stream) are pulled only as
+//! calls can start, and at most a window of finished results waits for a slow earlier
+//! one ([`PmapLimit`]). The `try_` forms stop at the first error and cancel the calls
+//! still running.
+//!
+//! ```
+//! async fn process(x: u64) -> u64 {
+//!     duet::yield_now().await; // stands for real async work
+//!     x * x
+//! }
+//!
+//! let items = vec![3, 1, 2];
+//! let results = duet::pmap(items.clone(), Some(16), async |x| process(x).await);
+//! assert_eq!(results, [9, 1, 4]);
+//!
+//! let results = duet::run(async {
+//!     duet::pmap_async(items, Some(16), async |x| process(x).await).await
+//! });
+//! assert_eq!(results, [9, 1, 4]);
+//!
+//! let found = duet::try_pmap(["1", "2", "three"], Some(2), async |s| s.parse::<u64>());
+//! assert!(found.is_err());
+//! ```
+//!
+//! [`AsyncCollector`] feeds values from producers to a consumer that reads them as a
+//! stream. For duet-py's `aiter`, `aenumerate` and `azip`, use `futures::StreamExt`
+//! (see [`AnyIterable`] for the table).
 //!
 //! # Task-local context
 //!
@@ -104,16 +163,27 @@
 #![warn(rust_2018_idioms, unreachable_pub, missing_debug_implementations)]
 
 mod cancel;
+mod collector;
 mod context;
 mod error;
+mod limited_scope;
+mod limiter;
+mod pmap;
 mod runtime;
 mod scope;
 mod time;
 mod yield_now;
 
 pub use cancel::{CancelHandle, CancelReason};
+pub use collector::{AsyncCollector, CollectorClosed, CollectorError, CollectorStream};
 pub use context::ContextVar;
 pub use error::{JoinError, ScopeError};
+pub use limited_scope::LimitedScope;
+pub use limiter::{Acquire, Available, Limiter, Slot, Throttle};
+pub use pmap::{
+    AnyIterable, PmapLimit, PmapStream, TryPmapStream, ViaIterator, ViaStream, pmap, pmap_async,
+    pmap_stream, try_pmap, try_pmap_async, try_pmap_stream,
+};
 pub use runtime::{Config, run, run_scope, run_with};
 pub use scope::{
     BodyOutput, ErrorPolicy, JoinHandle, Scope, ScopeOptions, TaskOutput, scope, scope_with,

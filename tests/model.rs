@@ -2,21 +2,24 @@
 //! of what duet promises.
 //!
 //! A program is a tree of scopes; each task runs a sequence of operations (yield, spawn a
-//! sibling, open a nested scope, call a nested `run`, await a value another thread
-//! produces, fail, panic, cancel its scope). Running it records a trace: which operations
-//! executed, how each scope reported, which task futures were created and dropped. The
-//! model then checks the trace:
+//! sibling, spawn one and cancel it through its handle, open a nested scope, call a
+//! nested `run`, await a value another thread produces, fail, panic, cancel its scope).
+//! Running it records a trace: which operations executed, how each scope reported, which
+//! task futures were created and dropped. The model then checks the trace:
 //!
 //! 1. every task future created was dropped exactly once;
 //! 2. no operation ran after its scope reported;
 //! 3. no task outlived its scope (none alive when the scope reported);
-//! 4. a scope's result matches what ran in it: `Ok` only if no failure or cancel ran
-//!    and all its tasks completed; `Failed` carries exactly the failures that ran (none
-//!    lost, none invented; one under fail-fast); `Cancelled` only if a cancel ran;
+//! 4. a scope's result matches what ran in it: `Ok` only if no failure or cancel ran and
+//!    each of its tasks completed or was cancelled through its handle; `Failed` carries
+//!    exactly the failures that ran (none lost, none invented; one under fail-fast);
+//!    `Cancelled` only if a cancel ran;
 //! 5. a panic anywhere surfaces from `run` with the payload of a panic that ran, and
 //!    nothing surfaces as a panic otherwise;
-//! 6. a program without fail, panic or cancel operations completes: every scope reports
-//!    `Ok` and every operation of every task runs (the exact outcome the model predicts).
+//! 6. a program without fail, panic or cancel operations (of scopes, or of tasks that may
+//!    have started) completes: every scope reports `Ok` and every operation of every task
+//!    runs (the exact outcome the model predicts);
+//! 7. no program hangs: each runs under a watchdog, and a hang fails the case.
 //!
 //! Runs `PROPTEST_CASES` cases (default 2,000). For a long run:
 //! `PROPTEST_CASES=100000 cargo test --release --test model`.
@@ -35,6 +38,10 @@ enum Op {
     Yield,
     /// Spawn a sibling task into the current scope.
     Spawn(Task),
+    /// Spawn a sibling and cancel it through its handle at once (it never runs).
+    SpawnAndCancel(Task),
+    /// Spawn a sibling, yield, then cancel it through its handle (if still running).
+    SpawnYieldCancel(Task),
     /// Open a nested scope and await it (its result is recorded, not propagated).
     Nested(ScopeProgram),
     /// Run a scope in a nested `duet::run`.
@@ -70,7 +77,9 @@ fn program() -> impl Strategy<Value = ScopeProgram> {
         let scope = (any::<bool>(), task.clone())
             .prop_map(|(collect_all, body)| ScopeProgram { collect_all, body });
         prop_oneof![
-            4 => task.prop_map(Op::Spawn),
+            4 => task.clone().prop_map(Op::Spawn),
+            1 => task.clone().prop_map(Op::SpawnAndCancel),
+            1 => task.clone().prop_map(Op::SpawnYieldCancel),
             2 => scope.clone().prop_map(Op::Nested),
             1 => scope.prop_map(Op::NestedRun),
         ]
@@ -85,6 +94,10 @@ fn has_terminal_ops(task: &Task) -> bool {
     task.ops.iter().any(|op| match op {
         Op::Fail | Op::Panic | Op::Cancel => true,
         Op::Spawn(t) => has_terminal_ops(t),
+        // May cut its task short (it is only predictable that it never runs at all).
+        Op::SpawnYieldCancel(_) => true,
+        // Never runs: cancelled before its first poll.
+        Op::SpawnAndCancel(_) => false,
         Op::Nested(s) | Op::NestedRun(s) => has_terminal_ops(&s.body),
         Op::Yield | Op::CrossThread => false,
     })
@@ -110,6 +123,8 @@ struct Trace {
     alive: RefCell<BTreeMap<u32, usize>>,
     spawned: RefCell<BTreeMap<u32, usize>>,
     completed: RefCell<BTreeMap<u32, usize>>,
+    /// Tasks cancelled through their handles before they finished.
+    handle_cancelled: RefCell<BTreeMap<u32, usize>>,
     created: Cell<usize>,
     dropped: Cell<usize>,
     ops_run: Cell<usize>,
@@ -151,6 +166,30 @@ impl Drop for Life<'_> {
 
 type TaskFuture<'t> = Pin<Box<dyn Future<Output = Result<(), u32>> + 't>>;
 
+fn spawn_child<'t>(
+    child: &'t Task,
+    scope: &Scope<'t, u32>,
+    scope_id: u32,
+    trace: &'t Trace,
+) -> duet::JoinHandle<()> {
+    trace.created.set(trace.created.get() + 1);
+    *trace.alive.borrow_mut().entry(scope_id).or_default() += 1;
+    *trace.spawned.borrow_mut().entry(scope_id).or_default() += 1;
+    let life = Life {
+        trace,
+        scope: scope_id,
+    };
+    let child_scope = scope.clone();
+    scope.spawn(async move {
+        let _life = life;
+        let result = run_task(child, child_scope, scope_id, trace).await;
+        if result.is_ok() {
+            *trace.completed.borrow_mut().entry(scope_id).or_default() += 1;
+        }
+        result
+    })
+}
+
 fn run_task<'t>(
     task: &'t Task,
     scope: Scope<'t, u32>,
@@ -164,22 +203,27 @@ fn run_task<'t>(
             match op {
                 Op::Yield => duet::yield_now().await,
                 Op::Spawn(child) => {
-                    trace.created.set(trace.created.get() + 1);
-                    *trace.alive.borrow_mut().entry(scope_id).or_default() += 1;
-                    *trace.spawned.borrow_mut().entry(scope_id).or_default() += 1;
-                    let life = Life {
-                        trace,
-                        scope: scope_id,
-                    };
-                    let child_scope = scope.clone();
-                    scope.spawn(async move {
-                        let _life = life;
-                        let result = run_task(child, child_scope, scope_id, trace).await;
-                        if result.is_ok() {
-                            *trace.completed.borrow_mut().entry(scope_id).or_default() += 1;
-                        }
-                        result
-                    });
+                    drop(spawn_child(child, &scope, scope_id, trace));
+                }
+                Op::SpawnAndCancel(child) => {
+                    spawn_child(child, &scope, scope_id, trace).cancel();
+                    *trace
+                        .handle_cancelled
+                        .borrow_mut()
+                        .entry(scope_id)
+                        .or_default() += 1;
+                }
+                Op::SpawnYieldCancel(child) => {
+                    let handle = spawn_child(child, &scope, scope_id, trace);
+                    duet::yield_now().await;
+                    if !handle.is_finished() {
+                        handle.cancel();
+                        *trace
+                            .handle_cancelled
+                            .borrow_mut()
+                            .entry(scope_id)
+                            .or_default() += 1;
+                    }
                 }
                 Op::Nested(program) => {
                     run_scope_program(program, trace).await;
@@ -309,10 +353,16 @@ fn check(program: &ScopeProgram) -> Result<(), TestCaseError> {
                 );
                 let spawned = trace.spawned.borrow().get(scope).copied().unwrap_or(0);
                 let completed = trace.completed.borrow().get(scope).copied().unwrap_or(0);
+                let cancelled = trace
+                    .handle_cancelled
+                    .borrow()
+                    .get(scope)
+                    .copied()
+                    .unwrap_or(0);
                 prop_assert_eq!(
                     spawned,
-                    completed,
-                    "scope {} is Ok but not every task completed",
+                    completed + cancelled,
+                    "scope {} is Ok but a task neither completed nor was cancelled",
                     scope
                 );
             }
@@ -361,12 +411,28 @@ fn count_ops(task: &Task) -> usize {
         .iter()
         .map(|op| {
             1 + match op {
-                Op::Spawn(t) => count_ops(t),
+                Op::Spawn(t) | Op::SpawnYieldCancel(t) => count_ops(t),
                 Op::Nested(s) | Op::NestedRun(s) => count_ops(&s.body),
                 _ => 0,
             }
         })
         .sum()
+}
+
+/// Runs [`check`] on its own thread so that a hang (a lost wake-up, a task never polled)
+/// fails the case instead of hanging the test. A hung thread is left behind.
+fn check_with_watchdog(program: ScopeProgram) -> Result<(), TestCaseError> {
+    const PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(check(&program));
+    });
+    match rx.recv_timeout(PATIENCE) {
+        Ok(result) => result,
+        Err(_) => Err(TestCaseError::fail(
+            "the program hung for 10 s: a lost wake-up, or a task that is never polled",
+        )),
+    }
 }
 
 fn quiet_panics() {
@@ -390,6 +456,6 @@ proptest! {
     #[test]
     fn scope_trees_keep_duets_promises(program in program()) {
         quiet_panics();
-        check(&program)?;
+        check_with_watchdog(program)?;
     }
 }

@@ -161,6 +161,30 @@ fn cancelling_a_child_before_its_first_poll_never_polls_it() {
     assert_eq!((probe.polls(), probe.dropped()), (0, 1));
 }
 
+/// Regression: a task cancelled while still queued leaves a queue entry behind; the next
+/// task that reuses its slot (and waker) must still be polled.
+#[test]
+fn a_slot_freed_while_its_task_was_queued_serves_the_next_task() {
+    let virtual_clock = duet::Config::new().virtual_clock();
+    let out = duet::run_with(
+        virtual_clock,
+        duet::scope(async |s| {
+            let first = s.spawn(async {});
+            first.cancel(); // removed before its first poll; its queue entry stays behind
+            duet::yield_now().await;
+            let second = s.spawn(async { Ok(2) });
+            match duet::timeout(std::time::Duration::from_secs(5), second).await {
+                Ok(value) => Ok::<_, Infallible>(value.unwrap()),
+                Err(_) => {
+                    s.cancel(); // the second task never ran: end the scope instead of hanging
+                    Ok(0)
+                }
+            }
+        }),
+    );
+    assert_eq!(out, Ok(2), "the task reusing the slot was never polled");
+}
+
 #[test]
 fn dropping_a_join_handle_does_not_cancel_the_child() {
     let probe = Probe::new();

@@ -191,7 +191,10 @@ impl<'env, E> TaskSet<'env, E> {
     /// stale (the task ended or was already polled since it was queued).
     pub(crate) fn start_poll(&mut self, index: u32) -> Option<Polling<'env, E>> {
         let slot = self.slots.get_mut(index as usize)?;
-        if slot.task.is_none() || !slot.waker.as_ref()?.take_queued() {
+        // Consuming an entry always clears the flag, even when the task it was for has
+        // since been removed: a later task reusing this slot and waker must be able to
+        // queue itself again.
+        if !slot.waker.as_ref()?.take_queued() {
             return None;
         }
         let task = slot.task.take()?;

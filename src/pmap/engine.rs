@@ -1,0 +1,492 @@
+//! The machinery behind every pmap: the feeder task, the reorder buffer and the
+//! consumer's streams.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::fmt;
+use std::future::{Future, poll_fn};
+use std::marker::PhantomData;
+use std::pin::{Pin, pin};
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+use futures::stream::{FusedStream, Stream, StreamExt};
+
+use super::PmapLimit;
+use crate::{JoinHandle, Limiter, Scope, yield_now};
+
+/// The ordered stream of results of [`pmap_stream`](crate::pmap_stream) (or
+/// [`LimitedScope::pmap_stream`](crate::LimitedScope::pmap_stream)).
+///
+/// Dropping it cancels the calls still running. It borrows the scope it runs on (`'s`),
+/// so it cannot be moved out of that scope's body, and like the scope it stays on its
+/// thread:
+///
+/// ```
+/// use futures::StreamExt;
+///
+/// let firsts = duet::run_scope(async |s| {
+///     let squares = duet::pmap_stream(s, 1.., Some(4), async |x: u64| x * x);
+///     Ok::<_, std::convert::Infallible>(squares.take(3).collect::<Vec<_>>().await)
+/// });
+/// assert_eq!(firsts.unwrap(), [1, 4, 9]);
+/// ```
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>(_: &T) {}
+/// duet::run_scope(async |s| {
+///     let results = duet::pmap_stream(s, 0..3, None, async |x| x);
+///     assert_send(&results);
+/// });
+/// ```
+#[must_use = "the results come from the stream; dropping it cancels the calls still running"]
+pub struct PmapStream<'s, U> {
+    pub(super) engine: Engine<'s, U, Infallible>,
+}
+
+impl<U> Stream for PmapStream<'_, U> {
+    type Item = U;
+
+    /// # Returns
+    ///
+    /// - `Poll::Ready(Some(result))` with the next result in input order, once its call
+    ///   has finished;
+    /// - `Poll::Pending` while that call runs (the task is woken when it finishes);
+    /// - `Poll::Ready(None)` when every item's result was yielded.
+    ///
+    /// # Panics
+    ///
+    /// When polled from outside its scope after that scope cancelled the calls.
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<U>> {
+        self.get_mut()
+            .engine
+            .poll_next(cx)
+            .map(|r| r.map(|r| r.unwrap_or_else(|never| match never {})))
+    }
+}
+
+impl<U> FusedStream for PmapStream<'_, U> {
+    fn is_terminated(&self) -> bool {
+        self.engine.done
+    }
+}
+
+impl<U> fmt::Debug for PmapStream<'_, U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.engine.fmt("PmapStream", f)
+    }
+}
+
+/// The ordered stream of results of [`try_pmap_stream`](crate::try_pmap_stream) (or
+/// [`LimitedScope::try_pmap_stream`](crate::LimitedScope::try_pmap_stream)).
+///
+/// Dropping it cancels the calls still running.
+///
+/// # Examples
+///
+/// ```
+/// use futures::StreamExt;
+///
+/// let got = duet::run_scope(async |s| {
+///     let results = duet::try_pmap_stream(s, [1, 0, 2], None, async |x: u32| {
+///         10u32.checked_div(x).ok_or("division by zero")
+///     });
+///     Ok::<_, std::convert::Infallible>(results.collect::<Vec<_>>().await)
+/// });
+/// assert_eq!(got.unwrap(), [Ok(10), Err("division by zero")]);
+/// ```
+#[must_use = "the results come from the stream; dropping it cancels the calls still running"]
+pub struct TryPmapStream<'s, U, E> {
+    pub(super) engine: Engine<'s, U, E>,
+}
+
+impl<U, E> Stream for TryPmapStream<'_, U, E> {
+    type Item = Result<U, E>;
+
+    /// # Returns
+    ///
+    /// - `Poll::Ready(Some(Ok(result)))` with the next result in input order;
+    /// - `Poll::Ready(Some(Err(error)))` once, when a call failed and every complete
+    ///   result before the gap was yielded; the stream ends after it;
+    /// - `Poll::Pending` while the next call runs;
+    /// - `Poll::Ready(None)` at the end.
+    ///
+    /// # Panics
+    ///
+    /// When polled from outside its scope after that scope cancelled the calls.
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<U, E>>> {
+        self.get_mut().engine.poll_next(cx)
+    }
+}
+
+impl<U, E> FusedStream for TryPmapStream<'_, U, E> {
+    fn is_terminated(&self) -> bool {
+        self.engine.done
+    }
+}
+
+impl<U, E> fmt::Debug for TryPmapStream<'_, U, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.engine.fmt("TryPmapStream", f)
+    }
+}
+
+/// One item started and not yet delivered.
+enum Entry<U> {
+    /// Its call runs; the handle cancels it.
+    Running(JoinHandle<()>),
+    /// Its call finished with this result.
+    Done(U),
+}
+
+/// What the feeder, the calls and the consumer share.
+struct Shared<U, E> {
+    /// Input index of `results[0]`: the next result the consumer takes.
+    next: usize,
+    /// One entry per item started and not yet delivered, in input order. Its length is
+    /// bounded by `window`.
+    results: VecDeque<Entry<U>>,
+    window: Option<usize>,
+    /// The pmap's own limit on calls in flight (`None`: none, or a shared limiter does it).
+    limit: Option<usize>,
+    /// Calls spawned and not yet finished.
+    running: usize,
+    /// The feeder pulled the last item.
+    exhausted: bool,
+    /// The first error a call returned.
+    failure: Option<E>,
+    /// The feeder or a call was dropped before it finished: its scope cancelled it.
+    lost: bool,
+    /// The feeder task, to cancel it.
+    feeder_task: Option<JoinHandle<()>>,
+    /// The consumer, waiting for `results[0]`.
+    consumer: Option<Waker>,
+    /// The feeder, waiting for room in the window or under the limit.
+    feeder: Option<Waker>,
+}
+
+type SharedRef<U, E> = Rc<RefCell<Shared<U, E>>>;
+
+impl<U, E> Shared<U, E> {
+    fn has_room(&self) -> bool {
+        self.window.is_none_or(|w| self.results.len() < w)
+            && self.limit.is_none_or(|l| self.running < l)
+    }
+
+    /// Cancels the feeder and every call still running (their drops happen when the scope
+    /// next applies cancellations, before it polls any other task).
+    fn cancel_all(&self) {
+        if let Some(feeder) = &self.feeder_task {
+            feeder.cancel();
+        }
+        for entry in &self.results {
+            if let Entry::Running(call) = entry {
+                call.cancel();
+            }
+        }
+    }
+}
+
+fn wake(waker: Option<Waker>) {
+    if let Some(waker) = waker {
+        waker.wake();
+    }
+}
+
+/// The consumer's end, shared by [`PmapStream`] and [`TryPmapStream`].
+pub(super) struct Engine<'s, U, E> {
+    shared: SharedRef<U, E>,
+    /// The stream returned `None` or its error.
+    done: bool,
+    _scope: PhantomData<&'s ()>,
+}
+
+/// Spawns the feeder into `scope`, with a limit of its own.
+pub(super) fn start<'s, 'env, SE, S, F, O, U, E>(
+    scope: &'s Scope<'env, SE>,
+    input: S,
+    limit: PmapLimit,
+    f: F,
+    split: fn(O) -> Result<U, E>,
+) -> Engine<'s, U, E>
+where
+    SE: 'env,
+    S: Stream + 'env,
+    S::Item: 'env,
+    F: AsyncFn(S::Item) -> O + 'env,
+    O: 'env,
+    U: 'env,
+    E: 'env,
+{
+    start_with(
+        scope,
+        input,
+        limit.limit(),
+        None,
+        limit.window_size(),
+        f,
+        split,
+    )
+}
+
+/// Spawns the feeder into `scope`: at most `limit` calls run at once, each call holds a
+/// slot of `limiter` (if any) until it has its result, and at most `window` items are
+/// started and not yet delivered.
+pub(super) fn start_with<'s, 'env, SE, S, F, O, U, E>(
+    scope: &'s Scope<'env, SE>,
+    input: S,
+    limit: Option<usize>,
+    limiter: Option<Limiter>,
+    window: Option<usize>,
+    f: F,
+    split: fn(O) -> Result<U, E>,
+) -> Engine<'s, U, E>
+where
+    SE: 'env,
+    S: Stream + 'env,
+    S::Item: 'env,
+    F: AsyncFn(S::Item) -> O + 'env,
+    O: 'env,
+    U: 'env,
+    E: 'env,
+{
+    let shared = Rc::new(RefCell::new(Shared {
+        next: 0,
+        results: VecDeque::new(),
+        window,
+        limit,
+        running: 0,
+        exhausted: false,
+        failure: None,
+        lost: false,
+        feeder_task: None,
+        consumer: None,
+        feeder: None,
+    }));
+    let feeder = Feeder {
+        scope: scope.clone(),
+        limiter,
+        f: Rc::new(f),
+        split,
+        shared: shared.clone(),
+    };
+    let task = scope.spawn(feeder.run(input));
+    shared.borrow_mut().feeder_task = Some(task);
+    Engine {
+        shared,
+        done: false,
+        _scope: PhantomData,
+    }
+}
+
+/// The feeder task's state: what it needs to spawn calls.
+struct Feeder<'env, SE, F, O, U, E> {
+    scope: Scope<'env, SE>,
+    limiter: Option<Limiter>,
+    f: Rc<F>,
+    split: fn(O) -> Result<U, E>,
+    shared: SharedRef<U, E>,
+}
+
+/// The feeder yields to the loop after starting this many calls, in case nothing else
+/// made it wait (an unlimited pmap over a long input would otherwise pull all of it in
+/// one poll, while nothing else runs).
+const FEEDER_BUDGET: usize = 128;
+
+/// Marks the pmap as lost if a task of it (the feeder or a call) is dropped before it
+/// finished, and wakes the consumer.
+struct Finish<U, E> {
+    shared: SharedRef<U, E>,
+    finished: bool,
+}
+
+impl<U, E> Drop for Finish<U, E> {
+    fn drop(&mut self) {
+        if !self.finished {
+            let consumer = {
+                let mut shared = self.shared.borrow_mut();
+                shared.lost = true;
+                shared.consumer.take()
+            };
+            wake(consumer);
+        }
+    }
+}
+
+impl<'env, SE: 'env, F, O, U, E> Feeder<'env, SE, F, O, U, E> {
+    /// The feeder task: pulls items and spawns their calls, within the window and the
+    /// limits.
+    async fn run<S>(self, input: S)
+    where
+        S: Stream,
+        S::Item: 'env,
+        F: AsyncFn(S::Item) -> O + 'env,
+        O: 'env,
+        U: 'env,
+        E: 'env,
+    {
+        let mut guard = Finish {
+            shared: self.shared.clone(),
+            finished: false,
+        };
+        let mut input = pin!(input);
+        let mut started = 0usize;
+        loop {
+            started += 1;
+            if started % FEEDER_BUDGET == 0 {
+                // Nothing made the loop wait for a while (an unlimited pmap over a long
+                // input): let the calls and the rest of the tree run.
+                yield_now().await;
+            }
+            room(&self.shared).await;
+            let slot = match &self.limiter {
+                Some(limiter) => Some(limiter.acquire().await),
+                None => None,
+            };
+            let Some(item) = input.next().await else {
+                break;
+            };
+            let index = {
+                let shared = self.shared.borrow();
+                shared.next + shared.results.len()
+            };
+            let call = Call {
+                index,
+                split: self.split,
+                guard: Finish {
+                    shared: self.shared.clone(),
+                    finished: false,
+                },
+            };
+            let f = self.f.clone();
+            let handle = self.scope.spawn(async move {
+                let output = f(item).await;
+                call.finish(output);
+                drop(slot);
+            });
+            let mut shared = self.shared.borrow_mut();
+            shared.results.push_back(Entry::Running(handle));
+            shared.running += 1;
+        }
+        let consumer = {
+            let mut shared = self.shared.borrow_mut();
+            shared.exhausted = true;
+            shared.consumer.take()
+        };
+        wake(consumer);
+        guard.finished = true;
+    }
+}
+
+/// A call's link to the pmap: where its result goes (through its guard's shared state).
+struct Call<U, E, O> {
+    index: usize,
+    split: fn(O) -> Result<U, E>,
+    guard: Finish<U, E>,
+}
+
+impl<U, E, O> Call<U, E, O> {
+    /// Stores the call's result (waking the consumer if it is the one it waits for), or
+    /// records the first error and cancels everything else.
+    fn finish(mut self, output: O) {
+        self.guard.finished = true;
+        let (consumer, feeder) = {
+            let mut shared = self.guard.shared.borrow_mut();
+            shared.running -= 1;
+            let position = self.index - shared.next;
+            match (self.split)(output) {
+                Ok(value) => {
+                    shared.results[position] = Entry::Done(value);
+                    let consumer = if position == 0 {
+                        shared.consumer.take()
+                    } else {
+                        None
+                    };
+                    (consumer, shared.feeder.take())
+                }
+                Err(error) => {
+                    if shared.failure.is_none() {
+                        shared.failure = Some(error);
+                        shared.cancel_all();
+                    }
+                    (shared.consumer.take(), None)
+                }
+            }
+        };
+        wake(consumer);
+        wake(feeder);
+    }
+}
+
+/// Waits until the window has room for one more item and the limit allows one more call.
+fn room<U, E>(shared: &SharedRef<U, E>) -> impl Future<Output = ()> + '_ {
+    poll_fn(move |cx| {
+        let mut shared = shared.borrow_mut();
+        if shared.has_room() {
+            Poll::Ready(())
+        } else {
+            shared.feeder = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    })
+}
+
+impl<U, E> Engine<'_, U, E> {
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<U, E>>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        let mut shared = self.shared.borrow_mut();
+        if let Some(Entry::Done(_)) = shared.results.front() {
+            let Some(Entry::Done(value)) = shared.results.pop_front() else {
+                unreachable!("the front entry was just seen to be done")
+            };
+            shared.next += 1;
+            let feeder = shared.feeder.take();
+            drop(shared);
+            wake(feeder);
+            return Poll::Ready(Some(Ok(value)));
+        }
+        if let Some(error) = shared.failure.take() {
+            self.done = true;
+            return Poll::Ready(Some(Err(error)));
+        }
+        if shared.exhausted && shared.results.is_empty() {
+            self.done = true;
+            return Poll::Ready(None);
+        }
+        if shared.lost {
+            panic!(
+                "duet: a pmap stream was polled after the scope running its calls cancelled \
+                 them; consume a pmap stream inside the scope it was started on (from its \
+                 body or one of its tasks)"
+            );
+        }
+        match &mut shared.consumer {
+            Some(waker) if waker.will_wake(cx.waker()) => {}
+            slot => *slot = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+
+    fn fmt(&self, name: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shared = self.shared.try_borrow();
+        let mut d = f.debug_struct(name);
+        if let Ok(shared) = shared {
+            d.field("next", &shared.next)
+                .field("in_window", &shared.results.len())
+                .field("running", &shared.running)
+                .field("exhausted", &shared.exhausted);
+        }
+        d.field("done", &self.done).finish_non_exhaustive()
+    }
+}
+
+impl<U, E> Drop for Engine<'_, U, E> {
+    fn drop(&mut self) {
+        if let Ok(shared) = self.shared.try_borrow() {
+            shared.cancel_all();
+        }
+    }
+}

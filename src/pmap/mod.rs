@@ -1,0 +1,375 @@
+//! The `pmap` family: apply an async function to every item, a bounded number at a time,
+//! and get the results in input order.
+//!
+//! Built only on the public layers below it: [`scope()`], [`Scope::spawn`],
+//! [`JoinHandle`](crate::JoinHandle) and [`Limiter`].
+//!
+//! # How a pmap runs
+//!
+//! Starting a pmap on a scope spawns one task into it, the *feeder*, which loops:
+//!
+//! 1. wait until the window has room (fewer than `window` items started and not yet
+//!    delivered: running, or finished and waiting in the reorder buffer) and fewer than
+//!    `limit` calls run;
+//! 2. with a [`LimitedScope`](crate::LimitedScope), acquire a slot of its shared
+//!    [`Limiter`] (FIFO with every other user of that limiter);
+//! 3. only then pull the next item from the input, so the input is never pulled further
+//!    than calls can start;
+//! 4. spawn the call into the same scope, as a sibling of the feeder. The call stores
+//!    its result in the reorder buffer and then releases its slot.
+//!
+//! The feeder and the calls are ordinary tasks of the scope the pmap was started on, so
+//! the work proceeds while the consumer awaits something else, up to the window. The
+//! consumer (the returned stream) only takes results from the front of the reorder
+//! buffer, in input order; taking one, or a call finishing, wakes the feeder if it waits
+//! for room. After starting 128 calls in a row the feeder yields once, so an unlimited
+//! pmap over a long input does not hold the loop.
+//!
+//! The first call of a fallible pmap to return `Err` records the error and cancels the
+//! feeder and every call still running, through their join handles: the scope drops them
+//! at their await points before it polls any other task. The stream then yields the
+//! results already complete in input order before the gap, then the error, then ends.
+//! The error goes to the consumer, not to the scope (the calls' tasks return `()`).
+//! Dropping the stream cancels the feeder and the running calls the same way. A panic in
+//! a call is a panic of a task of the scope, which cancels the rest and re-raises it.
+//!
+//! [`pmap_async`] and [`try_pmap_async`] open a scope of their own and consume the
+//! stream in its body; [`pmap`] and [`try_pmap`] run that on a new [`run`] loop.
+//!
+//! # Invariants
+//!
+//! 1. `results.len()` (items started and not yet delivered) never exceeds the window,
+//!    and at most `limit` calls run.
+//! 2. An item is pulled from the input only after its place in the window, its place
+//!    under the limit and its slot (if any) were obtained.
+//! 3. Results are delivered in input order: `results[i]` belongs to item `next + i`, and
+//!    only the front is ever taken.
+//! 4. The stream ends only when the input is exhausted and every started item was
+//!    delivered, or after it yielded the first error.
+//! 5. Every call the pmap started is either finished or has been asked to cancel once the
+//!    stream has yielded an error or been dropped.
+
+mod engine;
+mod input;
+
+use std::convert::Infallible;
+use std::future::Future;
+
+use futures::{StreamExt, TryStreamExt};
+
+use crate::{Limiter, Scope, run, scope};
+pub use engine::{PmapStream, TryPmapStream};
+use engine::{start, start_with};
+pub use input::{AnyIterable, PmapLimit, ViaIterator, ViaStream};
+
+/// Runs `f` on every item, at most `limit` calls at once, on a new [`run`] loop, and
+/// returns the results in input order.
+///
+/// The blocking form of [`pmap_async`]: `run(pmap_async(items, limit, f))`. Like `run`,
+/// it may be called from inside a task (the nested loop is a new root).
+///
+/// # Panics
+///
+/// If the limit is `Some(0)`; if a call panics (after every other call was dropped).
+///
+/// # Examples
+///
+/// ```
+/// async fn process(x: u64) -> u64 {
+///     duet::yield_now().await; // stands for real async work
+///     x * x
+/// }
+///
+/// let items = vec![1, 2, 3, 4];
+/// let results = duet::pmap(items, Some(16), async |x| process(x).await);
+/// assert_eq!(results, [1, 4, 9, 16]);
+/// ```
+#[track_caller]
+pub fn pmap<I, M, F, U>(items: I, limit: impl Into<PmapLimit>, f: F) -> Vec<U>
+where
+    I: AnyIterable<M>,
+    F: AsyncFn(I::Item) -> U,
+{
+    run(pmap_async(items, limit.into().check("pmap"), f))
+}
+
+/// The blocking form of [`try_pmap_async`].
+///
+/// # Panics
+///
+/// If the limit is `Some(0)`; if a call panics.
+///
+/// # Examples
+///
+/// ```
+/// let parsed = duet::try_pmap(["1", "2", "x"], Some(2), async |s| s.parse::<i32>());
+/// assert!(parsed.is_err());
+/// ```
+#[track_caller]
+pub fn try_pmap<I, M, F, U, E>(items: I, limit: impl Into<PmapLimit>, f: F) -> Result<Vec<U>, E>
+where
+    I: AnyIterable<M>,
+    F: AsyncFn(I::Item) -> Result<U, E>,
+{
+    run(try_pmap_async(items, limit.into().check("try_pmap"), f))
+}
+
+/// Runs `f` on every item, at most `limit` calls at once, and returns the results in input
+/// order.
+///
+/// Items may come from an iterator or a [`Stream`](futures::Stream) ([`AnyIterable`]),
+/// and are pulled only when a call can start. The calls run in a scope of their own,
+/// inside the returned future; they may borrow what outlives it and need not be `Send`.
+/// See [`PmapLimit`] for the limit and the reorder window, and [`try_pmap_async`] to stop
+/// at the first error.
+///
+/// # Cancel safety
+///
+/// Dropping the future cancels every call still running (each is dropped at its await
+/// point). The results obtained so far are lost.
+///
+/// # Panics
+///
+/// If the limit is `Some(0)` (at the call, not when awaited). A panic in a call cancels
+/// the other calls and is re-raised by the future.
+///
+/// # Examples
+///
+/// ```
+/// async fn process(x: u32) -> String {
+///     duet::yield_now().await;
+///     format!("item {x}")
+/// }
+///
+/// let results = duet::run(async {
+///     duet::pmap_async(1..=3, Some(16), async |x| process(x).await).await
+/// });
+/// assert_eq!(results, ["item 1", "item 2", "item 3"]);
+/// ```
+#[track_caller]
+pub fn pmap_async<I, M, F, U>(
+    items: I,
+    limit: impl Into<PmapLimit>,
+    f: F,
+) -> impl Future<Output = Vec<U>>
+where
+    I: AnyIterable<M>,
+    F: AsyncFn(I::Item) -> U,
+{
+    let limit = limit.into().check("pmap_async");
+    async move {
+        let out = scope(async |s| {
+            let stream = start(s, items.into_item_stream(), limit, f, Ok::<U, Infallible>);
+            Ok::<_, Infallible>(PmapStream { engine: stream }.collect::<Vec<U>>().await)
+        })
+        .await;
+        out.unwrap_or_else(|e| unreachable!("nothing can cancel or fail pmap's own scope: {e}"))
+    }
+}
+
+/// Runs the fallible `f` on every item, at most `limit` calls at once, and returns the
+/// results in input order, or the first error.
+///
+/// As [`pmap_async`], except that the first call to return `Err` cancels every call
+/// still running (and pulls no more items), and that error is returned. "First" is in
+/// time, not in input order.
+///
+/// # Cancel safety
+///
+/// Dropping the future cancels every call still running.
+///
+/// # Panics
+///
+/// If the limit is `Some(0)`; if a call panics.
+///
+/// # Examples
+///
+/// ```
+/// #[derive(Debug, PartialEq)]
+/// struct NotFound(u32);
+///
+/// async fn lookup(id: u32) -> Result<String, NotFound> {
+///     if id < 100 { Ok(format!("user {id}")) } else { Err(NotFound(id)) }
+/// }
+///
+/// let found = duet::run(duet::try_pmap_async([1, 2], Some(8), async |id| lookup(id).await));
+/// assert_eq!(found.unwrap(), ["user 1", "user 2"]);
+/// let missing = duet::run(duet::try_pmap_async([1, 404], Some(8), async |id| lookup(id).await));
+/// assert_eq!(missing, Err(NotFound(404)));
+/// ```
+#[track_caller]
+pub fn try_pmap_async<I, M, F, U, E>(
+    items: I,
+    limit: impl Into<PmapLimit>,
+    f: F,
+) -> impl Future<Output = Result<Vec<U>, E>>
+where
+    I: AnyIterable<M>,
+    F: AsyncFn(I::Item) -> Result<U, E>,
+{
+    let limit = limit.into().check("try_pmap_async");
+    async move {
+        let out = scope(async |s| {
+            let stream = start(s, items.into_item_stream(), limit, f, identity);
+            Ok::<_, Infallible>(TryPmapStream { engine: stream }.try_collect().await)
+        })
+        .await;
+        out.unwrap_or_else(|e| unreachable!("nothing can cancel or fail pmap's own scope: {e}"))
+    }
+}
+
+/// Starts `f` on every item in `scope` and returns the results as a stream, in input
+/// order.
+///
+/// This is the async-iterator form. The calls are spawned into `scope` and run as part of
+/// it, whether or not the stream is being polled: while the consumer awaits something
+/// else, up to a window of calls proceed (see [`PmapLimit`]). Consume the stream inside
+/// the scope, from its body or one of its tasks; the stream borrows the handle, so it
+/// cannot be returned out of the body. Dropping the stream cancels the calls still
+/// running.
+///
+/// # Panics
+///
+/// If the limit is `Some(0)`, or if the scope has already finished (as
+/// [`Scope::spawn`]). Polling the stream after the scope cancelled its calls (possible
+/// only if it is polled from outside the scope) panics rather than end early.
+///
+/// # Examples
+///
+/// ```
+/// use futures::StreamExt;
+///
+/// let log = duet::run_scope(async |s| {
+///     let mut results = duet::pmap_stream(s, 1..=3, Some(2), async |x| x * 10);
+///     let mut log = Vec::new();
+///     while let Some(r) = results.next().await {
+///         log.push(r);
+///     }
+///     Ok::<_, std::convert::Infallible>(log)
+/// });
+/// assert_eq!(log.unwrap(), [10, 20, 30]);
+/// ```
+#[track_caller]
+pub fn pmap_stream<'s, 'env, SE, I, M, F, U>(
+    scope: &'s Scope<'env, SE>,
+    items: I,
+    limit: impl Into<PmapLimit>,
+    f: F,
+) -> PmapStream<'s, U>
+where
+    SE: 'env,
+    I: AnyIterable<M>,
+    I::Stream: 'env,
+    I::Item: 'env,
+    F: AsyncFn(I::Item) -> U + 'env,
+    U: 'env,
+{
+    let limit = limit.into().check("pmap_stream");
+    PmapStream {
+        engine: start(
+            scope,
+            items.into_item_stream(),
+            limit,
+            f,
+            Ok::<U, Infallible>,
+        ),
+    }
+}
+
+/// The fallible form of [`pmap_stream`]: yields `Ok` results in input order; the first
+/// call to fail cancels the others, and the stream yields the results already complete
+/// before the gap, then that `Err`, then ends.
+///
+/// The error goes to the stream's consumer, not to the scope: the scope fails only if
+/// the consumer propagates it (for example with `?`).
+///
+/// # Panics
+///
+/// As [`pmap_stream`].
+///
+/// # Examples
+///
+/// ```
+/// use futures::TryStreamExt;
+///
+/// let r = duet::run_scope(async |s| {
+///     let mut parsed = duet::try_pmap_stream(s, ["1", "2", "x"], None, async |s| s.parse::<u8>());
+///     let mut sum = 0;
+///     while let Some(n) = parsed.try_next().await? {
+///         sum += n;
+///     }
+///     Ok::<_, std::num::ParseIntError>(sum)
+/// });
+/// assert!(r.unwrap_err().is_failed());
+/// ```
+#[track_caller]
+pub fn try_pmap_stream<'s, 'env, SE, I, M, F, U, E>(
+    scope: &'s Scope<'env, SE>,
+    items: I,
+    limit: impl Into<PmapLimit>,
+    f: F,
+) -> TryPmapStream<'s, U, E>
+where
+    SE: 'env,
+    I: AnyIterable<M>,
+    I::Stream: 'env,
+    I::Item: 'env,
+    F: AsyncFn(I::Item) -> Result<U, E> + 'env,
+    U: 'env,
+    E: 'env,
+{
+    let limit = limit.into().check("try_pmap_stream");
+    TryPmapStream {
+        engine: start(scope, items.into_item_stream(), limit, f, identity),
+    }
+}
+
+fn identity<T>(value: T) -> T {
+    value
+}
+
+/// [`pmap_stream`] whose calls take slots of a shared `limiter` (for
+/// [`LimitedScope`](crate::LimitedScope)); the window is the limiter's capacity now.
+pub(crate) fn limited_stream<'s, 'env, SE, I, M, F, U>(
+    scope: &'s Scope<'env, SE>,
+    limiter: &Limiter,
+    items: I,
+    f: F,
+) -> PmapStream<'s, U>
+where
+    SE: 'env,
+    I: AnyIterable<M>,
+    I::Stream: 'env,
+    I::Item: 'env,
+    F: AsyncFn(I::Item) -> U + 'env,
+    U: 'env,
+{
+    let (limiter, window) = (Some(limiter.clone()), limiter.capacity());
+    let input = items.into_item_stream();
+    PmapStream {
+        engine: start_with(scope, input, None, limiter, window, f, Ok::<U, Infallible>),
+    }
+}
+
+/// [`try_pmap_stream`] whose calls take slots of a shared `limiter`.
+pub(crate) fn try_limited_stream<'s, 'env, SE, I, M, F, U, E>(
+    scope: &'s Scope<'env, SE>,
+    limiter: &Limiter,
+    items: I,
+    f: F,
+) -> TryPmapStream<'s, U, E>
+where
+    SE: 'env,
+    I: AnyIterable<M>,
+    I::Stream: 'env,
+    I::Item: 'env,
+    F: AsyncFn(I::Item) -> Result<U, E> + 'env,
+    U: 'env,
+    E: 'env,
+{
+    let (limiter, window) = (Some(limiter.clone()), limiter.capacity());
+    let input = items.into_item_stream();
+    TryPmapStream {
+        engine: start_with(scope, input, None, limiter, window, f, identity),
+    }
+}
