@@ -59,12 +59,14 @@
 
 mod cancel;
 mod error;
+mod interop;
 mod runtime;
 mod scope;
 mod yield_now;
 
 pub use cancel::{CancelHandle, CancelReason};
 pub use error::{JoinError, ScopeError};
+pub use interop::{AwaitError, AwaitableFuture, Cancelled, completed_future, failed_future};
 pub use runtime::{run, run_scope};
 pub use scope::{
     BodyOutput, ErrorPolicy, JoinHandle, Scope, ScopeOptions, TaskOutput, scope, scope_with,

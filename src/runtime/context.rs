@@ -10,10 +10,14 @@
 //!
 //! 1. The current context is the innermost active `run` on this thread, or none.
 //! 2. Loop ids are unique per process and never 0 (0 means "outside any loop").
+//! 3. `buffered` holds only futures that a task of this loop polled; the loop flushes it
+//!    at its idle step, before it considers parking.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::interop::FlushQueue;
 
 /// Loop ids start at 1 so that 0 can mean "not inside `run`".
 static NEXT_LOOP_ID: AtomicU64 = AtomicU64::new(1);
@@ -26,12 +30,15 @@ thread_local! {
 #[derive(Debug)]
 pub(crate) struct LoopContext {
     id: u64,
+    /// Buffered futures awaited in this loop whose flush waits for its next idle point.
+    pub(crate) buffered: FlushQueue,
 }
 
 impl LoopContext {
     pub(crate) fn new() -> Rc<Self> {
         Rc::new(LoopContext {
             id: NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed),
+            buffered: FlushQueue::default(),
         })
     }
 
@@ -43,6 +50,11 @@ impl LoopContext {
 /// The id of the innermost loop on this thread, or 0 outside any loop.
 pub(crate) fn current_loop() -> u64 {
     CURRENT.with(|c| c.borrow().as_ref().map_or(0, |c| c.id()))
+}
+
+/// The innermost loop's context on this thread, if any.
+pub(crate) fn current() -> Option<Rc<LoopContext>> {
+    CURRENT.with(|c| c.borrow().clone())
 }
 
 /// Makes a context current until dropped, then restores the previous one.

@@ -7,8 +7,9 @@
 //! 2. If the root is ready, `run` returns its output.
 //! 3. If a wake arrived during the poll (a task woke itself or a sibling, a scope yielded
 //!    its budget), the loop polls again at once: no system call is made.
-//! 4. Otherwise the loop is idle: this is where per-loop idle work runs (see `context`).
-//!    Then, if nothing but stuck scopes holds the root's waker, no event can ever
+//! 4. Otherwise the loop is idle: this is where per-loop idle work runs (see `context`):
+//!    the loop flushes the buffered futures its tasks are waiting for (see
+//!    `interop::buffered`), and polls again if that woke a task. Then, if nothing but stuck scopes holds the root's waker, no event can ever
 //!    resume the root and `run` panics with a deadlock message instead of hanging.
 //!    Otherwise the thread parks until a waker, from any thread, notifies it.
 //!
@@ -28,8 +29,10 @@ mod park;
 
 use std::future::{Future, IntoFuture};
 use std::pin::pin;
-use std::task::{Context, Poll};
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
 
+use context::LoopContext;
 pub(crate) use context::current_loop;
 pub(crate) use frame::{poll_in_frame, report_stuck_hold};
 use park::LoopWaker;
@@ -90,7 +93,11 @@ pub fn run<F: IntoFuture>(future: F) -> F::Output {
             continue;
         }
         // Nothing is ready. Idle work of the loop (due timers, flushing buffered futures)
-        // goes here, before the deadlock check and the park.
+        // goes here, before the deadlock check and the park; work that woke a task means
+        // the loop is not idle after all.
+        if context.buffered.flush_all() && notifier.take_notification() {
+            continue;
+        }
         if notifier.is_unreachable(stuck_holds) {
             panic!(
                 "duet::run: deadlock: the root future is waiting, but no waker of it or of any \
@@ -100,6 +107,16 @@ pub fn run<F: IntoFuture>(future: F) -> F::Output {
             );
         }
         notifier.park();
+    }
+}
+
+/// The context of the loop whose task is being polled with `waker` right now, if the
+/// caller is polled directly by a loop's task (see `frame::is_polling`).
+pub(crate) fn polling_loop(waker: &Waker) -> Option<Rc<LoopContext>> {
+    if frame::is_polling(waker) {
+        context::current()
+    } else {
+        None
     }
 }
 
