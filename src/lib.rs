@@ -66,7 +66,10 @@ mod yield_now;
 
 pub use cancel::{CancelHandle, CancelReason};
 pub use error::{JoinError, ScopeError};
-pub use interop::{AwaitError, AwaitableFuture, Cancelled, completed_future, failed_future};
+pub use interop::{
+    AwaitError, AwaitableFuture, Cancelled, ThreadPool, Unblock, completed_future, failed_future,
+    unblock,
+};
 pub use runtime::{run, run_scope};
 pub use scope::{
     BodyOutput, ErrorPolicy, JoinHandle, Scope, ScopeOptions, TaskOutput, scope, scope_with,

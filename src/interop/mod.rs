@@ -10,6 +10,7 @@
 //! | `cancelled.rs` | [`Cancelled`]: a producer waiting to learn that nobody waits any more |
 //! | `error.rs` | [`AwaitError`] |
 //! | `buffered.rs` | flush actions and the per-loop queue flushed when the loop is idle |
+//! | `pool.rs` | [`ThreadPool`], [`unblock`], [`Unblock`]: blocking work on other threads |
 //!
 //! # Invariants
 //!
@@ -19,7 +20,7 @@
 //! 2. An awaiter never hangs on a future nobody can complete: when only awaiting handles
 //!    are left (and no flush action), the future completes as abandoned.
 //! 3. Dropping the last awaiter of a pending future (the awaiting task was cancelled)
-//!    cancels it, so the producer can stop.
+//!    cancels it, so the producer can stop; a job cancelled before it starts never runs.
 //! 4. No user code (callback, flush action, job, waker) runs under a future's lock.
 
 mod awaitable;
@@ -27,8 +28,10 @@ mod buffered;
 mod cancelled;
 mod cell;
 mod error;
+mod pool;
 
 pub use awaitable::{AwaitableFuture, completed_future, failed_future};
 pub(crate) use buffered::FlushQueue;
 pub use cancelled::Cancelled;
 pub use error::AwaitError;
+pub use pool::{ThreadPool, Unblock, unblock};
