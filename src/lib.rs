@@ -67,8 +67,8 @@ mod yield_now;
 pub use cancel::{CancelHandle, CancelReason};
 pub use error::{JoinError, ScopeError};
 pub use interop::{
-    AwaitError, AwaitableFuture, Cancelled, ThreadPool, Unblock, completed_future, failed_future,
-    unblock,
+    AwaitError, AwaitableFuture, Batch, Batcher, Cancelled, ThreadPool, Unblock, completed_future,
+    failed_future, unblock,
 };
 pub use runtime::{run, run_scope};
 pub use scope::{

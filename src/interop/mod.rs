@@ -11,6 +11,7 @@
 //! | `error.rs` | [`AwaitError`] |
 //! | `buffered.rs` | flush actions and the per-loop queue flushed when the loop is idle |
 //! | `pool.rs` | [`ThreadPool`], [`unblock`], [`Unblock`]: blocking work on other threads |
+//! | `batcher.rs` | [`Batcher`], [`Batch`]: one batch of requests per idle point |
 //!
 //! # Invariants
 //!
@@ -24,6 +25,7 @@
 //! 4. No user code (callback, flush action, job, waker) runs under a future's lock.
 
 mod awaitable;
+mod batcher;
 mod buffered;
 mod cancelled;
 mod cell;
@@ -31,6 +33,7 @@ mod error;
 mod pool;
 
 pub use awaitable::{AwaitableFuture, completed_future, failed_future};
+pub use batcher::{Batch, Batcher};
 pub(crate) use buffered::FlushQueue;
 pub use cancelled::Cancelled;
 pub use error::AwaitError;
