@@ -459,15 +459,18 @@ impl<T> Default for AwaitableFuture<T> {
 impl<T> Clone for AwaitableFuture<T> {
     /// Another handle to the same future (not awaiting, even if `self` is).
     fn clone(&self) -> Self {
-        self.inner.lock().handles += 1;
+        self.inner.add_handle();
         AwaitableFuture::from_counted(self.inner.clone())
     }
 }
 
 impl<T> Drop for AwaitableFuture<T> {
     fn drop(&mut self) {
+        if self.slot.is_none() && self.inner.try_remove_handle_unlocked() {
+            return;
+        }
         let mut state = self.inner.lock();
-        state.handles -= 1;
+        self.inner.remove_handle(&mut state);
         if state.outcome.is_some() {
             return;
         }
@@ -478,7 +481,7 @@ impl<T> Drop for AwaitableFuture<T> {
         let ending = if was_awaiting && state.awaiters.len() == 0 {
             // Invariant 2: the last awaiter went away before the outcome arrived.
             AwaitError::Cancelled
-        } else if state.is_abandoned() {
+        } else if self.inner.is_abandoned(&state) {
             AwaitError::Abandoned
         } else {
             return;
@@ -510,7 +513,7 @@ impl<T: Clone> Future for AwaitableFuture<T> {
             return Poll::Ready(outcome.clone());
         }
         state.awaiters.register(&mut this.slot, cx.waker());
-        if state.is_abandoned() {
+        if this.inner.is_abandoned(&state) {
             if let Some(index) = this.slot.take() {
                 state.awaiters.remove(index);
             }

@@ -20,12 +20,16 @@
 //!    waker by being polled and have not yet returned `Ready` or been dropped. While
 //!    pending, `awaiters.len() == handles > 0` with no flush action left means nobody can
 //!    complete the future any more: it completes at once as [`AwaitError::Abandoned`].
+//! 5. While the future is pending, `handles` changes only under the lock, so the check in
+//!    4 sees a stable count. Once it is complete the count no longer matters, and handles
+//!    are cloned and dropped without locking: a producer dropping its handle right after
+//!    completing never contends with the awaiter it just woke.
 //!
 //! [`AwaitableFuture`]: super::AwaitableFuture
 
 use std::any::Any;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::Waker;
 
@@ -154,26 +158,16 @@ pub(crate) struct State<T> {
     /// Producers awaiting `cancelled()`.
     pub(crate) cancel_waiters: Waiters,
     callbacks: Vec<Callback<T>>,
-    /// Live handles (invariant 4).
-    pub(crate) handles: usize,
     /// A buffered future's deferred work, until it runs or the future completes.
     pub(crate) flush: Option<FlushAction<T>>,
     /// The loop whose idle flush this future was last queued on (0: none).
     pub(crate) flush_loop: u64,
 }
 
-impl<T> State<T> {
-    /// Invariant 4: every live handle is waiting and no flush action is left to run.
-    pub(crate) fn is_abandoned(&self) -> bool {
-        self.outcome.is_none()
-            && self.awaiters.len() > 0
-            && self.awaiters.len() == self.handles
-            && self.flush.is_none()
-    }
-}
-
 pub(crate) struct FutureCell<T> {
     status: AtomicU8,
+    /// Live handles (invariants 4 and 5).
+    handles: AtomicUsize,
     state: Mutex<State<T>>,
     /// For buffered futures: this cell as a type-erased flush target, to queue on a loop.
     /// Weak, so that the cell does not keep itself alive.
@@ -213,12 +207,12 @@ impl<T> FutureCell<T> {
         let status = outcome.as_ref().map_or(Status::Pending, Status::of);
         FutureCell {
             status: AtomicU8::new(status as u8),
+            handles: AtomicUsize::new(1),
             state: Mutex::new(State {
                 outcome,
                 awaiters: Waiters::new(),
                 cancel_waiters: Waiters::new(),
                 callbacks: Vec::new(),
-                handles: 1,
                 flush,
                 flush_loop: 0,
             }),
@@ -234,6 +228,40 @@ impl<T> FutureCell<T> {
 
     pub(crate) fn status(&self) -> Status {
         Status::from_u8(self.status.load(Ordering::Acquire))
+    }
+
+    /// Counts a new handle (invariant 5: locks only while pending).
+    pub(crate) fn add_handle(&self) {
+        if self.status() == Status::Pending {
+            let _state = self.lock();
+            self.handles.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.handles.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Uncounts a handle that is not awaiting, if the future is complete: no lock needed
+    /// (invariant 5). False if it is pending: the caller must lock and use
+    /// [`remove_handle`](Self::remove_handle).
+    pub(crate) fn try_remove_handle_unlocked(&self) -> bool {
+        if self.status() == Status::Pending {
+            return false;
+        }
+        self.handles.fetch_sub(1, Ordering::Relaxed);
+        true
+    }
+
+    /// Uncounts a handle, under the lock.
+    pub(crate) fn remove_handle(&self, _locked: &mut State<T>) {
+        self.handles.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Invariant 4: every live handle is waiting and no flush action is left to run.
+    pub(crate) fn is_abandoned(&self, state: &State<T>) -> bool {
+        state.outcome.is_none()
+            && state.awaiters.len() > 0
+            && state.awaiters.len() == self.handles.load(Ordering::Relaxed)
+            && state.flush.is_none()
     }
 
     /// This cell as a flush target, if it is buffered and still alive.
@@ -302,7 +330,7 @@ impl<T> FutureCell<T> {
             // One handle for the action, one kept here until it returns: if the action
             // panics, the future reports the panic rather than "abandoned" (which the
             // drop of its handle during unwinding would otherwise cause).
-            state.handles += 2;
+            self.handles.fetch_add(2, Ordering::Relaxed);
             (
                 action,
                 AwaitableFuture::from_counted(self.clone()),
