@@ -479,3 +479,45 @@ fn awaiting_works_under_other_executors() {
     thread::spawn(move || producer.set_result("tokio"));
     assert_eq!(rt.block_on(f).unwrap(), "tokio");
 }
+
+/// A waker that owns a handle of the future it waits for: dropping it drops that handle.
+struct OwningWaker(#[allow(dead_code)] AwaitableFuture<u32>);
+
+impl std::task::Wake for OwningWaker {
+    fn wake(self: Arc<Self>) {}
+}
+
+#[test]
+fn a_replaced_waker_is_dropped_outside_the_futures_lock() {
+    let _watchdog = common::watchdog("waker dropped under the lock", Duration::from_secs(60));
+    let f = AwaitableFuture::<u32>::new();
+    let producer = f.clone();
+    let mut f = std::pin::pin!(f);
+    let owning = std::task::Waker::from(Arc::new(OwningWaker(producer.clone())));
+    assert!(f.as_mut().poll(&mut std::task::Context::from_waker(&owning)).is_pending());
+    drop(owning); // the future's slot now holds the only reference
+    let plain = std::task::Waker::from(CountingWaker::new());
+    // Replacing the waker drops the old one, and with it a handle of this future.
+    assert!(f.as_mut().poll(&mut std::task::Context::from_waker(&plain)).is_pending());
+    producer.set_result(1);
+    assert_eq!(
+        f.as_mut().poll(&mut std::task::Context::from_waker(&plain)).map(Result::unwrap),
+        std::task::Poll::Ready(1)
+    );
+}
+
+#[test]
+fn a_done_callback_may_use_handles_of_its_own_future() {
+    let f = AwaitableFuture::new();
+    let (tx, rx) = mpsc::channel();
+    let own = f.clone();
+    f.add_done_callback(move |r| {
+        let again = own.clone();
+        let seen = (again.is_done(), again.try_result().unwrap().unwrap(), r.unwrap());
+        drop(again);
+        drop(own);
+        tx.send(seen).unwrap();
+    });
+    f.set_result(5u8);
+    assert_eq!(rx.recv().unwrap(), (true, 5, 5));
+}

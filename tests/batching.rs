@@ -13,8 +13,11 @@ use std::time::Duration;
 use common::watchdog;
 use duet::{AwaitError, AwaitableFuture, Batch, Batcher};
 
+/// The keys of every batch sent, in order.
+type BatchLog = Arc<Mutex<Vec<Vec<u32>>>>;
+
 /// A batcher that answers `key * 10` on a helper thread and records each batch's keys.
-fn tens() -> (Batcher<u32, u32>, Arc<Mutex<Vec<Vec<u32>>>>) {
+fn tens() -> (Batcher<u32, u32>, BatchLog) {
     let batches = Arc::new(Mutex::new(Vec::new()));
     let log = batches.clone();
     let batcher = Batcher::new(move |batch: Batch<u32, u32>| {

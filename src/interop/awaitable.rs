@@ -474,21 +474,24 @@ impl<T> Drop for AwaitableFuture<T> {
         if state.outcome.is_some() {
             return;
         }
-        let was_awaiting = self
+        let removed = self
             .slot
             .take()
-            .is_some_and(|index| state.awaiters.remove(index));
-        let ending = if was_awaiting && state.awaiters.len() == 0 {
+            .and_then(|index| state.awaiters.remove(index));
+        let ending = if removed.is_some() && state.awaiters.len() == 0 {
             // Invariant 2: the last awaiter went away before the outcome arrived.
-            AwaitError::Cancelled
+            Some(AwaitError::Cancelled)
         } else if self.inner.is_abandoned(&state) {
-            AwaitError::Abandoned
+            Some(AwaitError::Abandoned)
         } else {
-            return;
+            None
         };
-        let completion = self.inner.complete(&mut state, Err(ending));
+        let completion = ending.map(|ending| self.inner.complete(&mut state, Err(ending)));
         drop(state);
-        completion.finish(&self.inner);
+        drop(removed); // after unlocking: a waker's drop may run arbitrary code
+        if let Some(completion) = completion {
+            completion.finish(&self.inner);
+        }
     }
 }
 
@@ -512,18 +515,21 @@ impl<T: Clone> Future for AwaitableFuture<T> {
             this.slot = None;
             return Poll::Ready(outcome.clone());
         }
-        state.awaiters.register(&mut this.slot, cx.waker());
+        let replaced = state.awaiters.register(&mut this.slot, cx.waker());
         if this.inner.is_abandoned(&state) {
-            if let Some(index) = this.slot.take() {
-                state.awaiters.remove(index);
-            }
+            let ours = this
+                .slot
+                .take()
+                .and_then(|index| state.awaiters.remove(index));
             let completion = this.inner.complete(&mut state, Err(AwaitError::Abandoned));
             drop(state);
+            drop((replaced, ours));
             completion.finish(&this.inner);
             return Poll::Ready(Err(AwaitError::Abandoned));
         }
         let flush_now = schedule_flush(&this.inner, &mut state, cx.waker());
         drop(state);
+        drop(replaced);
         if flush_now && this.inner.run_flush() {
             // The action may have completed the future at once.
             if let Some(outcome) = &this.inner.lock().outcome {

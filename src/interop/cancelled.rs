@@ -62,7 +62,9 @@ impl<T> Future for Cancelled<'_, T> {
         match this.cell.status() {
             Status::Cancelled => Poll::Ready(()),
             Status::Pending => {
-                state.cancel_waiters.register(&mut this.slot, cx.waker());
+                let replaced = state.cancel_waiters.register(&mut this.slot, cx.waker());
+                drop(state);
+                drop(replaced);
                 Poll::Pending
             }
             _ => Poll::Pending,
@@ -74,9 +76,12 @@ impl<T> Drop for Cancelled<'_, T> {
     fn drop(&mut self) {
         if let Some(index) = self.slot.take() {
             let mut state = self.cell.lock();
-            if state.outcome.is_none() {
-                state.cancel_waiters.remove(index);
-            }
+            let removed = match state.outcome {
+                None => state.cancel_waiters.remove(index),
+                Some(_) => None,
+            };
+            drop(state);
+            drop(removed);
         }
     }
 }

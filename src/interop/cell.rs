@@ -13,8 +13,9 @@
 //!    after the lock is released every waker is woken, every callback is run once and
 //!    the flush action is dropped. Nothing is registered after completion, so each
 //!    callback runs exactly once and no waker is left behind.
-//! 3. No user code runs while the lock is held: callbacks, flush actions, wakes and the
-//!    drop of a value that lost a race all happen after it is released. (A callback may
+//! 3. No user code runs while the lock is held: callbacks, flush actions, wakes, and the
+//!    drops of a value that lost a race or of a waker that was replaced all happen after
+//!    it is released. (A callback may
 //!    therefore use any handle of the same future.)
 //! 4. `handles` counts the live handles; `awaiters.len()` counts those that registered a
 //!    waker by being polled and have not yet returned `Ready` or been dropped. While
@@ -103,14 +104,16 @@ impl Waiters {
         }
     }
 
-    /// Registers `waker` in `slot` (allocating one if `None`) or refreshes it.
-    pub(crate) fn register(&mut self, slot: &mut Option<usize>, waker: &Waker) {
+    /// Registers `waker` in `slot` (allocating one if `None`) or refreshes it. Returns
+    /// the waker it replaced, to be dropped after the lock is released (invariant 3).
+    #[must_use = "drop the replaced waker after unlocking"]
+    pub(crate) fn register(&mut self, slot: &mut Option<usize>, waker: &Waker) -> Option<Waker> {
         if let Some(index) = *slot {
             if let Some(Some(current)) = self.slots.get_mut(index) {
-                if !current.will_wake(waker) {
-                    current.clone_from(waker);
+                if current.will_wake(waker) {
+                    return None;
                 }
-                return;
+                return Some(std::mem::replace(current, waker.clone()));
             }
         }
         let index = match self.free.pop() {
@@ -125,18 +128,17 @@ impl Waiters {
         };
         self.len += 1;
         *slot = Some(index);
+        None
     }
 
-    /// Frees a slot; false if it held no waker.
-    pub(crate) fn remove(&mut self, index: usize) -> bool {
-        match self.slots.get_mut(index).and_then(Option::take) {
-            Some(_) => {
-                self.free.push(index);
-                self.len -= 1;
-                true
-            }
-            None => false,
-        }
+    /// Frees a slot and returns its waker (`None` if it held none), to be dropped after
+    /// the lock is released.
+    #[must_use = "drop the removed waker after unlocking"]
+    pub(crate) fn remove(&mut self, index: usize) -> Option<Waker> {
+        let waker = self.slots.get_mut(index).and_then(Option::take)?;
+        self.free.push(index);
+        self.len -= 1;
+        Some(waker)
     }
 
     pub(crate) fn len(&self) -> usize {
