@@ -487,21 +487,25 @@ impl std::task::Wake for OwningWaker {
     fn wake(self: Arc<Self>) {}
 }
 
+/// Polls `f` once with `waker`.
+fn poll_with<F: Future + Unpin>(f: &mut F, waker: &std::task::Waker) -> std::task::Poll<F::Output> {
+    std::pin::Pin::new(f).poll(&mut std::task::Context::from_waker(waker))
+}
+
 #[test]
 fn a_replaced_waker_is_dropped_outside_the_futures_lock() {
     let _watchdog = common::watchdog("waker dropped under the lock", Duration::from_secs(60));
-    let f = AwaitableFuture::<u32>::new();
+    let mut f = AwaitableFuture::<u32>::new();
     let producer = f.clone();
-    let mut f = std::pin::pin!(f);
     let owning = std::task::Waker::from(Arc::new(OwningWaker(producer.clone())));
-    assert!(f.as_mut().poll(&mut std::task::Context::from_waker(&owning)).is_pending());
+    assert!(poll_with(&mut f, &owning).is_pending());
     drop(owning); // the future's slot now holds the only reference
     let plain = std::task::Waker::from(CountingWaker::new());
     // Replacing the waker drops the old one, and with it a handle of this future.
-    assert!(f.as_mut().poll(&mut std::task::Context::from_waker(&plain)).is_pending());
+    assert!(poll_with(&mut f, &plain).is_pending());
     producer.set_result(1);
     assert_eq!(
-        f.as_mut().poll(&mut std::task::Context::from_waker(&plain)).map(Result::unwrap),
+        poll_with(&mut f, &plain).map(Result::unwrap),
         std::task::Poll::Ready(1)
     );
 }
@@ -513,7 +517,8 @@ fn a_done_callback_may_use_handles_of_its_own_future() {
     let own = f.clone();
     f.add_done_callback(move |r| {
         let again = own.clone();
-        let seen = (again.is_done(), again.try_result().unwrap().unwrap(), r.unwrap());
+        let value = again.try_result().unwrap().unwrap();
+        let seen = (again.is_done(), value, r.unwrap());
         drop(again);
         drop(own);
         tx.send(seen).unwrap();
