@@ -41,6 +41,10 @@ use super::error::{AwaitError, panic_message};
 /// (it then never runs); a job that is already running finishes (threads cannot be
 /// interrupted) and its result is dropped.
 ///
+/// The threads are `futures::executor::ThreadPool`'s, which mark themselves as executor
+/// threads: `futures::executor::block_on` refuses to run inside a job (it panics). Drive
+/// a future inside a job with [`run`](crate::run) instead.
+///
 /// # Examples
 ///
 /// ```
