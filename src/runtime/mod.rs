@@ -9,9 +9,10 @@
 //!    its budget), the loop polls again at once: no system call is made.
 //! 4. Otherwise the loop is idle: this is where per-loop idle work runs (see `context`):
 //!    the loop flushes the buffered futures its tasks are waiting for (see
-//!    `interop::buffered`), and polls again if that woke a task. Then, if nothing but stuck scopes holds the root's waker, no event can ever
-//!    resume the root and `run` panics with a deadlock message instead of hanging.
-//!    Otherwise the thread parks until a waker, from any thread, notifies it.
+//!    `interop::buffered`), and polls again if that woke a task. Then, if nothing but
+//!    stuck scopes holds the root's waker, no event can ever resume the root and `run`
+//!    panics with a deadlock message instead of hanging. Otherwise the thread parks until
+//!    a waker, from any thread, notifies it.
 //!
 //! # Invariants
 //!
