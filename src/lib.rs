@@ -141,6 +141,51 @@
 //! stream. For duet-py's `aiter`, `aenumerate` and `azip`, use `futures::StreamExt`
 //! (see [`AnyIterable`] for the table).
 //!
+//! # Futures from other threads
+//!
+//! Parallelism comes from work done elsewhere. An [`AwaitableFuture`] is completed by
+//! hand, from any thread, and awaited by a task; [`unblock`] and [`ThreadPool`] run
+//! blocking code on other threads and hand back its result. If the awaiting task is
+//! cancelled, the producer sees [`AwaitableFuture::is_cancelled`] and can stop.
+//!
+//! ```
+//! let f = duet::AwaitableFuture::new();
+//! let producer = f.clone();
+//! std::thread::spawn(move || producer.set_result("computed elsewhere"));
+//!
+//! let (a, b) = duet::run(async {
+//!     let b = duet::unblock(|| std::fs::read_to_string("Cargo.toml").map(|t| t.len()));
+//!     futures::join!(f, b)
+//! });
+//! assert_eq!(a.unwrap(), "computed elsewhere");
+//! assert!(b.unwrap() > 0);
+//! ```
+//!
+//! A [`Batcher`] collects the requests that many tasks make and sends them as one batch
+//! when the loop has nothing else to do (built on
+//! [buffered futures](AwaitableFuture::buffered)):
+//!
+//! ```
+//! let calls = std::sync::atomic::AtomicUsize::new(0);
+//! let calls = std::sync::Arc::new(calls);
+//! let counter = calls.clone();
+//! let squares = duet::Batcher::new(move |batch: duet::Batch<u32, u32>| {
+//!     counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+//!     let values: Vec<u32> = batch.keys().map(|k| k * k).collect();
+//!     batch.complete(values); // or complete it later, from another thread
+//! });
+//! let total = duet::run_scope(async |s| {
+//!     let handles: Vec<_> = (1..=10).map(|k| s.spawn(squares.get(k))).collect();
+//!     let mut total = 0;
+//!     for h in handles {
+//!         total += h.await.unwrap();
+//!     }
+//!     Ok::<_, duet::AwaitError>(total)
+//! });
+//! assert_eq!(total.unwrap(), 385);
+//! assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1); // one batch
+//! ```
+//!
 //! # Task-local context
 //!
 //! A [`ContextVar`] is inherited by tasks at spawn time, like Python's `contextvars`:
@@ -166,6 +211,7 @@ mod cancel;
 mod collector;
 mod context;
 mod error;
+mod interop;
 mod limited_scope;
 mod limiter;
 mod pmap;
@@ -178,6 +224,10 @@ pub use cancel::{CancelHandle, CancelReason};
 pub use collector::{AsyncCollector, CollectorClosed, CollectorError, CollectorStream};
 pub use context::ContextVar;
 pub use error::{JoinError, ScopeError};
+pub use interop::{
+    AwaitError, AwaitableFuture, Batch, Batcher, Cancelled, ThreadPool, Unblock, completed_future,
+    failed_future, unblock,
+};
 pub use limited_scope::LimitedScope;
 pub use limiter::{Acquire, Available, Limiter, Slot, Throttle};
 pub use pmap::{

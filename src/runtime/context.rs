@@ -10,6 +10,8 @@
 //!
 //! 1. The current context is the innermost active `run` on this thread, or none.
 //! 2. Loop ids are unique per process and never 0 (0 means "outside any loop").
+//! 3. `buffered` holds only futures that a task of this loop polled; the loop flushes it
+//!    at its idle step, before it considers parking.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -22,6 +24,8 @@ use super::park::LoopWaker;
 use super::{Config, interrupt};
 use crate::scope::Signal;
 use crate::time::LoopTimers;
+
+use crate::interop::FlushQueue;
 
 /// Loop ids start at 1 so that 0 can mean "not inside `run`".
 static NEXT_LOOP_ID: AtomicU64 = AtomicU64::new(1);
@@ -40,6 +44,8 @@ pub(crate) struct LoopContext {
     root_task: *const (),
     /// Set when Ctrl-C may interrupt this loop (see `interrupt`).
     interrupt: interrupt::Registration,
+    /// Buffered futures awaited in this loop whose flush waits for its next idle point.
+    pub(crate) buffered: FlushQueue,
 }
 
 impl LoopContext {
@@ -63,6 +69,7 @@ impl LoopContext {
             interrupt: interrupt::Registration(
                 interruptible.then(|| interrupt::Target::enter(notifier.clone())),
             ),
+            buffered: FlushQueue::default(),
         })
     }
 
@@ -107,6 +114,11 @@ pub(crate) fn adopt_if_root_scope(scope: &Arc<Signal>) {
 /// The id of the innermost loop on this thread, or 0 outside any loop.
 pub(crate) fn current_loop() -> u64 {
     CURRENT.with(|c| c.borrow().as_ref().map_or(0, |c| c.id()))
+}
+
+/// The innermost loop's context on this thread, if any.
+pub(crate) fn current() -> Option<Rc<LoopContext>> {
+    CURRENT.with(|c| c.borrow().clone())
 }
 
 /// Makes a context current until dropped, then restores the previous one.

@@ -51,3 +51,11 @@ pub(crate) fn report_stuck_hold(waker: &Waker) {
         }
     });
 }
+
+/// True when `waker` is the waker of the task a loop is polling right now on this thread,
+/// that is, the caller is being polled by that task directly (through `async` blocks and
+/// combinators that pass the task's waker on), not by some executor nested inside it.
+pub(crate) fn is_polling(waker: &Waker) -> bool {
+    let (task, _) = POLL_FRAME.with(Cell::get);
+    task != 0 && waker.data() as usize == task
+}

@@ -8,11 +8,13 @@
 //! 3. If a wake arrived during the poll (a task woke itself or a sibling, a scope yielded
 //!    its budget), the loop polls again at once: no system call is made.
 //! 4. Otherwise the loop is idle: this is where per-loop idle work runs (see `context`).
-//!    Due timers fire first (a virtual clock jumps to the next deadline); if any fired,
-//!    the loop polls again. Then, if nothing but stuck scopes holds the root's waker, no
-//!    event can ever resume the root and `run` panics with a deadlock message instead of
-//!    hanging. Otherwise the thread parks until a waker, from any thread, notifies it, or
-//!    until the earliest timer is due.
+//!    Due timers fire first; if any fired, the loop polls again. Then the loop flushes
+//!    the buffered futures its tasks are waiting for (see `interop::buffered`), and polls
+//!    again if that woke a task. Only then may a virtual clock jump to the next deadline
+//!    (firing it). Then, if nothing but stuck scopes holds the root's waker, no event can
+//!    ever resume the root and `run` panics with a deadlock message instead of hanging.
+//!    Otherwise the thread parks until a waker, from any thread, notifies it, or until
+//!    the earliest timer is due.
 //!
 //! # Invariants
 //!
@@ -32,9 +34,11 @@ mod park;
 
 use std::future::{Future, IntoFuture};
 use std::pin::pin;
-use std::task::{Context, Poll};
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
 
 pub use config::Config;
+use context::LoopContext;
 pub(crate) use context::{adopt_if_root_scope, current_loop, with_current};
 pub(crate) use frame::{poll_in_frame, report_stuck_hold};
 use park::LoopWaker;
@@ -133,10 +137,21 @@ pub fn run_with<F: IntoFuture>(config: Config, future: F) -> F::Output {
             continue;
         }
         // Nothing is ready. Idle work of the loop (due timers, flushing buffered futures)
-        // goes here, before the deadlock check and the park.
-        let park_until = match context.timers().on_idle() {
+        // goes here, before the deadlock check and the park. Due timers first: they make
+        // tasks ready, so the loop is not idle after all.
+        if let Idle::Fired = context.timers().on_idle(false) {
+            notifier.take_notification(); // the next poll covers the wakes they made
+            continue;
+        }
+        // Then buffered futures, flushed only when nothing else is ready; work that woke a
+        // task means the loop is not idle after all.
+        if context.buffered.flush_all() && notifier.take_notification() {
+            continue;
+        }
+        // Only now may a virtual clock jump to the next deadline.
+        let park_until = match context.timers().on_idle(true) {
             Idle::Fired => {
-                notifier.take_notification(); // the next poll covers the wakes it made
+                notifier.take_notification();
                 continue;
             }
             Idle::Park(until) => until,
@@ -150,6 +165,16 @@ pub fn run_with<F: IntoFuture>(config: Config, future: F) -> F::Output {
             );
         }
         notifier.park(park_until);
+    }
+}
+
+/// The context of the loop whose task is being polled with `waker` right now, if the
+/// caller is polled directly by a loop's task (see `frame::is_polling`).
+pub(crate) fn polling_loop(waker: &Waker) -> Option<Rc<LoopContext>> {
+    if frame::is_polling(waker) {
+        context::current()
+    } else {
+        None
     }
 }
 

@@ -102,14 +102,17 @@ impl LoopTimers {
         deadline <= self.fired_through.get()
     }
 
-    /// The loop's idle step: fires due timers; with a virtual clock and nothing due,
-    /// first jumps the clock to the earliest pending deadline.
-    pub(crate) fn on_idle(&self) -> Idle {
+    /// The loop's idle step: fires due timers; with a virtual clock, nothing due and
+    /// `advance_virtual_clock`, first jumps the clock to the earliest pending deadline.
+    /// (The loop asks without advancing first, so that other idle work, such as flushing
+    /// buffered futures, happens at the current virtual time.)
+    pub(crate) fn on_idle(&self, advance_virtual_clock: bool) -> Idle {
         let mut fired = self.fired.take();
         let now = self.now();
         let mut next = self.queue.fire_due(now, &mut fired);
         self.fired_through.set(now);
-        if let (true, Some(deadline), Clock::Virtual(clock)) = (fired.is_empty(), next, &self.clock)
+        if let (true, true, Some(deadline), Clock::Virtual(clock)) =
+            (advance_virtual_clock, fired.is_empty(), next, &self.clock)
         {
             clock.advance_to(deadline);
             next = self.queue.fire_due(deadline, &mut fired);

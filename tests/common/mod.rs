@@ -153,3 +153,26 @@ pub fn panic_message(f: impl FnOnce()) -> String {
         "<non-string panic payload>".to_string()
     }
 }
+
+/// Ends the test process with a message if it is still alive after `limit`: a bound for
+/// tests that would otherwise hang on a lost wake-up. Disarmed when dropped.
+pub struct Watchdog(Option<std::sync::mpsc::Sender<()>>);
+
+pub fn watchdog(what: &'static str, limit: std::time::Duration) -> Watchdog {
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(limit) {
+            eprintln!("watchdog: {what} did not finish within {limit:?} (a lost wake-up?)");
+            std::process::exit(101);
+        }
+    });
+    Watchdog(Some(tx))
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        if let Some(tx) = self.0.take() {
+            let _ = tx.send(());
+        }
+    }
+}

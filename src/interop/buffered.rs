@@ -1,0 +1,99 @@
+//! Buffered futures and the idle flush: deferring work until the loop has nothing to do.
+//!
+//! A buffered [`AwaitableFuture`](super::AwaitableFuture) carries a *flush action*: the
+//! work that will complete it (typically "send every request collected so far"). The
+//! action does not run when the future is created; it runs once, at the first of:
+//!
+//! - the loop that awaits the future going idle: when a task of a `run` loop polls a
+//!   pending buffered future, the future is queued on that loop's [`FlushQueue`]; when
+//!   nothing in the loop is ready any more, the loop flushes the whole queue before it
+//!   considers parking (`runtime::run`, the idle step);
+//! - the future being polled by anything that is not a duet loop's task (a blocking
+//!   executor such as `futures::executor::block_on`, another runtime, a sub-executor
+//!   such as `FuturesUnordered`): duet cannot know when that executor will be idle, or
+//!   whether it will block the loop's thread, so the action runs at once;
+//! - an explicit [`AwaitableFuture::flush`](super::AwaitableFuture::flush).
+//!
+//! The action is dropped unrun if the future completes first (for example because its
+//! awaiter was cancelled).
+//!
+//! # Invariants
+//!
+//! 1. A flush action runs at most once: it is taken out of the cell under its lock.
+//! 2. A pending buffered future polled by a loop's task is in that loop's queue: it is
+//!    queued unless its cell records that loop as the last one it was queued on. A
+//!    future queued on an outer loop and then awaited in a nested `run` is queued on the
+//!    nested loop too, so the nested loop's idle flush runs it (the outer loop cannot
+//!    go idle while the nested call blocks its thread).
+//! 3. The queue holds cells, not handles: being queued neither keeps a future from being
+//!    abandoned nor counts as awaiting it.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::sync::Arc;
+use std::task::Waker;
+
+use super::cell::{FutureCell, State};
+use crate::runtime::polling_loop;
+
+/// A future whose deferred work can be run now.
+pub(crate) trait Flush: Send + Sync {
+    /// Runs the deferred work if it has not run yet; true if it ran.
+    fn flush(self: Arc<Self>) -> bool;
+}
+
+impl<T: Send + 'static> Flush for FutureCell<T> {
+    fn flush(self: Arc<Self>) -> bool {
+        self.run_flush()
+    }
+}
+
+/// One loop's buffered futures waiting for its next idle point.
+#[derive(Default)]
+pub(crate) struct FlushQueue {
+    queued: RefCell<Vec<Arc<dyn Flush>>>,
+}
+
+impl FlushQueue {
+    /// Runs the flush action of every queued future that still has one; true if any ran.
+    ///
+    /// Flush actions run user code; anything they queue (they cannot poll this loop's
+    /// tasks, so normally nothing) waits for the next idle point.
+    pub(crate) fn flush_all(&self) -> bool {
+        let queued = std::mem::take(&mut *self.queued.borrow_mut());
+        let mut flushed = false;
+        for future in queued {
+            flushed |= future.flush();
+        }
+        flushed
+    }
+
+    fn push(&self, future: Arc<dyn Flush>) {
+        self.queued.borrow_mut().push(future);
+    }
+}
+
+impl fmt::Debug for FlushQueue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FlushQueue")
+            .field("queued", &self.queued.try_borrow().map(|q| q.len()).ok())
+            .finish()
+    }
+}
+
+/// Queues a pending buffered future polled with `waker` on the loop that polls it
+/// (invariant 2). Returns true when it must be flushed now instead: it was polled from
+/// outside any loop's task. Called under the cell's lock; runs no user code.
+pub(crate) fn schedule_flush<T>(cell: &FutureCell<T>, state: &mut State<T>, waker: &Waker) -> bool {
+    if state.flush.is_none() {
+        return false;
+    }
+    let (Some(context), Some(flusher)) = (polling_loop(waker), cell.flusher()) else {
+        return true;
+    };
+    if state.flush_loop != context.id() {
+        state.flush_loop = context.id();
+        context.buffered.push(flusher);
+    }
+    false
+}
