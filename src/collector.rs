@@ -260,7 +260,14 @@ impl<T, E> Stream for CollectorStream<T, E> {
         if this.ended {
             return Poll::Ready(None);
         }
-        if let Some(value) = ready!(this.receiver.poll_next_unpin(cx)) {
+        let next = this.receiver.poll_next_unpin(cx);
+        if next.is_pending() {
+            crate::scope::waits::report(
+                cx.waker(),
+                crate::scope::waits::Wait::External("an AsyncCollector (fed by its producers)"),
+            );
+        }
+        if let Some(value) = ready!(next) {
             return Poll::Ready(Some(Ok(value)));
         }
         this.ended = true;

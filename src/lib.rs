@@ -220,7 +220,9 @@ mod scope;
 mod time;
 mod yield_now;
 
-pub use cancel::{CancelHandle, CancelReason};
+pub use cancel::{
+    CancelHandle, CancelReason, Shield, cancel_reason, cancelled, is_cancelled, shield,
+};
 pub use collector::{AsyncCollector, CollectorClosed, CollectorError, CollectorStream};
 pub use context::ContextVar;
 pub use error::{JoinError, ScopeError};
@@ -236,7 +238,8 @@ pub use pmap::{
 };
 pub use runtime::{Config, run, run_scope, run_with};
 pub use scope::{
-    BodyOutput, ErrorPolicy, JoinHandle, Scope, ScopeOptions, TaskOutput, scope, scope_with,
+    BodyOutput, ErrorPolicy, JoinHandle, Scope, ScopeOptions, TaskOutput, TaskRef, dump, scope,
+    scope_with,
 };
 pub use time::{
     Elapsed, Sleep, Timeout, deadline, deadline_scope, now, sleep, sleep_until, timeout,

@@ -197,7 +197,7 @@ fn nested_scopes_in_a_cancelled_child_are_torn_down_descendants_first() {
 }
 
 #[test]
-fn dropping_a_scope_future_cancels_its_tasks_with_reason_parent() {
+fn dropping_a_scope_future_cancels_its_tasks_with_reason_dropped() {
     let probe = Probe::new();
     let escaped = RefCell::new(None);
     duet::run(async {
@@ -221,7 +221,8 @@ fn dropping_a_scope_future_cancels_its_tasks_with_reason_parent() {
     let handle = escaped.borrow_mut().take().unwrap();
     assert_eq!(
         duet::run(handle),
-        Err(JoinError::Cancelled(CancelReason::Parent))
+        Err(JoinError::Cancelled(CancelReason::Dropped)),
+        "dropped by a select, not by a duet scope"
     );
 }
 
@@ -247,7 +248,7 @@ fn join_handles_of_dropped_siblings_report_why() {
         escaped
             .borrow_mut()
             .push(s.spawn(pending::<Result<(), &str>>()));
-        s.spawn(async {
+        s.spawn_named("boomer", async {
             duet::yield_now().await;
             Err::<(), _>("boom")
         });
@@ -255,10 +256,14 @@ fn join_handles_of_dropped_siblings_report_why() {
     });
     assert!(r.unwrap_err().is_failed());
     let victim = escaped.borrow_mut().pop().unwrap();
-    assert_eq!(
-        duet::run(victim),
-        Err(JoinError::Cancelled(CancelReason::SiblingFailed))
-    );
+    match duet::run(victim) {
+        Err(JoinError::Cancelled(CancelReason::SiblingFailed(culprit))) => {
+            assert_eq!(culprit.name(), Some("boomer"));
+            assert_eq!(culprit.index(), Some(1));
+            assert_eq!(culprit.location().file(), file!());
+        }
+        other => panic!("unexpected {other:?}"),
+    }
 
     let r = duet::run_scope(async |s| {
         escaped

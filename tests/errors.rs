@@ -290,8 +290,17 @@ fn scope_error_display_and_source() {
     };
     assert_eq!(cancelled.to_string(), "scope cancelled explicitly");
     assert!(cancelled.source().is_none());
-    assert_eq!(
-        JoinError::Cancelled(CancelReason::SiblingFailed).to_string(),
-        "task cancelled because a sibling task failed"
+    let victim = std::cell::RefCell::new(None);
+    let line = line!() + 3;
+    let _ = duet::run_scope(async |s| {
+        *victim.borrow_mut() = Some(s.spawn(futures::future::pending::<Result<(), &str>>()));
+        s.spawn_named("loader", async { Err::<(), _>("disk full") });
+        Ok(())
+    });
+    let error = duet::run(victim.take().unwrap()).unwrap_err().to_string();
+    let expected = format!(
+        "task cancelled because a sibling failed: task #1 `loader` spawned at {}:{line}:",
+        file!()
     );
+    assert!(error.starts_with(&expected), "{error}");
 }

@@ -82,7 +82,8 @@ fn scope_polled_after_completion_panics() {
 }
 
 #[test]
-fn deadlocked_root_panics_with_a_message() {
+fn deadlocked_root_panics_with_a_message_and_the_task_tree() {
+    let line = line!() + 2;
     let msg = panic_message(|| {
         let _ = duet::run_scope(async |s| {
             s.spawn(std::future::pending::<()>());
@@ -90,11 +91,25 @@ fn deadlocked_root_panics_with_a_message() {
             Ok::<_, Infallible>(())
         });
     });
+    let file = file!();
     assert_eq!(
         msg,
-        "duet::run: deadlock: the root future is waiting, but no waker of it or of any task \
-         under it is held by anything that could fire it (no other thread, timer, channel or \
-         task), so it can never resume; check for a task awaiting a future that nobody will \
-         complete"
+        format!(
+            "duet::run: deadlock: the root future is waiting, but no waker of it or of any task \
+             under it is held by anything that could fire it (no other thread, timer, channel or \
+             task), so it can never resume; check for a task awaiting a future that nobody will \
+             complete\n\
+             scope #{id} opened at {file}:{line}:17: running\n\
+             ├── body: waiting (on something duet cannot see)\n\
+             └── task #0 spawned at {file}:{spawn}:15: waiting (on something duet cannot see)\n",
+            id = scope_id(&msg),
+            spawn = line + 1,
+        )
     );
+}
+
+/// The number duet gave the scope (scope ids are global, so tests cannot know it).
+fn scope_id(msg: &str) -> u64 {
+    let start = msg.find("scope #").expect("a scope in the dump") + "scope #".len();
+    msg[start..].split(' ').next().unwrap().parse().unwrap()
 }

@@ -77,10 +77,13 @@ fn handle_of_a_sibling_dropped_by_a_panic_reports_it() {
         });
     });
     let handle = escaped.borrow_mut().take().unwrap();
-    assert_eq!(
-        duet::run(handle),
-        Err(JoinError::Cancelled(CancelReason::SiblingPanicked))
-    );
+    match duet::run(handle) {
+        Err(JoinError::Cancelled(CancelReason::SiblingPanicked(culprit))) => {
+            assert_eq!(culprit.index(), Some(1), "the second task spawned panicked");
+            assert_eq!(culprit.location().file(), file!());
+        }
+        other => panic!("unexpected {other:?}"),
+    }
 }
 
 #[test]

@@ -3,7 +3,10 @@
 use std::fmt;
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use crate::CancelReason;
+use crate::cancel::request::Grace;
 use crate::scope::Signal;
 
 /// Cancels a scope from any thread.
@@ -47,7 +50,29 @@ impl CancelHandle {
     /// current await point, and the scope reports
     /// [`ScopeError::Cancelled`](crate::ScopeError::Cancelled).
     pub fn cancel(&self) {
-        self.signal.cancel(CancelReason::Explicit);
+        self.signal.cancel(CancelReason::Explicit, Grace::Default);
+    }
+
+    /// Requests a graceful cancellation of the scope: as
+    /// [`Scope::cancel_with_grace`](crate::Scope::cancel_with_grace).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let r = duet::run_scope(async |s| {
+    ///     let handle = s.cancel_handle();
+    ///     std::thread::spawn(move || handle.cancel_with_grace(Duration::from_secs(1)));
+    ///     let reason = duet::cancelled().await; // the soft phase: time to clean up
+    ///     assert_eq!(reason, duet::CancelReason::Explicit);
+    ///     Ok::<_, std::convert::Infallible>(())
+    /// });
+    /// assert!(r.unwrap_err().is_cancelled());
+    /// ```
+    pub fn cancel_with_grace(&self, grace: Duration) {
+        self.signal
+            .cancel(CancelReason::Explicit, Grace::Given(grace));
     }
 
     /// True once cancellation of the scope was requested (by any means).

@@ -8,8 +8,12 @@
 //! which drops the scopes nested inside them, descendants first.
 
 mod handle;
+mod observe;
 mod reason;
 pub(crate) mod request;
+mod shield;
 
 pub use handle::CancelHandle;
+pub use observe::{cancel_reason, cancelled, is_cancelled};
 pub use reason::CancelReason;
+pub use shield::{Shield, shield};

@@ -537,6 +537,10 @@ impl<T: Clone> Future for AwaitableFuture<T> {
                 return Poll::Ready(outcome.clone());
             }
         }
+        crate::scope::waits::report(
+            cx.waker(),
+            crate::scope::waits::Wait::External("an AwaitableFuture (completed by its producer)"),
+        );
         Poll::Pending
     }
 }

@@ -82,13 +82,20 @@ impl Future for Acquire<'_> {
         match this.stage {
             Stage::Start => {
                 if !state.try_take() {
-                    this.stage = Stage::Queued(state.acquirers.push_back(cx.waker().clone()));
+                    let key = state.acquirers.push_back(cx.waker().clone());
+                    this.stage = Stage::Queued(key);
+                    let position = state.acquirers.position(key);
+                    drop(state);
+                    report_wait(this.limiter, key, position, cx);
                     return Poll::Pending;
                 }
             }
             Stage::Queued(key) => match state.acquirers.status(key) {
                 Status::Queued => {
                     state.acquirers.update_waker(key, cx.waker());
+                    let position = state.acquirers.position(key);
+                    drop(state);
+                    report_wait(this.limiter, key, position, cx);
                     return Poll::Pending;
                 }
                 // Served: the slot was counted as held when it was handed over.
@@ -100,9 +107,10 @@ impl Future for Acquire<'_> {
                 panic!("duet: a Limiter::acquire future was polled after it returned its slot")
             }
         }
+        let slot = Slot::taken(this.limiter.clone(), &mut state);
         drop(state);
         this.stage = Stage::Done;
-        Poll::Ready(Slot::new(this.limiter.clone()))
+        Poll::Ready(slot)
     }
 }
 
@@ -169,6 +177,9 @@ impl Watch {
                 self.key = Some(state.watchers.push_back(cx.waker().clone()));
             }
         }
+        drop(state);
+        // Watchers use their own queue: keep their keys apart from acquirers'.
+        report_wait(limiter, usize::MAX - self.key.unwrap_or(0), 0, cx);
         Poll::Pending
     }
 
@@ -336,4 +347,17 @@ impl<S> fmt::Debug for Throttle<S> {
             .field("limiter", &self.limiter)
             .finish_non_exhaustive()
     }
+}
+
+/// Tells the task tree what the polling task waits on (for dumps and the deadlock
+/// analysis).
+fn report_wait(limiter: &Limiter, key: usize, position: usize, cx: &Context<'_>) {
+    crate::scope::waits::report(
+        cx.waker(),
+        crate::scope::waits::Wait::Limiter {
+            limiter: limiter.blocker(),
+            key,
+            position,
+        },
+    );
 }

@@ -105,6 +105,10 @@ struct State {
     acquirers: WaitList,
     /// [`Limiter::available`] futures waiting for the limiter to have room.
     watchers: WaitList,
+    /// How many of the held slots are [`Slot`]s taken inside each `run` loop (by loop
+    /// id; 0 outside any loop). The deadlock analysis reads it: a wait on a limiter
+    /// whose slots are all held by one loop's tasks can only end if one of them runs.
+    held_by_loop: SmallVec<[(u64, usize); 2]>,
 }
 
 /// Wakers collected under the lock, woken once it is released.
@@ -150,6 +154,27 @@ impl State {
         debug_assert!(self.held > 0, "a limiter slot was released twice");
         self.held -= 1;
         self.grant(wakes);
+    }
+
+    fn count_holder(&mut self, loop_id: u64, delta: isize) {
+        match self.held_by_loop.iter_mut().find(|(id, _)| *id == loop_id) {
+            Some((_, count)) => *count = count.saturating_add_signed(delta),
+            None if delta > 0 => self.held_by_loop.push((loop_id, delta.unsigned_abs())),
+            None => {}
+        }
+        self.held_by_loop.retain(|(_, count)| *count > 0);
+    }
+}
+
+impl crate::scope::waits::InternalBlocker for Mutex<State> {
+    fn blocks_only(&self, loop_id: u64) -> bool {
+        let state = self.lock().unwrap_or_else(|e| e.into_inner());
+        let by_this_loop = state
+            .held_by_loop
+            .iter()
+            .find(|(id, _)| *id == loop_id)
+            .map_or(0, |&(_, count)| count);
+        loop_id != 0 && state.held > 0 && by_this_loop == state.held
     }
 }
 
@@ -230,6 +255,7 @@ impl Limiter {
                 held: 0,
                 acquirers: WaitList::default(),
                 watchers: WaitList::default(),
+                held_by_loop: SmallVec::new(),
             })),
         }
     }
@@ -372,7 +398,10 @@ impl Limiter {
     /// assert!(limiter.try_acquire().is_some());
     /// ```
     pub fn try_acquire(&self) -> Option<Slot> {
-        self.lock().try_take().then(|| Slot::new(self.clone()))
+        let mut state = self.lock();
+        state
+            .try_take()
+            .then(|| Slot::taken(self.clone(), &mut state))
     }
 
     /// Runs `future` while holding a slot: waits for the slot (FIFO), then awaits the
@@ -456,11 +485,9 @@ impl Limiter {
         Throttle::new(self.clone(), stream)
     }
 
-    /// Gives a slot back (the body of [`Slot`]'s drop).
-    fn release(&self) {
-        let mut wakes = Wakes::new();
-        self.lock().release(&mut wakes);
-        wake_all(wakes);
+    /// The shared state as the deadlock analysis sees it.
+    pub(crate) fn blocker(&self) -> Arc<dyn crate::scope::waits::InternalBlocker> {
+        self.shared.clone()
     }
 }
 
@@ -501,11 +528,17 @@ impl fmt::Debug for Limiter {
 #[must_use = "a slot is released when dropped; bind it (`let _slot = ..`) to hold it"]
 pub struct Slot {
     limiter: Limiter,
+    /// The `run` loop the slot was taken in (0: outside any loop).
+    loop_id: u64,
 }
 
 impl Slot {
-    fn new(limiter: Limiter) -> Self {
-        Slot { limiter }
+    /// A slot just taken (counted in `state.held`) by the code running now; `state` is
+    /// the limiter's locked state, where the holder's loop is recorded.
+    fn taken(limiter: Limiter, state: &mut State) -> Self {
+        let loop_id = crate::runtime::current_loop();
+        state.count_holder(loop_id, 1);
+        Slot { limiter, loop_id }
     }
 
     /// The limiter this slot belongs to.
@@ -538,7 +571,13 @@ impl Slot {
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.limiter.release();
+        let mut wakes = Wakes::new();
+        {
+            let mut state = self.limiter.lock();
+            state.count_holder(self.loop_id, -1);
+            state.release(&mut wakes);
+        }
+        wake_all(wakes);
     }
 }
 

@@ -118,6 +118,17 @@ impl WaitList {
         status
     }
 
+    /// How many queued waiters are ahead of `key` (walks the queue: for reports only).
+    pub(super) fn position(&self, key: Key) -> usize {
+        let mut ahead = 0;
+        let mut node = self.nodes[key].prev;
+        while node != NIL {
+            ahead += 1;
+            node = self.nodes[node].prev;
+        }
+        ahead
+    }
+
     fn unlink(&mut self, key: Key) {
         let (prev, next) = (self.nodes[key].prev, self.nodes[key].next);
         match prev {

@@ -14,7 +14,7 @@
 //!    at its idle step, before it considers parking.
 
 use std::cell::RefCell;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::Waker;
@@ -22,7 +22,7 @@ use std::task::Waker;
 use super::frame::current_task;
 use super::park::LoopWaker;
 use super::{Config, interrupt};
-use crate::scope::Signal;
+use crate::scope::{ScopeCore, Signal};
 use crate::time::LoopTimers;
 
 use crate::interop::FlushQueue;
@@ -46,6 +46,9 @@ pub(crate) struct LoopContext {
     interrupt: interrupt::Registration,
     /// Buffered futures awaited in this loop whose flush waits for its next idle point.
     pub(crate) buffered: FlushQueue,
+    /// Every scope opened under this loop (dead ones are pruned as it grows): the task
+    /// tree, for dumps and the deadlock analysis.
+    scopes: RefCell<Vec<Weak<ScopeCore>>>,
 }
 
 impl LoopContext {
@@ -69,8 +72,30 @@ impl LoopContext {
             interrupt: interrupt::Registration(
                 interruptible.then(|| interrupt::Target::enter(notifier.clone())),
             ),
+            scopes: RefCell::new(Vec::new()),
             buffered: FlushQueue::default(),
         })
+    }
+
+    /// Records a scope opened under this loop.
+    pub(crate) fn register_scope(&self, scope: &Rc<ScopeCore>) {
+        let mut scopes = self.scopes.borrow_mut();
+        if scopes.len() >= 32 && scopes.len().is_power_of_two() {
+            scopes.retain(|s| s.strong_count() > 0);
+        }
+        scopes.push(Rc::downgrade(scope));
+    }
+
+    /// The scopes of this loop that are still alive, oldest first.
+    pub(crate) fn live_scopes(&self) -> Vec<Rc<ScopeCore>> {
+        let mut scopes = self.scopes.borrow_mut();
+        scopes.retain(|s| s.strong_count() > 0);
+        scopes.iter().filter_map(Weak::upgrade).collect()
+    }
+
+    /// True if Ctrl-C may cancel this loop (an outside event that can end any wait).
+    pub(crate) fn is_interruptible(&self) -> bool {
+        self.interrupt.0.is_some()
     }
 
     /// True once Ctrl-C interrupted this loop and no root scope could take the

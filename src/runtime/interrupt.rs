@@ -136,7 +136,10 @@ mod enabled {
                 .filter_map(Weak::upgrade)
                 .collect::<Vec<_>>()
             {
-                scope.cancel(CancelReason::Interrupted);
+                scope.cancel(
+                    CancelReason::Interrupted,
+                    crate::cancel::request::Grace::Default,
+                );
                 state.reached_a_scope = true;
             }
             drop(state);
@@ -149,7 +152,10 @@ mod enabled {
             state.root_scopes.retain(|s| s.strong_count() > 0);
             state.root_scopes.push(Arc::downgrade(scope));
             if self.interrupted.load(Ordering::SeqCst) {
-                scope.cancel(CancelReason::Interrupted);
+                scope.cancel(
+                    CancelReason::Interrupted,
+                    crate::cancel::request::Grace::Default,
+                );
                 state.reached_a_scope = true;
             }
         }

@@ -40,7 +40,9 @@ use std::task::{Context, Poll, Waker};
 pub use config::Config;
 use context::LoopContext;
 pub(crate) use context::{adopt_if_root_scope, current_loop, with_current};
-pub(crate) use frame::{poll_in_frame, report_stuck_hold};
+pub(crate) use frame::{
+    FrameReport, is_polling, observe_shield, poll_in_frame, report_shielded, report_stuck_hold,
+};
 use park::LoopWaker;
 
 use crate::ScopeError;
@@ -113,14 +115,19 @@ pub fn run_with<F: IntoFuture>(config: Config, future: F) -> F::Output {
     let (notifier, waker) = LoopWaker::new();
     let context = context::LoopContext::new(&config, &notifier, &waker);
     let _current = context::Enter::new(context.clone());
+    // A new root: scopes opened here have no parent, so nothing outside reaches them.
+    let _root = crate::scope::current::enter_root();
     let mut cx = Context::from_waker(&waker);
     let mut root = pin!(future.into_future());
     let root_id = waker.data();
     // The root starts from the caller's task-local values; its changes stay inside.
     let mut values = crate::context::Values::snapshot();
     loop {
-        let (poll, stuck_holds) =
+        let collect = crate::scope::waits::Collect::start();
+        let (poll, report) =
             poll_in_frame(root_id, || values.enter(|| root.as_mut().poll(&mut cx)));
+        let root_waits = collect.finish();
+        let stuck_holds = report.stuck_holds;
         if let Poll::Ready(output) = poll {
             return output;
         }
@@ -156,13 +163,36 @@ pub fn run_with<F: IntoFuture>(config: Config, future: F) -> F::Output {
             }
             Idle::Park(until) => until,
         };
-        if notifier.is_unreachable(stuck_holds) {
+        // Ctrl-C can cancel an interruptible loop: never a deadlock.
+        let watched = !context.is_interruptible();
+        if watched && notifier.is_unreachable(stuck_holds) {
             panic!(
                 "duet::run: deadlock: the root future is waiting, but no waker of it or of any \
                  task under it is held by anything that could fire it (no other thread, timer, \
                  channel or task), so it can never resume; check for a task awaiting a future \
-                 that nobody will complete"
+                 that nobody will complete\n{}",
+                crate::dump()
             );
+        }
+        if watched && park_until.is_none() {
+            // Nothing timed will wake the loop. If nothing else does soon, look closer: a
+            // tree whose every wait is on its own tasks (join handles, scopes, limiters
+            // they hold) will never be woken.
+            if notifier.park_briefly(DEADLOCK_CHECK_DELAY) {
+                continue;
+            }
+            let root = crate::scope::deadlock::RootView {
+                held: notifier.held_by(),
+                waits: &root_waits,
+            };
+            if crate::scope::deadlock::is_deadlocked(context.id(), root, &context.live_scopes()) {
+                panic!(
+                    "duet::run: deadlock: every task is waiting, and each waits only on other \
+                     tasks of this run (join handles, nested scopes, limiter slots they hold), \
+                     so none can ever resume. The task tree:\n{}",
+                    crate::dump()
+                );
+            }
         }
         notifier.park(park_until);
     }
@@ -177,6 +207,10 @@ pub(crate) fn polling_loop(waker: &Waker) -> Option<Rc<LoopContext>> {
         None
     }
 }
+
+/// How long a loop with nothing timed to wake it waits before analysing its task tree for
+/// a deadlock (only then: the analysis walks every task).
+const DEADLOCK_CHECK_DELAY: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Runs a [`scope`] as the root of a new loop: shorthand for `run(scope(body))`.
 ///
@@ -194,6 +228,7 @@ pub(crate) fn polling_loop(waker: &Waker) -> Option<Rc<LoopContext>> {
 /// });
 /// assert_eq!(sum.unwrap(), 60);
 /// ```
+#[track_caller]
 pub fn run_scope<'env, B, E, O>(body: B) -> Result<O::Ok, ScopeError<E>>
 where
     B: AsyncFnOnce(&Scope<'env, E>) -> O,

@@ -37,6 +37,30 @@ impl LoopWaker {
     /// Parks until notified, consuming the notification, or until `until` (a timer's
     /// deadline on the real clock) has passed. Spurious unparks (e.g. from an outer loop's
     /// wakers when this loop is nested) are absorbed here.
+    /// Parks for up to `duration`; true if a notification arrived (and was consumed).
+    pub(crate) fn park_briefly(&self, duration: std::time::Duration) -> bool {
+        let deadline = Instant::now() + duration;
+        loop {
+            if self.take_notification() {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            thread::park_timeout(deadline - now);
+        }
+    }
+
+    /// The root task as the deadlock analysis sees it: queued (notified), and the clones
+    /// of its waker beyond the loop's own two references.
+    pub(crate) fn held_by(self: &Arc<Self>) -> crate::scope::HeldBy {
+        crate::scope::HeldBy {
+            queued: self.notified.load(Ordering::Acquire),
+            clones: Arc::strong_count(self).saturating_sub(2),
+        }
+    }
+
     pub(crate) fn park(&self, until: Option<Instant>) {
         while !self.take_notification() {
             match until {

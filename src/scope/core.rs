@@ -1,22 +1,49 @@
-//! The lifetime-free part of a scope, shared (by `Rc`) with its handles.
+//! The lifetime-free part of a scope, shared (by `Rc`) with its handles, its descendants
+//! and the loop's registry of live scopes.
 //!
-//! [`JoinHandle`](crate::JoinHandle)s must be able to name their scope without carrying
-//! its `'env` lifetime, so everything a handle needs lives here rather than in
-//! `ScopeInner<'env, E>`.
+//! [`JoinHandle`](crate::JoinHandle)s, nested scopes (through their parent link), the
+//! task-tree dump and the deadlock analysis must reach a scope without carrying its
+//! `'env` lifetime, so everything they need lives here rather than in
+//! `ScopeInner<'env, E>`: the scope's identity, its task table, and its cancellation
+//! state. The chain of parent links is the *cancellation tree*: observing cancellation
+//! (`duet::is_cancelled`, `duet::cancelled`) walks it upwards until a shield.
+//!
+//! # Invariants
+//!
+//! 1. The phase only moves forward: `Running` → `Cancelling` (soft) → `TearingDown`
+//!    (hard) → `Finished`, possibly skipping steps.
+//! 2. The cancel reason is set once, when the scope leaves `Running`, and never changes.
+//! 3. Observers registered on a scope are woken when it leaves `Running`.
 
 use std::cell::{Cell, RefCell};
+use std::panic::Location;
+use std::rc::{Rc, Weak};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::Waker;
+use std::time::Instant;
 
 use super::signal::Signal;
+use super::table::{HeldBy, TaskTable};
+use super::task_ref::TaskRef;
+use super::waits::Wait;
+use super::waker::WakerSlot;
 use crate::CancelReason;
 use crate::runtime::current_loop;
+
+/// Scope ids start at 1 and are unique per process (they name scopes in dumps).
+static NEXT_SCOPE_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Where a scope is in its life. It only moves forward.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Phase {
-    /// The body or some task is still running.
+    /// The body or some task is still running, and nothing asked to cancel.
     Running,
-    /// The scope is dropping its tasks; spawns are cancelled on arrival.
+    /// Soft cancellation: observers were told, tasks may finish or clean up until the
+    /// grace period ends.
+    Cancelling,
+    /// Hard cancellation: tasks are being dropped (shielded ones once their shield ends);
+    /// spawns are cancelled on arrival.
     TearingDown,
     /// The scope has produced its result (or was dropped); spawning is a misuse.
     Finished,
@@ -29,16 +56,57 @@ pub(crate) struct TaskKey {
     pub(crate) generation: u32,
 }
 
+/// The slot index that stands for a scope's body.
+pub(crate) const BODY: u32 = u32::MAX;
+
+/// Where a scope sits in the tree: the scope and task it was opened in.
+pub(crate) struct ParentLink {
+    pub(crate) core: Rc<ScopeCore>,
+    /// The task of `core` the scope was opened in ([`BODY`] for its body).
+    pub(crate) task: u32,
+    /// The scope was opened inside a shield: the parent's cancellation stops here.
+    pub(crate) shielded: bool,
+}
+
+/// The state of a scope's body, as the dump and the deadlock analysis see it.
+#[derive(Default)]
+pub(crate) struct BodyView {
+    pub(crate) done: bool,
+    pub(crate) polling: bool,
+    pub(crate) shielded: bool,
+    pub(crate) waits: Vec<Wait>,
+}
+
+/// Someone waiting for a scope (or an ancestor) to be cancelled: `duet::cancelled()`.
+#[derive(Default)]
+pub(crate) struct Observer {
+    pub(crate) waker: RefCell<Option<Waker>>,
+}
+
 pub(crate) struct ScopeCore {
+    id: u64,
+    location: &'static Location<'static>,
     pub(crate) signal: Arc<Signal>,
     pub(crate) phase: Cell<Phase>,
     /// True while the driver is polling tasks: events raised by those tasks (spawns,
     /// handle cancels) need not wake the parent, the driver checks for them itself.
     pub(crate) polling: Cell<bool>,
-    /// Why the scope tore down, once it has started to; join handles of the tasks it
-    /// dropped report this reason.
-    teardown_reason: RefCell<Option<CancelReason>>,
-    /// Tasks whose join handle asked to cancel just them; drained by the driver between
+    /// The lifetime-free half of the task set.
+    pub(crate) tasks: RefCell<TaskTable>,
+    parent: Option<ParentLink>,
+    /// Why the scope is cancelling or tearing down, once it is.
+    cancel_reason: RefCell<Option<CancelReason>>,
+    /// When a soft cancellation turns hard (for dumps).
+    grace_until: Cell<Option<Instant>>,
+    /// The scope's own deadline, if it has one (for dumps).
+    deadline: Cell<Option<Instant>>,
+    observers: RefCell<Vec<Weak<Observer>>>,
+    /// The body's state, for dumps and the deadlock analysis (the body itself is in the
+    /// driver).
+    pub(crate) body: RefCell<BodyView>,
+    /// The body's waker (queued under [`BODY`] in the ready queue).
+    pub(crate) body_waker: WakerSlot,
+    /// Tasks whose join handle asked to cancel them; drained by the driver between
     /// polls.
     handle_cancels: RefCell<Vec<TaskKey>>,
     /// The `run` loop the scope was opened under (0: outside any loop).
@@ -46,28 +114,133 @@ pub(crate) struct ScopeCore {
 }
 
 impl ScopeCore {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(location: &'static Location<'static>, parent: Option<ParentLink>) -> Self {
+        let signal = Arc::new(Signal::default());
         ScopeCore {
-            signal: Arc::new(Signal::default()),
+            id: NEXT_SCOPE_ID.fetch_add(1, Ordering::Relaxed),
+            location,
+            body_waker: WakerSlot::new(signal.clone(), BODY),
+            signal,
             phase: Cell::new(Phase::Running),
             polling: Cell::new(false),
-            teardown_reason: RefCell::new(None),
+            tasks: RefCell::new(TaskTable::new()),
+            parent,
+            cancel_reason: RefCell::new(None),
+            grace_until: Cell::new(None),
+            deadline: Cell::new(None),
+            observers: RefCell::new(Vec::new()),
+            body: RefCell::new(BodyView::default()),
             handle_cancels: RefCell::new(Vec::new()),
             loop_id: current_loop(),
         }
     }
 
-    pub(crate) fn begin_teardown(&self, reason: CancelReason) {
-        self.phase.set(Phase::TearingDown);
-        self.teardown_reason.borrow_mut().get_or_insert(reason);
+    pub(crate) fn id(&self) -> u64 {
+        self.id
     }
 
-    pub(crate) fn teardown_reason(&self) -> Option<CancelReason> {
-        self.teardown_reason.borrow().clone()
+    pub(crate) fn location(&self) -> &'static Location<'static> {
+        self.location
+    }
+
+    pub(crate) fn parent(&self) -> Option<&ParentLink> {
+        self.parent.as_ref()
+    }
+
+    /// Who holds the body's waker now (`None` while the body is being polled or done).
+    pub(crate) fn body_held_by(&self) -> Option<HeldBy> {
+        let body = self.body.borrow();
+        (!body.done && !body.polling).then(|| HeldBy {
+            queued: self.body_waker.is_queued(),
+            clones: self.body_waker.clones(),
+        })
+    }
+
+    /// Identifies a task of this scope, or its body.
+    pub(crate) fn task_ref(&self, index: u32) -> TaskRef {
+        if index == BODY {
+            TaskRef::body(self.id, self.location)
+        } else {
+            self.tasks.borrow().task_ref(self.id, index)
+        }
+    }
+
+    /// Moves to the soft phase with `reason`, waking observers; in the soft phase
+    /// already, moves its end to `grace_until`.
+    pub(crate) fn begin_soft_cancel(&self, reason: CancelReason, grace_until: Instant) {
+        match self.phase.get() {
+            Phase::Running => {
+                self.phase.set(Phase::Cancelling);
+                self.grace_until.set(Some(grace_until));
+                self.set_reason(reason);
+            }
+            Phase::Cancelling => self.grace_until.set(Some(grace_until)),
+            Phase::TearingDown | Phase::Finished => {}
+        }
+    }
+
+    /// Moves to the hard phase: tasks are dropped from now on.
+    pub(crate) fn begin_teardown(&self, reason: CancelReason) {
+        if matches!(self.phase.get(), Phase::Running | Phase::Cancelling) {
+            self.phase.set(Phase::TearingDown);
+            self.set_reason(reason);
+        }
+    }
+
+    fn set_reason(&self, reason: CancelReason) {
+        self.cancel_reason.borrow_mut().get_or_insert(reason);
+        let observers = std::mem::take(&mut *self.observers.borrow_mut());
+        for observer in observers.iter().filter_map(Weak::upgrade) {
+            if let Some(waker) = observer.waker.borrow_mut().take() {
+                waker.wake();
+            }
+        }
+    }
+
+    /// The reason the scope is cancelling or was torn down, if it is.
+    pub(crate) fn cancel_reason(&self) -> Option<CancelReason> {
+        self.cancel_reason.borrow().clone()
+    }
+
+    /// True once anything asked the scope to cancel, even if the driver has not acted on
+    /// it yet.
+    pub(crate) fn is_cancel_requested(&self) -> bool {
+        self.signal.is_cancel_requested() || self.cancel_reason.borrow().is_some()
+    }
+
+    /// The reason to report to code observing cancellation from inside the scope (also
+    /// as soon as a request arrived, before the driver acts on it).
+    pub(crate) fn observed_reason(&self) -> Option<CancelReason> {
+        self.cancel_reason().or_else(|| self.signal.cancel_reason())
+    }
+
+    pub(crate) fn add_observer(&self, observer: &Rc<Observer>) {
+        let mut observers = self.observers.borrow_mut();
+        if observers.len() >= 16 && observers.len().is_power_of_two() {
+            observers.retain(|o| o.strong_count() > 0);
+        }
+        observers.push(Rc::downgrade(observer));
+    }
+
+    pub(crate) fn grace_until(&self) -> Option<Instant> {
+        self.grace_until.get()
+    }
+
+    pub(crate) fn set_deadline(&self, deadline: Option<Instant>) {
+        self.deadline.set(deadline);
+    }
+
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.deadline.get()
+    }
+
+    /// Accepts spawns and handle cancels (running, or cancelling softly).
+    pub(crate) fn is_accepting(&self) -> bool {
+        matches!(self.phase.get(), Phase::Running | Phase::Cancelling)
     }
 
     pub(crate) fn request_task_cancel(&self, key: TaskKey) {
-        if self.phase.get() == Phase::Running {
+        if self.is_accepting() {
             self.handle_cancels.borrow_mut().push(key);
             self.notify_unless_polling();
         }

@@ -2,42 +2,53 @@
 //!
 //! # How a poll goes
 //!
-//! 1. Apply cancellation: an explicit request ends the scope; tasks whose join handles
-//!    asked to cancel them are dropped.
+//! The scope is made current (see `current`) for the whole poll, so that code inside it
+//! observes its cancellation and scopes opened inside it link to it.
+//!
+//! 1. Apply cancellation: a request (explicit, Ctrl-C) starts the soft or the hard phase
+//!    (see below); tasks whose join handles asked to cancel them are dropped; in the hard
+//!    phase, every task that is not shielded is dropped.
 //! 2. Run a *round*: take the tasks queued so far (spawned ones first, then woken ones)
 //!    and poll each once; tasks queued during the round wait for the next round, so a
 //!    task that keeps waking itself is polled once per round and cannot starve its
 //!    siblings. Cancellation is applied again after every task poll. A scope with a
-//!    deadline runs its rounds under it (see `time::deadline`), so deadline holders
-//!    inside see it as enclosing.
+//!    deadline runs its rounds under it (see `time::deadline`).
 //! 3. Run further rounds while tasks are queued, until [`ROUND_BUDGET`] task polls have
 //!    been made in this poll of the scope, or the scope's deadline has passed; then yield
 //!    to the parent (wake it and return `Pending`), so a busy scope cannot starve the
 //!    rest of the tree. A round is never cut short: every task queued at its start is
 //!    polled.
-//! 4. If the scope has a deadline that has passed, it is not done yet, and no enclosing
-//!    deadline is earlier or equal, it ends as cancelled with `CancelReason::TimedOut`.
-//!    (Like a timeout, a deadline takes effect at the next await: the rounds run first.)
-//! 5. If a task failed (fail-fast), panicked, or cancellation was requested, tear down:
-//!    drop every task, the body last, then report.
-//! 6. If the body and all tasks are done, report the result.
-//! 7. Otherwise register the parent's waker, then re-check for work that arrived while
+//! 4. Check the timers: a passed deadline (with no enclosing deadline that is earlier or
+//!    equal) starts cancellation with `CancelReason::TimedOut`; the end of a grace period
+//!    starts the hard phase.
+//! 5. If the body and all tasks are done (finished, or dropped in the hard phase), report.
+//! 6. Otherwise register the parent's waker, then re-check for work that arrived while
 //!    polling (wakes during a poll do not wake the parent, see `signal`); if there is
 //!    some, yield.
-//! 8. Otherwise return `Pending`. If no pending task's waker is held by anything (see
-//!    [`WakerSlot::is_held`]) and the scope has no deadline, the scope is *stuck*: it
-//!    reports the clone of the parent's waker it keeps as a stuck hold, so the parent can
-//!    tell that only this scope, which nothing can wake, would ever wake it. (A
-//!    deadline's timer holds the parent's waker and will wake it.)
+//! 7. Otherwise return `Pending`, telling the enclosing task (through the poll frame) if
+//!    the scope holds shielded work, and reporting a stuck hold if no pending task's waker
+//!    is held by anything (see [`WakerSlot::is_held`]) and no timer of the scope is
+//!    pending: the parent can then tell that only this scope, which nothing can wake,
+//!    would ever wake it.
+//!
+//! # Phases of cancellation
+//!
+//! Whatever ends the scope early (a request, a failure under fail-fast, a panic, the
+//! deadline) is its *ending*; the first one decides the result. A panic is always hard.
+//! Otherwise, with a grace period (requested, or the scope's default from
+//! `ScopeOptions::grace`), the scope first enters the *soft* phase: observers are woken and
+//! tasks keep running; when they have all finished, or the grace period ends, the *hard*
+//! phase drops what is left. In the hard phase a shielded task (suspended inside
+//! `duet::shield`) is kept and polled until its shield ends, then dropped.
 //!
 //! # Invariants
 //!
-//! 1. No task of a scope is polled after the scope started tearing down; teardown drops
-//!    every task before the scope reports, and before it re-raises a panic.
+//! 1. No task is polled after the hard phase dropped it; a task that is not shielded is
+//!    dropped before any other task of the scope is polled again.
 //! 2. A task is polled only after a wake queued it (or its spawn did).
 //! 3. Every task future is dropped exactly once: when it is ready, when its handle
-//!    cancels it, or at teardown (including when the scope future itself is dropped).
-//! 4. Drops happen outside any borrow of the task set, and a panic in one drop does not
+//!    cancels it, in the hard phase, or when the scope future itself is dropped.
+//! 4. Drops happen outside any borrow of the task tables, and a panic in one drop does not
 //!    prevent the others; the first panic is re-raised after all of them.
 //! 5. Errors are never discarded: each one ends up in the scope's result.
 //!
@@ -46,32 +57,43 @@
 use std::mem;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
+use std::rc::Rc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use pin_project_lite::pin_project;
 
-use super::core::Phase;
+use super::core::{BODY, Phase};
+use super::current;
 use super::handle::Scope;
 use super::output::BodyOutput;
 use super::tasks::{Exit, PanicPayload};
-use super::waker::WakerSlot;
+use super::waits::{self, Wait};
 use super::{ErrorPolicy, ScopeOptions};
-use crate::runtime::{poll_in_frame, report_stuck_hold};
-use crate::time::{EnteredDeadline, Sleep, yields_to_enclosing};
-use crate::{CancelReason, ScopeError};
-
-/// The ready-queue index of the body (task slots never reach it).
-const BODY: u32 = u32::MAX;
+use crate::runtime::{poll_in_frame, report_shielded, report_stuck_hold};
+use crate::time::{EnteredDeadline, Sleep, sleep_until, yields_to_enclosing};
+use crate::{CancelReason, ScopeError, TaskRef};
 
 /// Task polls after which a scope that still has queued tasks yields to its parent
 /// (beyond the first round, which always runs whole).
 pub(crate) const ROUND_BUDGET: usize = 128;
 
-/// Why the scope is ending early.
+/// What ended the scope early. The first one decides the scope's result.
 enum Ending {
-    Failed,
-    Panicked,
+    Failed(TaskRef),
+    Panicked(TaskRef),
     Cancelled(CancelReason),
+}
+
+impl Ending {
+    /// The reason the rest of the scope is cancelled for.
+    fn reason(&self) -> CancelReason {
+        match self {
+            Ending::Failed(task) => CancelReason::SiblingFailed(task.clone()),
+            Ending::Panicked(task) => CancelReason::SiblingPanicked(task.clone()),
+            Ending::Cancelled(reason) => reason.clone(),
+        }
+    }
 }
 
 pin_project! {
@@ -80,25 +102,33 @@ pin_project! {
         scope: &'s Scope<'env, E>,
         #[pin]
         body: Option<B>,
-        body_waker: WakerSlot,
         body_held: bool,
+        body_shielded: bool,
         body_value: Option<V>,
         policy: ErrorPolicy,
+        // The grace period of cancellations that do not give their own.
+        default_grace: Duration,
         errors: Vec<E>,
         ending: Option<Ending>,
+        // The hard phase has started: unshielded tasks are dropped.
+        hard: bool,
         panic: Option<PanicPayload>,
         batch: Vec<u32>,
-        // The timer of the scope's timeout or deadline; it wakes the parent.
         deadline: Option<Sleep>,
+        grace_timer: Option<Sleep>,
     }
 
     impl<'s, 'env, E, B, V> PinnedDrop for Driver<'s, 'env, E, B, V> {
         fn drop(this: Pin<&mut Self>) {
-            let this = this.project();
+            let mut this = this.project();
             let core = &this.scope.inner.core;
             if core.phase.get() != Phase::Finished {
+                // Dropped before finishing: by a scope tearing down the task that held
+                // it (its reason is current), or by something else.
+                let reason = current::dropping_reason().map_or(CancelReason::Dropped, |r| r.as_parent());
+                core.begin_teardown(reason);
                 let mut panic = None;
-                teardown(this.scope, this.body, CancelReason::Parent, &mut panic);
+                drop_everything(this.scope, this.body.as_mut(), &mut panic);
                 core.phase.set(Phase::Finished);
                 if let Some(payload) = panic {
                     if !std::thread::panicking() {
@@ -112,21 +142,27 @@ pin_project! {
 
 impl<'s, 'env, E, B, V> Driver<'s, 'env, E, B, V> {
     pub(crate) fn new(scope: &'s Scope<'env, E>, body: B, options: ScopeOptions) -> Self {
-        let body_waker = WakerSlot::new(scope.inner.core.signal.clone(), BODY);
-        body_waker.wake();
+        scope.inner.core.body_waker.wake();
         let deadline = options.deadline_timer();
+        scope
+            .inner
+            .core
+            .set_deadline(deadline.as_ref().map(Sleep::deadline));
         Driver {
             scope,
             body: Some(body),
-            body_waker,
             body_held: true,
+            body_shielded: false,
             body_value: None,
             policy: options.policy,
+            default_grace: options.grace.unwrap_or(Duration::ZERO),
             errors: Vec::new(),
             ending: None,
+            hard: false,
             panic: None,
             batch: Vec::new(),
             deadline,
+            grace_timer: None,
         }
     }
 }
@@ -146,6 +182,7 @@ where
             core.phase.get() != Phase::Finished,
             "duet: a scope future was polled after it completed"
         );
+        let _current = current::enter_scope(core);
 
         core.polling.set(true);
         let mut batch = mem::take(this.batch);
@@ -156,10 +193,10 @@ where
         let mut polls = 0;
         loop {
             apply_cancellations(&mut this);
-            if this.ending.is_some() {
+            if is_done(&this) {
                 break;
             }
-            scope.inner.tasks.borrow_mut().take_spawned(&mut batch);
+            core.tasks.borrow_mut().take_spawned(&mut batch);
             core.signal.begin_round(&mut batch);
             if batch.is_empty() {
                 break;
@@ -171,15 +208,12 @@ where
                     poll_task(scope, index)
                 };
                 polls += 1;
-                if let Some(exit) = exit {
-                    record_exit(&mut this, exit);
+                if let Some((exit, task)) = exit {
+                    record_exit(&mut this, exit, task);
                 }
                 apply_cancellations(&mut this);
-                if this.ending.is_some() {
-                    break;
-                }
             }
-            if this.ending.is_some() || polls >= ROUND_BUDGET {
+            if polls >= ROUND_BUDGET {
                 break;
             }
             // A deadline takes effect at the next await: once it has passed, no further
@@ -192,37 +226,50 @@ where
         *this.batch = batch;
         core.polling.set(false);
         drop(entered);
+
         if this.ending.is_none() && deadline_passed(&mut this, cx) {
-            *this.ending = Some(Ending::Cancelled(CancelReason::TimedOut));
+            let grace = *this.default_grace;
+            begin_cancel(&mut this, Ending::Cancelled(CancelReason::TimedOut), grace);
+        }
+        let grace_over = this
+            .grace_timer
+            .as_mut()
+            .is_some_and(|timer| Pin::new(timer).poll(cx).is_ready());
+        if grace_over && !*this.hard {
+            let reason = this
+                .ending
+                .as_ref()
+                .map(Ending::reason)
+                .unwrap_or(CancelReason::Explicit);
+            go_hard(&mut this, reason);
+        }
+        apply_cancellations(&mut this);
+
+        if is_done(&this) {
+            return Poll::Ready(finish(this));
         }
 
-        if let Some(ending) = this.ending.take() {
-            let reason = match &ending {
-                Ending::Failed => CancelReason::SiblingFailed,
-                Ending::Panicked => CancelReason::SiblingPanicked,
-                Ending::Cancelled(reason) => reason.clone(),
-            };
-            teardown(scope, this.body.as_mut(), reason, this.panic);
-            return Poll::Ready(finish(this, Some(ending)));
+        // The enclosing task must not be dropped while this scope holds shielded work.
+        if core.tasks.borrow().shielded_count() > 0 || *this.body_shielded {
+            report_shielded();
         }
-        if this.body.is_none() && scope.inner.tasks.borrow().live() == 0 {
-            return Poll::Ready(finish(this, None));
-        }
-
+        waits::report(cx.waker(), Wait::Scope(Rc::downgrade(core)));
         // Register first, then look for work that arrived while polling: an event after
         // the registration wakes the parent, one before it is seen here.
         core.signal.register(cx.waker());
         let more_work = core.signal.end_polling()
-            || scope.inner.tasks.borrow().has_spawned()
-            || core.signal.is_cancel_requested()
+            || core.tasks.borrow().has_spawned()
+            || new_cancel_request(&this)
             || core.has_task_cancels();
         if more_work {
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
+        let tasks = core.tasks.borrow();
         let stuck = !*this.body_held
             && this.deadline.is_none()
-            && scope.inner.tasks.borrow().held_count() == 0
+            && this.grace_timer.is_none()
+            && tasks.held_count() == 0
             && !core.signal.has_remote_handles();
         if stuck {
             report_stuck_hold(cx.waker());
@@ -231,24 +278,118 @@ where
     }
 }
 
-/// Turns an explicit cancel request into an ending, and drops tasks whose handles asked.
+fn is_done<E, B, V>(this: &Projection<'_, '_, '_, E, B, V>) -> bool {
+    this.body.is_none() && this.scope.inner.core.tasks.borrow().live() == 0
+}
+
+/// True if a cancellation request arrived that the driver has not acted on yet.
+fn new_cancel_request<E, B, V>(this: &Projection<'_, '_, '_, E, B, V>) -> bool {
+    let core = &this.scope.inner.core;
+    match core.signal.cancel_request(*this.default_grace) {
+        None => false,
+        Some((_, grace)) => match core.phase.get() {
+            Phase::Running => true,
+            Phase::Cancelling => grace.is_zero() || grace_ends_sooner(core.grace_until(), grace),
+            Phase::TearingDown | Phase::Finished => false,
+        },
+    }
+}
+
+fn grace_ends_sooner(current_end: Option<std::time::Instant>, grace: Duration) -> bool {
+    let end = crate::time::deadline_after_now(grace);
+    current_end.is_none_or(|current| end < current)
+}
+
+/// Starts cancelling the scope (or shortens a soft phase already under way).
+fn begin_cancel<E, B, V>(
+    this: &mut Projection<'_, '_, '_, E, B, V>,
+    ending: Ending,
+    grace: Duration,
+) {
+    let core = &this.scope.inner.core;
+    if this.ending.is_none() {
+        *this.ending = Some(ending);
+    }
+    let reason = this.ending.as_ref().map(Ending::reason).expect("just set");
+    if *this.hard {
+        return;
+    }
+    if grace.is_zero() {
+        go_hard(this, reason);
+    } else if core.phase.get() == Phase::Running || grace_ends_sooner(core.grace_until(), grace) {
+        let end = crate::time::deadline_after_now(grace);
+        core.begin_soft_cancel(reason, end);
+        *this.grace_timer = Some(sleep_until(end));
+    }
+}
+
+fn go_hard<E, B, V>(this: &mut Projection<'_, '_, '_, E, B, V>, reason: CancelReason) {
+    *this.hard = true;
+    *this.grace_timer = None;
+    this.scope.inner.core.begin_teardown(reason);
+}
+
+/// Acts on cancellation requests, drops tasks whose handles asked, and in the hard phase
+/// drops every task that is not shielded.
 fn apply_cancellations<E, B, V>(this: &mut Projection<'_, '_, '_, E, B, V>) {
     let scope = *this.scope;
     let core = &scope.inner.core;
-    if this.ending.is_none() {
-        if let Some(reason) = core.signal.cancel_reason() {
-            *this.ending = Some(Ending::Cancelled(reason));
-            return;
+    if new_cancel_request(this) {
+        if let Some((reason, grace)) = core.signal.cancel_request(*this.default_grace) {
+            begin_cancel(this, Ending::Cancelled(reason), grace);
         }
     }
     if core.has_task_cancels() {
         for key in core.take_task_cancels() {
-            let removed = scope.inner.tasks.borrow_mut().remove(key);
-            if let Some(payload) = removed.and_then(drop_catching) {
-                // A destructor panicked while its task was cancelled: that is a panic of
-                // the task, and it ends the scope like one.
-                record_exit(this, Exit::Panicked(payload));
+            let removed = core.tasks.borrow_mut().remove(key);
+            if removed {
+                let task = scope.inner.futures.borrow_mut().take(key.index);
+                let dropped =
+                    current::while_dropping(CancelReason::JoinHandle, || drop_catching(task));
+                if let Some(payload) = dropped {
+                    // A destructor panicked while its task was cancelled: that is a panic
+                    // of the task, and it ends the scope like one.
+                    let task = core.task_ref(key.index);
+                    record_exit(this, Exit::Panicked(payload), Some(task));
+                }
             }
+        }
+    }
+    if *this.hard {
+        drop_unshielded(this);
+    }
+}
+
+/// The hard phase: drops every task that is not suspended inside a shield.
+fn drop_unshielded<E, B, V>(this: &mut Projection<'_, '_, '_, E, B, V>) {
+    let scope = *this.scope;
+    let core = &scope.inner.core;
+    let reason = core.cancel_reason().unwrap_or(CancelReason::Explicit);
+    let victims: Vec<u32> = {
+        let mut tasks = core.tasks.borrow_mut();
+        let victims: Vec<u32> = tasks
+            .live_tasks()
+            .filter(|&(_, shielded)| !shielded)
+            .map(|(index, _)| index)
+            .collect();
+        for &index in &victims {
+            tasks.release(index);
+        }
+        victims
+    };
+    for index in victims {
+        let task = scope.inner.futures.borrow_mut().take(index);
+        if let Some(payload) = current::while_dropping(reason.clone(), || drop_catching(task)) {
+            this.panic.get_or_insert(payload);
+        }
+    }
+    if this.body.is_some() && !*this.body_shielded {
+        let body = &mut this.body;
+        let dropped = current::while_dropping(reason, || {
+            panic::catch_unwind(AssertUnwindSafe(|| body.set(None)))
+        });
+        if let Err(payload) = dropped {
+            this.panic.get_or_insert(payload);
         }
     }
 }
@@ -263,7 +404,7 @@ fn deadline_passed<E, B, V>(
     let Some(timer) = this.deadline.as_mut() else {
         return false;
     };
-    let done = this.body.is_none() && this.scope.inner.tasks.borrow().live() == 0;
+    let done = this.body.is_none() && this.scope.inner.core.tasks.borrow().live() == 0;
     if done || Pin::new(&mut *timer).poll(cx).is_pending() {
         return false;
     }
@@ -276,113 +417,162 @@ fn deadline_passed<E, B, V>(
     true
 }
 
-fn poll_body<E, B, V>(this: &mut Projection<'_, '_, '_, E, B, V>) -> Option<Exit<E>>
+fn poll_body<E, B, V>(
+    this: &mut Projection<'_, '_, '_, E, B, V>,
+) -> Option<(Exit<E>, Option<TaskRef>)>
 where
     B: Future,
     B::Output: BodyOutput<E, Ok = V>,
 {
-    if !this.body_waker.take_queued() {
+    let core = &this.scope.inner.core;
+    if !core.body_waker.take_queued() {
         return None;
     }
     let mut body = this.body.as_mut().as_pin_mut()?;
     *this.body_held = false;
-    let waker = this.body_waker.waker();
+    core.body.borrow_mut().polling = true;
+    let waker = core.body_waker.waker();
     let mut cx = Context::from_waker(waker);
-    let (poll, stuck_holds) = poll_in_frame(waker.data(), || {
+    let collect = waits::Collect::start();
+    let (poll, report) = poll_in_frame(waker.data(), || {
         panic::catch_unwind(AssertUnwindSafe(|| body.as_mut().poll(&mut cx)))
     });
+    let waits = collect.finish();
+    {
+        let mut view = core.body.borrow_mut();
+        view.polling = false;
+        view.shielded = poll.as_ref().is_ok_and(Poll::is_pending) && report.shielded;
+        view.done = !matches!(poll, Ok(Poll::Pending));
+        view.waits = waits;
+    }
+    let body_ref = || Some(this.scope.inner.core.task_ref(BODY));
     match poll {
         Ok(Poll::Pending) => {
-            *this.body_held = this.body_waker.is_held(stuck_holds);
+            *this.body_held = core.body_waker.is_held(report.stuck_holds);
+            *this.body_shielded = report.shielded;
             None
         }
         Ok(Poll::Ready(output)) => {
+            *this.body_shielded = false;
             let body = &mut this.body;
             if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| body.set(None))) {
-                return Some(Exit::Panicked(payload));
+                return Some((Exit::Panicked(payload), body_ref()));
             }
             match output.into_result() {
                 Ok(value) => {
                     *this.body_value = Some(value);
-                    Some(Exit::Done)
+                    Some((Exit::Done, None))
                 }
-                Err(error) => Some(Exit::Failed(error)),
+                Err(error) => Some((Exit::Failed(error), body_ref())),
             }
         }
-        Err(payload) => Some(Exit::Panicked(payload)),
+        Err(payload) => {
+            *this.body_shielded = false;
+            Some((Exit::Panicked(payload), body_ref()))
+        }
     }
 }
 
-fn poll_task<E>(scope: &Scope<'_, E>, index: u32) -> Option<Exit<E>> {
-    let tasks = &scope.inner.tasks;
-    let mut polling = tasks.borrow_mut().start_poll(index)?;
-    let waker = polling.waker.waker();
-    let mut cx = Context::from_waker(waker);
-    let task = &mut polling.task;
-    let (poll, stuck_holds) = poll_in_frame(waker.data(), || task.as_mut().poll_task(&mut cx));
+fn poll_task<E>(scope: &Scope<'_, E>, index: u32) -> Option<(Exit<E>, Option<TaskRef>)> {
+    let core = &scope.inner.core;
+    let waker = core.tasks.borrow_mut().start_poll(index)?;
+    let Some(mut task) = scope.inner.futures.borrow_mut().take(index) else {
+        unreachable!("a live task that is not being polled has its future in its slot");
+    };
+    let mut cx = Context::from_waker(waker.waker());
+    let previous = current::set_task(index);
+    let collect = waits::Collect::start();
+    let (poll, report) = poll_in_frame(waker.waker().data(), || task.as_mut().poll_task(&mut cx));
+    let waits = collect.finish();
+    current::set_task(previous);
     match poll {
         Poll::Pending => {
-            tasks.borrow_mut().finish_pending(polling, stuck_holds);
+            scope.inner.futures.borrow_mut().put(index, task);
+            core.tasks
+                .borrow_mut()
+                .finish_pending(index, waker, report, waits);
             None
         }
         Poll::Ready(exit) => {
-            let task = tasks.borrow_mut().finish_ready(polling);
+            let culprit = match exit {
+                Exit::Done => None,
+                Exit::Failed(_) | Exit::Panicked(_) => Some(core.task_ref(index)),
+            };
+            core.tasks.borrow_mut().finish_ready(index, waker);
             match drop_catching(task) {
-                Some(payload) => Some(Exit::Panicked(payload)),
-                None => Some(exit),
+                Some(payload) => Some((
+                    Exit::Panicked(payload),
+                    culprit.or_else(|| Some(core.task_ref(index))),
+                )),
+                None => Some((exit, culprit)),
             }
         }
     }
 }
 
-fn record_exit<E, B, V>(this: &mut Projection<'_, '_, '_, E, B, V>, exit: Exit<E>) {
+fn record_exit<E, B, V>(
+    this: &mut Projection<'_, '_, '_, E, B, V>,
+    exit: Exit<E>,
+    task: Option<TaskRef>,
+) {
+    let culprit = || {
+        task.clone()
+            .unwrap_or_else(|| this.scope.inner.core.task_ref(BODY))
+    };
     match exit {
         Exit::Done => {}
         Exit::Failed(error) => {
+            let culprit = culprit();
             this.errors.push(error);
             if *this.policy == ErrorPolicy::FailFast && this.ending.is_none() {
-                *this.ending = Some(Ending::Failed);
+                let grace = *this.default_grace;
+                begin_cancel(this, Ending::Failed(culprit), grace);
             }
         }
         Exit::Panicked(payload) => {
+            let culprit = culprit();
             this.panic.get_or_insert(payload);
-            *this.ending = Some(Ending::Panicked);
+            begin_cancel(this, Ending::Panicked(culprit), Duration::ZERO);
         }
     }
 }
 
-/// Drops every task and then the body, keeping the first panic any destructor raises.
-fn teardown<E, B>(
+/// Drops every task and then the body, shielded or not (the scope future is being
+/// dropped: nothing can wait), keeping the first panic any destructor raises.
+fn drop_everything<E, B>(
     scope: &Scope<'_, E>,
     mut body: Pin<&mut Option<B>>,
-    reason: CancelReason,
     panic: &mut Option<PanicPayload>,
 ) {
-    scope.inner.core.begin_teardown(reason);
-    let tasks = scope.inner.tasks.borrow_mut().drain();
+    let core = &scope.inner.core;
+    let reason = core.cancel_reason().unwrap_or(CancelReason::Dropped);
+    core.tasks.borrow_mut().clear();
+    let tasks = scope.inner.futures.borrow_mut().drain();
     for task in tasks {
-        if let Some(payload) = drop_catching(task) {
+        if let Some(payload) = current::while_dropping(reason.clone(), || drop_catching(task)) {
             panic.get_or_insert(payload);
         }
     }
     if body.is_some() {
-        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| body.set(None))) {
+        let dropped = current::while_dropping(reason, || {
+            panic::catch_unwind(AssertUnwindSafe(|| body.set(None)))
+        });
+        if let Err(payload) = dropped {
             panic.get_or_insert(payload);
         }
     }
 }
 
 /// Produces the scope's result (or re-raises its panic) and marks it finished.
-fn finish<E, B, V>(
-    this: Projection<'_, '_, '_, E, B, V>,
-    ending: Option<Ending>,
-) -> Result<V, ScopeError<E>> {
-    this.scope.inner.core.phase.set(Phase::Finished);
+fn finish<E, B, V>(this: Projection<'_, '_, '_, E, B, V>) -> Result<V, ScopeError<E>> {
+    let core = &this.scope.inner.core;
+    core.phase.set(Phase::Finished);
+    core.tasks.borrow_mut().clear();
     if let Some(payload) = this.panic.take() {
         panic::resume_unwind(payload);
     }
     let mut errors = mem::take(this.errors);
-    match ending {
+    match this.ending.take() {
         Some(Ending::Cancelled(reason)) => Err(ScopeError::Cancelled { reason, errors }),
         _ if !errors.is_empty() => {
             let error = errors.remove(0);
@@ -391,7 +581,7 @@ fn finish<E, B, V>(
                 others: errors,
             })
         }
-        Some(Ending::Failed | Ending::Panicked) => {
+        Some(Ending::Failed(_) | Ending::Panicked(_)) => {
             unreachable!("a failure always leaves an error or a panic")
         }
         None => Ok(this

@@ -5,15 +5,22 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::rc::Rc;
 
+use std::panic::Location;
+use std::sync::Arc;
+use std::time::Duration;
+
 use super::core::{Phase, ScopeCore};
+use super::current;
 use super::join::{JoinHandle, join_pair};
 use super::output::TaskOutput;
-use super::tasks::{SpawnedTask, TaskSet};
+use super::tasks::{SpawnedTask, TaskFutures};
+use crate::cancel::request::Grace;
 use crate::{CancelHandle, CancelReason};
 
 pub(crate) struct ScopeInner<'env, E> {
     pub(crate) core: Rc<ScopeCore>,
-    pub(crate) tasks: RefCell<TaskSet<'env, E>>,
+    /// The task futures; their identity and flags are in `core.tasks`.
+    pub(crate) futures: RefCell<TaskFutures<'env, E>>,
 }
 
 /// A nursery: the handle through which a scope body spawns tasks and cancels the scope.
@@ -67,11 +74,18 @@ pub struct Scope<'env, E = std::convert::Infallible> {
 }
 
 impl<'env, E: 'env> Scope<'env, E> {
-    pub(crate) fn new() -> Self {
+    /// A scope opened at `location`, linked to the scope and task running now.
+    pub(crate) fn new(location: &'static Location<'static>) -> Self {
+        let core = Rc::new(ScopeCore::new(location, current::parent_link()));
+        crate::runtime::with_current(|context| {
+            if let Some(context) = context {
+                context.register_scope(&core);
+            }
+        });
         Scope {
             inner: Rc::new(ScopeInner {
-                core: Rc::new(ScopeCore::new()),
-                tasks: RefCell::new(TaskSet::new()),
+                core,
+                futures: RefCell::new(TaskFutures::new()),
             }),
             _not_send: PhantomData,
         }
@@ -114,27 +128,73 @@ impl<'env, E: 'env> Scope<'env, E> {
         F: Future + 'env,
         F::Output: TaskOutput<E>,
     {
+        self.spawn_at(Location::caller(), None, future)
+    }
+
+    /// Like [`spawn`](Scope::spawn), with a name that appears in cancellation reasons,
+    /// in [`TaskRef`](crate::TaskRef)s and in the task-tree [`dump`](crate::dump).
+    ///
+    /// # Panics
+    ///
+    /// As [`spawn`](Scope::spawn): if the scope has already finished.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// duet::run_scope(async |s| {
+    ///     s.spawn_named("heartbeat", duet::sleep(std::time::Duration::from_secs(1)));
+    ///     duet::yield_now().await; // let it start
+    ///     assert!(duet::dump().contains("task #0 `heartbeat` spawned at"));
+    ///     s.cancel();
+    /// })
+    /// .unwrap_err();
+    /// ```
+    #[track_caller]
+    pub fn spawn_named<F>(
+        &self,
+        name: impl Into<Arc<str>>,
+        future: F,
+    ) -> JoinHandle<<F::Output as TaskOutput<E>>::Ok>
+    where
+        F: Future + 'env,
+        F::Output: TaskOutput<E>,
+    {
+        self.spawn_at(Location::caller(), Some(name.into()), future)
+    }
+
+    fn spawn_at<F>(
+        &self,
+        location: &'static Location<'static>,
+        name: Option<Arc<str>>,
+        future: F,
+    ) -> JoinHandle<<F::Output as TaskOutput<E>>::Ok>
+    where
+        F: Future + 'env,
+        F::Output: TaskOutput<E>,
+    {
         let core = &self.inner.core;
-        let mut tasks = self.inner.tasks.borrow_mut();
-        let key = tasks.next_key();
-        let (completer, handle) = join_pair(core.clone(), key);
-        match core.phase.get() {
-            Phase::Running => {
-                tasks.insert(Box::pin(SpawnedTask::new(future, completer)), &core.signal);
-                drop(tasks);
-                core.notify_unless_polling();
-            }
-            Phase::TearingDown => {
-                drop(tasks);
-                drop(future);
-                drop(completer);
-            }
-            Phase::Finished => panic!(
+        let phase = core.phase.get();
+        if phase == Phase::Finished {
+            panic!(
                 "duet: spawn on a scope that has already finished; a scope ends once its body \
                  and tasks are done, so nothing would run this task. Spawn while the scope's \
                  body or one of its tasks is still running, or open a new scope."
-            ),
+            );
         }
+        let mut table = core.tasks.borrow_mut();
+        let key = table.next_key();
+        let (completer, handle) = join_pair(core.clone(), key);
+        if phase == Phase::TearingDown {
+            drop(table);
+            drop(future);
+            drop(completer);
+            return handle;
+        }
+        table.insert(&core.signal, location, name);
+        drop(table);
+        let task = Box::pin(SpawnedTask::new(future, completer));
+        self.inner.futures.borrow_mut().put(key.index, task);
+        core.notify_unless_polling();
         handle
     }
 
@@ -159,8 +219,52 @@ impl<'env, E: 'env> Scope<'env, E> {
     /// assert!(result.unwrap_err().is_cancelled());
     /// ```
     pub fn cancel(&self) {
-        if self.inner.core.phase.get() == Phase::Running {
-            self.inner.core.signal.cancel(CancelReason::Explicit);
+        if self.inner.core.is_accepting() {
+            self.inner
+                .core
+                .signal
+                .cancel(CancelReason::Explicit, Grace::Default);
+        }
+    }
+
+    /// Cancels the scope gracefully: first a *soft* phase, then the hard one.
+    ///
+    /// In the soft phase nothing is dropped: code that observes cancellation
+    /// ([`is_cancelled`](crate::is_cancelled), [`cancelled`](crate::cancelled)) in the
+    /// scope and its nested scopes sees it and wakes, and tasks may finish or clean up,
+    /// for up to `grace`. Tasks still running when the grace period ends are dropped as by
+    /// [`cancel`](Scope::cancel) (shielded ones once their shield ends). If everything
+    /// finishes sooner, the scope ends then. Either way it reports
+    /// [`ScopeError::Cancelled`](crate::ScopeError::Cancelled) with
+    /// [`CancelReason::Explicit`], keeping errors tasks returned meanwhile. A later
+    /// request with a shorter grace (or a plain `cancel`) shortens the soft phase.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// use std::time::Duration;
+    ///
+    /// let flushed = Cell::new(false);
+    /// let r = duet::run_with(duet::Config::new().virtual_clock(), duet::scope(async |s| {
+    ///     let flushed = &flushed;
+    ///     s.spawn(async move {
+    ///         duet::cancelled().await; // woken by the soft phase
+    ///         duet::sleep(Duration::from_millis(100)).await; // async cleanup
+    ///         flushed.set(true);
+    ///     });
+    ///     s.cancel_with_grace(Duration::from_secs(1));
+    ///     Ok::<_, std::convert::Infallible>(())
+    /// }));
+    /// assert!(r.unwrap_err().is_cancelled());
+    /// assert!(flushed.get(), "the task cleaned up within the grace period");
+    /// ```
+    pub fn cancel_with_grace(&self, grace: Duration) {
+        if self.inner.core.is_accepting() {
+            self.inner
+                .core
+                .signal
+                .cancel(CancelReason::Explicit, Grace::Given(grace));
         }
     }
 
@@ -178,9 +282,7 @@ impl<'env, E: 'env> Scope<'env, E> {
     /// .unwrap_err();
     /// ```
     pub fn is_cancelled(&self) -> bool {
-        let core = &self.inner.core;
-        core.signal.is_cancel_requested()
-            || (core.phase.get() != Phase::Running && core.teardown_reason().is_some())
+        self.inner.core.is_cancel_requested()
     }
 
     /// Returns a `Send + Sync` handle that cancels this scope from any thread.
@@ -219,7 +321,7 @@ impl<E> fmt::Debug for Scope<'_, E> {
             .field("phase", &self.inner.core.phase.get())
             .field(
                 "tasks",
-                &self.inner.tasks.try_borrow().map(|t| t.live()).ok(),
+                &self.inner.core.tasks.try_borrow().map(|t| t.live()).ok(),
             )
             .finish()
     }

@@ -17,6 +17,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use super::core::{ScopeCore, TaskKey};
+use super::waits::{self, Wait};
 use crate::{CancelReason, JoinError};
 
 pub(crate) enum JoinState<T> {
@@ -170,6 +171,13 @@ impl<T> Future for JoinHandle<T> {
                 this.cell.state.set(JoinState::Running);
                 this.core.assert_reachable_from_here();
                 this.cell.set_waiter(cx.waker());
+                waits::report(
+                    cx.waker(),
+                    Wait::Join {
+                        scope: Rc::downgrade(&this.core),
+                        index: this.key.index,
+                    },
+                );
                 return Poll::Pending;
             }
             JoinState::Done(value) => Ok(value),
@@ -179,7 +187,7 @@ impl<T> Future for JoinHandle<T> {
                 Err(JoinError::Cancelled(if this.cell.cancel_requested.get() {
                     CancelReason::JoinHandle
                 } else {
-                    this.core.teardown_reason().unwrap_or(CancelReason::Parent)
+                    this.core.cancel_reason().unwrap_or(CancelReason::Dropped)
                 }))
             }
             JoinState::Taken => {

@@ -17,19 +17,30 @@
 //!    and it reports its result to the task that called it.
 
 mod core;
+pub(crate) mod current;
+pub(crate) mod deadlock;
 mod driver;
+mod dump;
 mod handle;
 mod join;
 mod output;
 pub(crate) mod signal;
+mod table;
+mod task_ref;
 mod tasks;
+pub(crate) mod waits;
 mod waker;
 
+pub(crate) use core::{Observer, ScopeCore};
+pub use dump::dump;
 pub use handle::Scope;
 pub use join::JoinHandle;
 pub use output::{BodyOutput, TaskOutput};
 pub(crate) use signal::Signal;
+pub(crate) use table::HeldBy;
+pub use task_ref::TaskRef;
 
+use std::panic::Location;
 use std::time::{Duration, Instant};
 
 use crate::time::Sleep;
@@ -70,6 +81,7 @@ pub struct ScopeOptions {
     policy: ErrorPolicy,
     timeout: Option<Duration>,
     deadline: Option<Instant>,
+    grace: Option<Duration>,
 }
 
 impl ScopeOptions {
@@ -145,6 +157,44 @@ impl ScopeOptions {
         self
     }
 
+    /// Gives the scope's cancellations a grace period: when the scope is cancelled (by
+    /// [`Scope::cancel`], a [`CancelHandle`](crate::CancelHandle), Ctrl-C, its timeout or
+    /// deadline, or a task's failure under the fail-fast policy), it first enters a
+    /// *soft* phase of up to `grace`, in which nothing is dropped and code observing
+    /// cancellation ([`is_cancelled`](crate::is_cancelled), [`cancelled`](crate::cancelled))
+    /// wakes to finish or clean up; then the tasks still running are dropped. A panic is
+    /// never graceful. [`Scope::cancel_with_grace`] sets the grace for one cancellation.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use duet::ScopeOptions;
+    ///
+    /// // A timeout whose tasks get 100 ms to stop on their own.
+    /// let options = ScopeOptions::new().timeout(Duration::from_secs(1)).grace(Duration::from_millis(100));
+    /// let stopped_cleanly = std::cell::Cell::new(false);
+    /// let r = duet::run_with(duet::Config::new().virtual_clock(), duet::scope_with(options, async |s| {
+    ///     let stopped_cleanly = &stopped_cleanly;
+    ///     s.spawn(async move {
+    ///         loop {
+    ///             duet::sleep(Duration::from_millis(10)).await; // a unit of work
+    ///             if duet::is_cancelled() {
+    ///                 stopped_cleanly.set(true); // stop between units, not in the middle
+    ///                 return;
+    ///             }
+    ///         }
+    ///     });
+    ///     Ok::<_, std::convert::Infallible>(())
+    /// }));
+    /// assert!(r.unwrap_err().is_timeout());
+    /// assert!(stopped_cleanly.get());
+    /// ```
+    pub fn grace(mut self, grace: Duration) -> Self {
+        self.grace = Some(grace);
+        self
+    }
+
     /// The timer of the scope's time limit, if it has one (the earlier of the two).
     fn deadline_timer(&self) -> Option<Sleep> {
         match (self.timeout.map(sleep), self.deadline.map(sleep_until)) {
@@ -199,13 +249,14 @@ impl ScopeOptions {
 /// });
 /// assert!(matches!(failed, Err(duet::ScopeError::Failed { error: NotFound(""), .. })));
 /// ```
-pub async fn scope<'env, B, E, O>(body: B) -> Result<O::Ok, ScopeError<E>>
+#[track_caller]
+pub fn scope<'env, B, E, O>(body: B) -> impl Future<Output = Result<O::Ok, ScopeError<E>>>
 where
     B: AsyncFnOnce(&Scope<'env, E>) -> O,
     O: BodyOutput<E>,
     E: 'env,
 {
-    scope_with(ScopeOptions::new(), body).await
+    scope_with(ScopeOptions::new(), body)
 }
 
 /// Opens a scope with [`ScopeOptions`]; see [`scope`].
@@ -237,17 +288,21 @@ where
 ///     other => panic!("unexpected {other:?}"),
 /// }
 /// ```
-pub async fn scope_with<'env, B, E, O>(
+#[track_caller]
+pub fn scope_with<'env, B, E, O>(
     options: ScopeOptions,
     body: B,
-) -> Result<O::Ok, ScopeError<E>>
+) -> impl Future<Output = Result<O::Ok, ScopeError<E>>>
 where
     B: AsyncFnOnce(&Scope<'env, E>) -> O,
     O: BodyOutput<E>,
     E: 'env,
 {
-    let scope = Scope::new();
-    crate::runtime::adopt_if_root_scope(&scope.inner.core.signal);
-    let body = body(&scope);
-    driver::Driver::new(&scope, body, options).await
+    let location = Location::caller();
+    async move {
+        let scope = Scope::new(location);
+        crate::runtime::adopt_if_root_scope(&scope.inner.core.signal);
+        let body = body(&scope);
+        driver::Driver::new(&scope, body, options).await
+    }
 }

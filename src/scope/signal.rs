@@ -17,11 +17,12 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::Waker;
+use std::time::Duration;
 
 use futures::task::AtomicWaker;
 
 use crate::CancelReason;
-use crate::cancel::request::CancelRequest;
+use crate::cancel::request::{CancelRequest, Grace};
 
 #[derive(Default)]
 struct ReadyQueue {
@@ -83,10 +84,15 @@ impl Signal {
         self.parent.wake();
     }
 
-    pub(crate) fn cancel(&self, reason: CancelReason) {
-        if self.cancel.request(reason) {
+    pub(crate) fn cancel(&self, reason: CancelReason, grace: Grace) {
+        if self.cancel.request(reason, grace) {
             self.parent.wake();
         }
+    }
+
+    /// The pending request, if any, with `default` standing for the scope's default grace.
+    pub(crate) fn cancel_request(&self, default: Duration) -> Option<(CancelReason, Duration)> {
+        self.cancel.get(default)
     }
 
     pub(crate) fn is_cancel_requested(&self) -> bool {

@@ -94,6 +94,16 @@ impl WakerSlot {
         queued.load(Ordering::Relaxed)
     }
 
+    /// True while the task is queued to run.
+    pub(crate) fn is_queued(&self) -> bool {
+        self.shared.queued.load(Ordering::Acquire)
+    }
+
+    /// Clones of this waker held by anything besides the slot itself.
+    pub(crate) fn clones(&self) -> usize {
+        Arc::strong_count(&self.shared).saturating_sub(OWN_REFERENCES)
+    }
+
     /// True when only the slot holds the waker, so it can serve a new task without any
     /// stale clone waking that task.
     pub(crate) fn is_unshared(&self) -> bool {

@@ -33,7 +33,7 @@ mod sleep;
 mod source;
 mod timeout;
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub(crate) use clock::DEFAULT_SLACK;
 pub(crate) use deadline::{EnteredDeadline, yields_to_enclosing};
@@ -62,4 +62,10 @@ pub use timeout::{Elapsed, Timeout, deadline, timeout};
 /// ```
 pub fn now() -> Instant {
     source::with_source(|source| source.now())
+}
+
+/// The instant `duration` after [`now`], saturating far in the future instead of
+/// overflowing.
+pub(crate) fn deadline_after_now(duration: Duration) -> Instant {
+    clock::deadline_after(now(), duration)
 }

@@ -47,16 +47,17 @@ use crate::{BodyOutput, Scope, ScopeError, ScopeOptions, scope_with};
 /// assert!(r.0.unwrap_err().is_timeout());
 /// assert_eq!(r.1, Duration::from_secs(1));
 /// ```
-pub async fn timeout_scope<'env, B, E, O>(
+#[track_caller]
+pub fn timeout_scope<'env, B, E, O>(
     duration: Duration,
     body: B,
-) -> Result<O::Ok, ScopeError<E>>
+) -> impl Future<Output = Result<O::Ok, ScopeError<E>>>
 where
     B: AsyncFnOnce(&Scope<'env, E>) -> O,
     O: BodyOutput<E>,
     E: 'env,
 {
-    scope_with(ScopeOptions::new().timeout(duration), body).await
+    scope_with(ScopeOptions::new().timeout(duration), body)
 }
 
 /// Opens a [`scope`](crate::scope) that is cancelled if it has not finished when the
@@ -82,14 +83,15 @@ where
 ///     assert!(duet::now() < at);
 /// });
 /// ```
-pub async fn deadline_scope<'env, B, E, O>(
+#[track_caller]
+pub fn deadline_scope<'env, B, E, O>(
     deadline: Instant,
     body: B,
-) -> Result<O::Ok, ScopeError<E>>
+) -> impl Future<Output = Result<O::Ok, ScopeError<E>>>
 where
     B: AsyncFnOnce(&Scope<'env, E>) -> O,
     O: BodyOutput<E>,
     E: 'env,
 {
-    scope_with(ScopeOptions::new().deadline(deadline), body).await
+    scope_with(ScopeOptions::new().deadline(deadline), body)
 }

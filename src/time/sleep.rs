@@ -22,6 +22,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use crate::scope::waits::{self, Wait};
+
 use super::clock::{clamp_deadline, deadline_after};
 use super::heap::TimerKey;
 use super::queue::{Refresh, TimerQueue};
@@ -193,13 +195,24 @@ impl Future for Sleep {
     /// When polled outside the virtual clock its deadline was computed on.
     #[track_caller]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        let poll = this.poll_timer(cx);
+        if poll.is_pending() {
+            waits::report(cx.waker(), Wait::Sleep(this.deadline));
+        }
+        poll
+    }
+}
+
+impl Sleep {
+    fn poll_timer(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         enum Step {
             Fired,
             Due,
             Refresh,
             Register(Arc<TimerQueue>),
         }
-        let this = self.get_mut();
+        let this = self;
         // Decided under the source's borrow; queue operations, which may drop user
         // wakers, happen after it.
         let step = with_source(|source| {

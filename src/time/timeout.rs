@@ -26,6 +26,8 @@ use std::time::{Duration, Instant};
 
 use pin_project_lite::pin_project;
 
+use crate::runtime::observe_shield;
+
 use super::deadline::{EnteredDeadline, yields_to_enclosing};
 use super::sleep::{Sleep, sleep, sleep_until};
 
@@ -172,7 +174,8 @@ impl<F: Future> Future for Timeout<F> {
     /// - `Poll::Ready(Ok(output))` when the inner future completes (checked first, so
     ///   work that completes in the poll where the deadline passes is kept);
     /// - `Poll::Ready(Err(Elapsed))` when the deadline has passed, after dropping the
-    ///   inner future;
+    ///   inner future (if the inner future is suspended inside a [`shield`](crate::shield),
+    ///   only once the shield has ended);
     /// - `Poll::Pending` otherwise, with both the inner future and the timer registered
     ///   to wake `cx`.
     ///
@@ -187,13 +190,19 @@ impl<F: Future> Future for Timeout<F> {
             panic!("duet: a Timeout was polled again after it completed");
         };
         let entered = EnteredDeadline::new(deadline);
-        let poll = future.poll(cx);
+        let (poll, shielded) = observe_shield(|| future.poll(cx));
         drop(entered);
         if let Poll::Ready(output) = poll {
             this.future.set(None);
             return Poll::Ready(Ok(output));
         }
         if Pin::new(&mut *this.sleep).poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        if shielded {
+            // The inner future is suspended inside a shield: like a scope, the timeout
+            // waits for the shield to end before dropping it (the shield's future wakes
+            // the task when it makes progress).
             return Poll::Pending;
         }
         if yields_to_enclosing(deadline) {

@@ -1,0 +1,148 @@
+//! Which scope and task are running on this thread right now.
+//!
+//! The scope driver makes its scope current for the whole of its poll and names the task
+//! it polls; a shield marks the code it runs as shielded; `run` starts a new root. New
+//! scopes read this to link to their parent (the cancellation tree), and
+//! `duet::is_cancelled` / `duet::cancelled` read it to find the scope to observe.
+//!
+//! # Invariants
+//!
+//! 1. Every change is undone when the code that made it returns or unwinds.
+//! 2. Inside a shield, the current scope's cancellation (and its ancestors') is not
+//!    observable, and scopes opened there link to their parent as shielded.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use super::core::{BODY, Observer, ParentLink, ScopeCore};
+use crate::CancelReason;
+
+thread_local! {
+    /// Why tasks are being dropped right now, if a scope is dropping them: a scope future
+    /// dropped with its task reports it (as `CancelReason::Parent`).
+    static DROPPING: RefCell<Option<CancelReason>> = const { RefCell::new(None) };
+    static SCOPE: RefCell<Option<Rc<ScopeCore>>> = const { RefCell::new(None) };
+    static TASK: Cell<u32> = const { Cell::new(BODY) };
+    static IN_SHIELD: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Restores the previous position when dropped.
+pub(crate) struct Restore {
+    scope: Option<Rc<ScopeCore>>,
+    task: u32,
+    in_shield: bool,
+}
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        SCOPE.with(|s| *s.borrow_mut() = self.scope.take());
+        TASK.with(|t| t.set(self.task));
+        IN_SHIELD.with(|s| s.set(self.in_shield));
+    }
+}
+
+fn replace(scope: Option<Rc<ScopeCore>>, task: u32, in_shield: bool) -> Restore {
+    Restore {
+        scope: SCOPE.with(|s| s.replace(scope)),
+        task: TASK.with(|t| t.replace(task)),
+        in_shield: IN_SHIELD.with(|s| s.replace(in_shield)),
+    }
+}
+
+/// Makes `core` the current scope (its body running) until the guard drops.
+pub(crate) fn enter_scope(core: &Rc<ScopeCore>) -> Restore {
+    replace(Some(core.clone()), BODY, false)
+}
+
+/// Starts a new root (a `run` loop): no current scope until the guard drops.
+pub(crate) fn enter_root() -> Restore {
+    replace(None, BODY, false)
+}
+
+/// Names the task of the current scope being polled; returns the previous one, which the
+/// caller restores with another call (polls do not unwind: they are caught).
+pub(crate) fn set_task(index: u32) -> u32 {
+    TASK.with(|t| t.replace(index))
+}
+
+/// Runs `f` shielded from the current scope's cancellation.
+pub(crate) fn shielded<R>(f: impl FnOnce() -> R) -> R {
+    struct Unshield(bool);
+    impl Drop for Unshield {
+        fn drop(&mut self) {
+            IN_SHIELD.with(|s| s.set(self.0));
+        }
+    }
+    let _restore = Unshield(IN_SHIELD.with(|s| s.replace(true)));
+    f()
+}
+
+/// The link a scope opened here gets to its parent.
+pub(crate) fn parent_link() -> Option<ParentLink> {
+    let core = SCOPE.with(|s| s.borrow().clone())?;
+    Some(ParentLink {
+        core,
+        task: TASK.with(Cell::get),
+        shielded: IN_SHIELD.with(Cell::get),
+    })
+}
+
+/// The scope the code running now belongs to, unless it runs inside a shield.
+fn observed_scope() -> Option<Rc<ScopeCore>> {
+    if IN_SHIELD.with(Cell::get) {
+        return None;
+    }
+    SCOPE.with(|s| s.borrow().clone())
+}
+
+/// Why the code running now is being cancelled: its scope's reason, or
+/// [`CancelReason::Parent`] with the reason of the nearest cancelled ancestor (the walk
+/// stops at a shield).
+pub(crate) fn observed_reason() -> Option<CancelReason> {
+    let mut core = observed_scope()?;
+    let mut own = true;
+    loop {
+        if let Some(reason) = core.observed_reason() {
+            return Some(if own { reason } else { reason.as_parent() });
+        }
+        let link = core.parent()?;
+        if link.shielded {
+            return None;
+        }
+        let next = link.core.clone();
+        core = next;
+        own = false;
+    }
+}
+
+/// Registers `observer` with every scope whose cancellation the running code can observe.
+pub(crate) fn observe(observer: &Rc<Observer>) {
+    let Some(mut core) = observed_scope() else {
+        return;
+    };
+    loop {
+        core.add_observer(observer);
+        let next = match core.parent() {
+            Some(link) if !link.shielded => link.core.clone(),
+            _ => return,
+        };
+        core = next;
+    }
+}
+
+/// Runs `drop` (dropping a task's future) with `reason` as the reason tasks are dropped.
+pub(crate) fn while_dropping<R>(reason: CancelReason, drop: impl FnOnce() -> R) -> R {
+    struct Restore(Option<CancelReason>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            DROPPING.with(|d| *d.borrow_mut() = self.0.take());
+        }
+    }
+    let _restore = Restore(DROPPING.with(|d| d.replace(Some(reason))));
+    drop()
+}
+
+/// The reason the enclosing scope is dropping the task being dropped now, if any.
+pub(crate) fn dropping_reason() -> Option<CancelReason> {
+    DROPPING.with(|d| d.borrow().clone())
+}

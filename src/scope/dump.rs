@@ -1,0 +1,209 @@
+//! [`dump`]: the live task tree of the current loop, as text.
+//!
+//! Built from the loop's registry of scopes (see `runtime::context`), each scope's
+//! lifetime-free task table, and the waits tasks reported at their last poll (see
+//! `waits`). Nothing is collected unless a dump is asked for, beyond what scopes keep
+//! anyway.
+
+use std::collections::HashMap;
+use std::fmt::Write;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use super::core::{BODY, Phase, ScopeCore};
+use super::waits::Wait;
+use crate::runtime::with_current;
+
+/// Renders the live task tree of the innermost `run` loop on this thread.
+///
+/// Shows every scope (where it was opened, whether it is running, cancelling or tearing
+/// down and why, its deadline), and under it its body and tasks (where each was spawned,
+/// its name, whether it is ready to run, running, shielded, or what it waits on where
+/// duet can tell: a join handle, a sleep, a nested scope, a limiter slot, a future
+/// another thread completes). Scopes opened inside a task appear under that task. Times
+/// are relative to the loop's clock ([`now`](crate::now)).
+///
+/// Costs nothing until called: it reads what scopes keep anyway. Outside any loop it
+/// returns a one-line note.
+///
+/// # Examples
+///
+/// ```
+/// let text = duet::run_scope(async |s| {
+///     s.spawn_named("ticker", duet::sleep(std::time::Duration::from_secs(60)));
+///     duet::yield_now().await; // let the task start (and reach its sleep)
+///     let text = duet::dump();
+///     s.cancel();
+///     Ok::<_, std::convert::Infallible>(text)
+/// });
+/// # let _ = text;
+/// // scope #1 opened at src/main.rs:2:18: running
+/// // ├── body: running now
+/// // └── task #0 `ticker` spawned at src/main.rs:3:7: waiting on a sleep (due in 60.000s)
+/// ```
+pub fn dump() -> String {
+    with_current(|context| match context {
+        None => "duet::dump: not inside duet::run, so there is no task tree to show\n".to_string(),
+        Some(context) => render(&context.live_scopes(), crate::time::now()),
+    })
+}
+
+fn render(scopes: &[Rc<ScopeCore>], now: Instant) -> String {
+    let ids: HashMap<u64, &Rc<ScopeCore>> = scopes.iter().map(|s| (s.id(), s)).collect();
+    let mut children: HashMap<(u64, u32), Vec<&Rc<ScopeCore>>> = HashMap::new();
+    let mut roots = Vec::new();
+    for scope in scopes {
+        match scope.parent() {
+            Some(link) if ids.contains_key(&link.core.id()) => children
+                .entry((link.core.id(), link.task))
+                .or_default()
+                .push(scope),
+            _ => roots.push(scope),
+        }
+    }
+    let mut out = String::new();
+    if roots.is_empty() {
+        out.push_str("(no scope is open in this loop)\n");
+    }
+    for root in roots {
+        render_scope(&mut out, root, "", "", &children, now);
+    }
+    out
+}
+
+fn render_scope(
+    out: &mut String,
+    scope: &ScopeCore,
+    first: &str,
+    rest: &str,
+    children: &HashMap<(u64, u32), Vec<&Rc<ScopeCore>>>,
+    now: Instant,
+) {
+    let _ = write!(
+        out,
+        "{first}scope #{} opened at {}: ",
+        scope.id(),
+        scope.location()
+    );
+    match (scope.phase.get(), scope.cancel_reason()) {
+        (Phase::Running, _) => out.push_str("running"),
+        (Phase::Cancelling, reason) => {
+            let _ = write!(out, "cancelling ({})", describe_reason(reason));
+            if let Some(until) = scope.grace_until() {
+                let _ = write!(out, ", hard {}", relative(until, now));
+            }
+        }
+        (Phase::TearingDown, reason) => {
+            let _ = write!(out, "tearing down ({})", describe_reason(reason));
+        }
+        (Phase::Finished, _) => out.push_str("finished"),
+    }
+    if let Some(deadline) = scope.deadline() {
+        let _ = write!(out, ", deadline {}", relative(deadline, now));
+    }
+    out.push('\n');
+
+    let mut rows: Vec<(u32, String)> = Vec::new();
+    {
+        let body = scope.body.borrow();
+        if !body.done {
+            let status = if body.polling {
+                "running now".to_string()
+            } else {
+                let held = scope.body_held_by();
+                status(
+                    held.is_some_and(|h| h.queued),
+                    body.shielded,
+                    &body.waits,
+                    now,
+                )
+            };
+            rows.push((BODY, format!("body: {status}")));
+        }
+    }
+    for view in scope.tasks.borrow().views(scope.id()) {
+        let status = match view.held_externally {
+            None => "running now".to_string(),
+            Some(held) => status(held.queued, view.shielded, &view.waits, now),
+        };
+        rows.push((view.index, format!("{}: {status}", view.task)));
+    }
+    let count = rows.len();
+    for (i, (index, row)) in rows.into_iter().enumerate() {
+        let last = i + 1 == count;
+        let (branch, indent) = if last {
+            ("└── ", "    ")
+        } else {
+            ("├── ", "│   ")
+        };
+        let _ = writeln!(out, "{rest}{branch}{row}");
+        for child in children.get(&(scope.id(), index)).into_iter().flatten() {
+            let child_rest = format!("{rest}{indent}");
+            render_scope(
+                out,
+                child,
+                &format!("{child_rest}└── "),
+                &format!("{child_rest}    "),
+                children,
+                now,
+            );
+        }
+    }
+}
+
+fn status(queued: bool, shielded: bool, waits: &[Wait], now: Instant) -> String {
+    let mut text = if queued {
+        "ready to run".to_string()
+    } else if waits.is_empty() {
+        "waiting (on something duet cannot see)".to_string()
+    } else {
+        let parts: Vec<String> = waits.iter().map(|w| describe_wait(w, now)).collect();
+        format!("waiting on {}", parts.join(", "))
+    };
+    if shielded {
+        text.push_str(" [shielded]");
+    }
+    text
+}
+
+fn describe_wait(wait: &Wait, now: Instant) -> String {
+    match wait {
+        Wait::Join { scope, index } => match scope.upgrade() {
+            Some(scope) if *index == BODY => {
+                format!("the join handle of the body of scope #{}", scope.id())
+            }
+            Some(scope) => format!("the join handle of task #{index} of scope #{}", scope.id()),
+            None => "a join handle".to_string(),
+        },
+        Wait::Scope(scope) => match scope.upgrade() {
+            Some(scope) => format!("scope #{}", scope.id()),
+            None => "a scope".to_string(),
+        },
+        Wait::Sleep(until) => format!("a sleep (due {})", relative(*until, now)),
+        Wait::Limiter { position, .. } => {
+            format!("a limiter slot (position {} in its queue)", position + 1)
+        }
+        Wait::External(what) => what.to_string(),
+    }
+}
+
+fn describe_reason(reason: Option<crate::CancelReason>) -> String {
+    reason.map_or_else(|| "no reason recorded".to_string(), |r| r.to_string())
+}
+
+/// "in 1.500s" or "1.500s ago".
+fn relative(instant: Instant, now: Instant) -> String {
+    if instant >= now {
+        format!("in {}", seconds(instant - now))
+    } else {
+        format!("{} ago", seconds(now - instant))
+    }
+}
+
+fn seconds(duration: Duration) -> String {
+    if duration > Duration::from_secs(365 * 24 * 3600) {
+        "more than a year".to_string()
+    } else {
+        format!("{:.3}s", duration.as_secs_f64())
+    }
+}

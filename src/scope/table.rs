@@ -1,0 +1,293 @@
+//! The lifetime-free half of a scope's task set: each task's identity, waker and flags.
+//!
+//! The task futures themselves borrow `'env` data, so they live apart, in
+//! `ScopeInner<'env, E>` (see `tasks`); everything else about a task lives here, in the
+//! scope's `ScopeCore`, where lifetime-free code (join handles, the task-tree dump, the
+//! deadlock analysis) can read it.
+//!
+//! # Invariants
+//!
+//! 1. A slot is `live` from insert until the task is released (ready, removed through its
+//!    handle, or dropped at teardown); its future is in the futures table exactly while
+//!    it is live and not being polled.
+//! 2. `generation` changes every time a slot is released, so a stale [`TaskKey`] never
+//!    addresses a later task.
+//! 3. `held_count` (`shielded_count`) is the number of live tasks whose `held`
+//!    (`shielded`) flag is set. A task is held from insert until its first poll, then
+//!    whenever its waker was held after its last poll (see [`WakerSlot::is_held`]); it
+//!    is shielded when its last poll left it suspended inside a shield.
+//! 4. A slot's waker is reused by the next task only if nobody else holds a clone of it.
+//! 5. A newly inserted task is queued in `spawned` (local to the scope's thread, no lock)
+//!    with its waker's `queued` flag set; the driver drains `spawned` with the shared
+//!    ready queue. Consuming any queue entry clears the slot's `queued` flag.
+
+use std::collections::HashMap;
+use std::panic::Location;
+use std::sync::Arc;
+
+use super::core::TaskKey;
+use super::signal::Signal;
+use super::task_ref::TaskRef;
+use super::waits::Wait;
+use super::waker::WakerSlot;
+use crate::runtime::FrameReport;
+
+struct TaskMeta {
+    /// Taken out for the duration of a poll.
+    waker: Option<WakerSlot>,
+    generation: u32,
+    live: bool,
+    held: bool,
+    shielded: bool,
+    location: &'static Location<'static>,
+}
+
+pub(crate) struct TaskTable {
+    slots: Vec<TaskMeta>,
+    free: Vec<u32>,
+    spawned: Vec<u32>,
+    live: usize,
+    held_count: usize,
+    shielded_count: usize,
+    /// Names of the tasks spawned with a name (most are not).
+    names: HashMap<u32, Arc<str>>,
+    /// What suspended tasks wait on, when they reported anything (see `waits`).
+    waits: HashMap<u32, Vec<Wait>>,
+}
+
+/// A snapshot of one task, for the task-tree dump and the deadlock analysis.
+pub(crate) struct TaskView {
+    pub(crate) index: u32,
+    pub(crate) task: TaskRef,
+    /// `None` while the task is being polled.
+    pub(crate) held_externally: Option<HeldBy>,
+    pub(crate) shielded: bool,
+    pub(crate) waits: Vec<Wait>,
+}
+
+/// Who holds a suspended task's waker, as far as its counts tell.
+#[derive(Clone, Copy)]
+pub(crate) struct HeldBy {
+    /// The task is queued to run.
+    pub(crate) queued: bool,
+    /// Clones of its waker besides the scope's own references.
+    pub(crate) clones: usize,
+}
+
+impl TaskTable {
+    pub(crate) fn new() -> Self {
+        TaskTable {
+            slots: Vec::new(),
+            free: Vec::new(),
+            spawned: Vec::new(),
+            live: 0,
+            held_count: 0,
+            shielded_count: 0,
+            names: HashMap::new(),
+            waits: HashMap::new(),
+        }
+    }
+
+    /// The key the next inserted task will get.
+    pub(crate) fn next_key(&self) -> TaskKey {
+        match self.free.last() {
+            Some(&index) => TaskKey {
+                index,
+                generation: self.slots[index as usize].generation,
+            },
+            None => TaskKey {
+                index: u32::try_from(self.slots.len())
+                    .ok()
+                    .filter(|&i| i < u32::MAX - 1)
+                    .expect("duet: a scope cannot hold more than u32::MAX - 2 tasks"),
+                generation: 0,
+            },
+        }
+    }
+
+    /// Registers a task under [`next_key`](Self::next_key) and queues it for its first
+    /// poll.
+    pub(crate) fn insert(
+        &mut self,
+        signal: &Arc<Signal>,
+        location: &'static Location<'static>,
+        name: Option<Arc<str>>,
+    ) -> TaskKey {
+        let key = self.next_key();
+        if self.free.pop().is_some() {
+            let slot = &mut self.slots[key.index as usize];
+            if !slot.waker.as_ref().is_some_and(WakerSlot::is_unshared) {
+                slot.waker = Some(WakerSlot::new(signal.clone(), key.index));
+            }
+            slot.live = true;
+            slot.held = true;
+            slot.shielded = false;
+            slot.location = location;
+        } else {
+            self.slots.push(TaskMeta {
+                waker: Some(WakerSlot::new(signal.clone(), key.index)),
+                generation: 0,
+                live: true,
+                held: true,
+                shielded: false,
+                location,
+            });
+        }
+        if let Some(name) = name {
+            self.names.insert(key.index, name);
+        }
+        let waker = self.slots[key.index as usize].waker.as_ref();
+        if waker.is_some_and(WakerSlot::mark_queued) {
+            self.spawned.push(key.index);
+        }
+        self.live += 1;
+        self.held_count += 1;
+        key
+    }
+
+    /// Appends the tasks spawned since the last call to `batch`.
+    pub(crate) fn take_spawned(&mut self, batch: &mut Vec<u32>) {
+        batch.append(&mut self.spawned);
+    }
+
+    pub(crate) fn has_spawned(&self) -> bool {
+        !self.spawned.is_empty()
+    }
+
+    /// Starts a poll of a queued task: takes its waker out. `None` when the queue entry
+    /// is stale (the task ended, or was already polled since it was queued).
+    pub(crate) fn start_poll(&mut self, index: u32) -> Option<WakerSlot> {
+        let slot = self.slots.get_mut(index as usize)?;
+        if !slot.waker.as_ref()?.take_queued() || !slot.live {
+            return None;
+        }
+        if slot.held {
+            slot.held = false;
+            self.held_count -= 1;
+        }
+        slot.waker.take()
+    }
+
+    /// Ends the poll of a task that is still pending, keeping what it waits on.
+    pub(crate) fn finish_pending(
+        &mut self,
+        index: u32,
+        waker: WakerSlot,
+        report: FrameReport,
+        waits: Vec<Wait>,
+    ) {
+        if !waits.is_empty() {
+            self.waits.insert(index, waits);
+        } else if !self.waits.is_empty() {
+            self.waits.remove(&index);
+        }
+        let slot = &mut self.slots[index as usize];
+        slot.held = waker.is_held(report.stuck_holds);
+        self.held_count += usize::from(slot.held);
+        if slot.shielded != report.shielded {
+            slot.shielded = report.shielded;
+            if report.shielded {
+                self.shielded_count += 1;
+            } else {
+                self.shielded_count -= 1;
+            }
+        }
+        slot.waker = Some(waker);
+    }
+
+    /// Ends the poll of a task that is ready, and releases its slot.
+    pub(crate) fn finish_ready(&mut self, index: u32, waker: WakerSlot) {
+        self.slots[index as usize].waker = Some(waker);
+        self.release(index);
+    }
+
+    /// Releases the task under `key` if it is live and not being polled; true if so.
+    pub(crate) fn remove(&mut self, key: TaskKey) -> bool {
+        match self.slots.get(key.index as usize) {
+            Some(slot)
+                if slot.live && slot.generation == key.generation && slot.waker.is_some() =>
+            {
+                self.release(key.index);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Releases a live task that is not being polled.
+    pub(crate) fn release(&mut self, index: u32) {
+        let slot = &mut self.slots[index as usize];
+        debug_assert!(slot.live);
+        slot.live = false;
+        slot.generation = slot.generation.wrapping_add(1);
+        if slot.held {
+            slot.held = false;
+            self.held_count -= 1;
+        }
+        if slot.shielded {
+            slot.shielded = false;
+            self.shielded_count -= 1;
+        }
+        self.names.remove(&index);
+        self.waits.remove(&index);
+        self.free.push(index);
+        self.live -= 1;
+    }
+
+    /// Indices of the live tasks, with whether each is shielded.
+    pub(crate) fn live_tasks(&self) -> impl Iterator<Item = (u32, bool)> + '_ {
+        (0..)
+            .zip(&self.slots)
+            .filter(|(_, slot)| slot.live)
+            .map(|(index, slot)| (index, slot.shielded))
+    }
+
+    /// Forgets every task (the scope has finished); their futures were dropped.
+    pub(crate) fn clear(&mut self) {
+        self.slots.clear();
+        self.free.clear();
+        self.spawned.clear();
+        self.names.clear();
+        self.waits.clear();
+        self.live = 0;
+        self.held_count = 0;
+        self.shielded_count = 0;
+    }
+
+    /// Identifies a live task (for messages and reasons).
+    pub(crate) fn task_ref(&self, scope: u64, index: u32) -> TaskRef {
+        let slot = &self.slots[index as usize];
+        TaskRef::task(scope, index, slot.location, self.names.get(&index).cloned())
+    }
+
+    /// Snapshots of the live tasks.
+    pub(crate) fn views(&self, scope: u64) -> Vec<TaskView> {
+        self.live_tasks()
+            .map(|(index, shielded)| {
+                let slot = &self.slots[index as usize];
+                TaskView {
+                    index,
+                    task: self.task_ref(scope, index),
+                    held_externally: slot.waker.as_ref().map(|w| HeldBy {
+                        queued: w.is_queued(),
+                        clones: w.clones(),
+                    }),
+                    shielded,
+                    waits: self.waits.get(&index).cloned().unwrap_or_default(),
+                }
+            })
+            .collect()
+    }
+
+    pub(crate) fn live(&self) -> usize {
+        self.live
+    }
+
+    pub(crate) fn held_count(&self) -> usize {
+        self.held_count
+    }
+
+    pub(crate) fn shielded_count(&self) -> usize {
+        self.shielded_count
+    }
+}

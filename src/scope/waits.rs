@@ -1,0 +1,92 @@
+//! What a suspended task is waiting on, as reported by the futures it awaits.
+//!
+//! During a task's poll, duet's own futures that stay pending (join handles, sleeps,
+//! nested scopes, limiter waits, completable futures...) report a [`Wait`] here. The
+//! scope driver collects the reports of each poll and keeps them with the task until its
+//! next poll. They feed the task-tree [`dump`](crate::dump) and the deadlock analysis.
+//!
+//! A report is kept only if the reporting future was polled with the task's own waker
+//! (directly, through `async` blocks and combinators that pass the waker on): only then
+//! does the wait hold exactly one clone of that waker, which the deadlock analysis relies
+//! on. A future polled by an executor nested in the task (say a `FuturesUnordered`) holds
+//! that executor's waker instead, and its report is dropped.
+//!
+//! # Invariants
+//!
+//! 1. Reports collected for a poll describe the task's suspension after that poll, and
+//!    nothing else: the buffer is swapped in before the poll and out after it.
+//! 2. A task's waits change only when it is polled.
+
+use std::cell::RefCell;
+use std::rc::Weak;
+use std::sync::Arc;
+use std::task::Waker;
+use std::time::Instant;
+
+use super::core::ScopeCore;
+use crate::runtime::is_polling;
+
+/// One thing a suspended task is waiting on.
+#[derive(Clone)]
+pub(crate) enum Wait {
+    /// The join handle of a task (`index` in `scope`).
+    Join { scope: Weak<ScopeCore>, index: u32 },
+    /// A scope opened in the task.
+    Scope(Weak<ScopeCore>),
+    /// A timer.
+    Sleep(Instant),
+    /// A slot of a limiter (or room in it), at this position in its queue.
+    Limiter {
+        limiter: Arc<dyn InternalBlocker>,
+        /// The waiter's place in the limiter's queues (tells two waits apart).
+        key: usize,
+        position: usize,
+    },
+    /// Something only another thread or runtime can complete (described).
+    External(&'static str),
+}
+
+/// A shared primitive whose waiters can only be released by tasks of one loop, at times.
+pub(crate) trait InternalBlocker: Send + Sync {
+    /// True if, right now, only tasks of the `run` loop `loop_id` can release the
+    /// primitive's waiters (so if none of them can run, the waiters never will either).
+    fn blocks_only(&self, loop_id: u64) -> bool;
+}
+
+thread_local! {
+    static REPORTS: RefCell<Vec<Wait>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Reports that the task polled with `waker` waits on `wait` (ignored unless `waker` is
+/// the polled task's own waker).
+pub(crate) fn report(waker: &Waker, wait: Wait) {
+    if is_polling(waker) {
+        REPORTS.with(|r| r.borrow_mut().push(wait));
+    }
+}
+
+/// Starts collecting the reports of one poll; [`Collect::finish`] returns them and
+/// restores the enclosing poll's.
+pub(crate) struct Collect {
+    outer: Vec<Wait>,
+}
+
+impl Collect {
+    pub(crate) fn start() -> Collect {
+        Collect {
+            outer: REPORTS.with(|r| std::mem::take(&mut *r.borrow_mut())),
+        }
+    }
+
+    pub(crate) fn finish(mut self) -> Vec<Wait> {
+        REPORTS.with(|r| std::mem::replace(&mut *r.borrow_mut(), std::mem::take(&mut self.outer)))
+    }
+}
+
+impl Drop for Collect {
+    fn drop(&mut self) {
+        if !self.outer.is_empty() {
+            REPORTS.with(|r| *r.borrow_mut() = std::mem::take(&mut self.outer));
+        }
+    }
+}

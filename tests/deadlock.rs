@@ -1,0 +1,297 @@
+//! Deadlock detection (no false positives) and the task-tree dump.
+
+mod common;
+
+use std::cell::RefCell;
+use std::convert::Infallible;
+use std::future::pending;
+use std::thread;
+use std::time::Duration;
+
+use common::panic_message;
+use duet::{AwaitableFuture, Config, JoinHandle, Limiter};
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// Replaces `tests/deadlock.rs:LINE:COL` with `<here>` and numbers scopes in order of
+/// first appearance, so that dumps can be compared as text.
+fn normalize(dump: &str) -> String {
+    let mut out = String::new();
+    let mut ids: Vec<String> = Vec::new();
+    let mut rest = dump;
+    while !rest.is_empty() {
+        if let Some(mut after) = rest.strip_prefix(file!()) {
+            // Skip ":LINE:COL" (but not the ':' that follows a location).
+            while let Some(digits) = after.strip_prefix(':') {
+                let end = digits
+                    .find(|c: char| !c.is_ascii_digit())
+                    .unwrap_or(digits.len());
+                if end == 0 {
+                    break;
+                }
+                after = &digits[end..];
+            }
+            out.push_str("<here>");
+            rest = after;
+        } else if let Some(after) = rest.strip_prefix("scope #") {
+            let end = after
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(after.len());
+            let id = after[..end].to_string();
+            let n = ids.iter().position(|i| *i == id).unwrap_or_else(|| {
+                ids.push(id);
+                ids.len() - 1
+            });
+            out.push_str(&format!("scope #{}", n + 1));
+            rest = &after[end..];
+        } else {
+            let c = rest.chars().next().unwrap();
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    out
+}
+
+// ---- detected ---------------------------------------------------------------------
+
+#[test]
+fn two_tasks_awaiting_each_others_join_handle_are_a_deadlock() {
+    let slot_a: RefCell<Option<JoinHandle<()>>> = RefCell::new(None);
+    let slot_b: RefCell<Option<JoinHandle<()>>> = RefCell::new(None);
+    let msg = panic_message(|| {
+        let _ = duet::run_scope(async |s| {
+            let (slot_a, slot_b) = (&slot_a, &slot_b);
+            let waiter = async |slot: &RefCell<Option<JoinHandle<()>>>| {
+                while slot.borrow().is_none() {
+                    duet::yield_now().await;
+                }
+                let other = slot.borrow_mut().take().unwrap();
+                let _ = other.await;
+            };
+            let a = s.spawn_named("a", waiter(slot_b));
+            let b = s.spawn_named("b", waiter(slot_a));
+            *slot_a.borrow_mut() = Some(a);
+            *slot_b.borrow_mut() = Some(b);
+            Ok::<_, Infallible>(())
+        });
+    });
+    assert!(
+        msg.starts_with("duet::run: deadlock: every task is waiting"),
+        "{msg}"
+    );
+    let tree = normalize(&msg[msg.find("scope #").unwrap()..]);
+    assert_eq!(
+        tree,
+        "scope #1 opened at <here>: running\n\
+         ├── task #0 `a` spawned at <here>: waiting on the join handle of task #1 of scope #1\n\
+         └── task #1 `b` spawned at <here>: waiting on the join handle of task #0 of scope #1\n"
+    );
+}
+
+#[test]
+fn a_limiter_of_one_acquired_twice_by_one_task_is_a_deadlock() {
+    let msg = panic_message(|| {
+        duet::run(async {
+            let limiter = Limiter::new(1);
+            duet::scope(async |s| {
+                s.spawn(async {
+                    let _first = limiter.acquire().await;
+                    let _second = limiter.acquire().await; // never: the task holds the only slot
+                });
+            })
+            .await
+            .unwrap();
+        })
+    });
+    assert!(
+        msg.starts_with("duet::run: deadlock: every task is waiting"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("waiting on a limiter slot (position 1 in its queue)"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_task_awaiting_a_nested_scope_stuck_on_its_parents_task_is_a_deadlock() {
+    let msg = panic_message(|| {
+        let _ = duet::run_scope(async |s| {
+            let never = s.spawn(pending::<()>());
+            let h = s.spawn(async move {
+                duet::scope(async |_inner| {
+                    let _ = never.await; // waits for a sibling of its parent task
+                })
+                .await
+                .unwrap();
+            });
+            let _ = h.await;
+            Ok::<_, Infallible>(())
+        });
+    });
+    assert!(msg.contains("deadlock"), "{msg}");
+}
+
+#[test]
+fn a_collector_whose_producers_are_all_gone_ends_with_an_error_not_a_hang() {
+    // A collector nobody can feed any more (every producer handle dropped) is reported to
+    // its consumer as abandoned. A collector whose producer handle is still alive is not
+    // a deadlock duet can prove: that handle may be on its way to another thread.
+    use futures::StreamExt;
+    let out = duet::run(async {
+        let (collector, mut stream) = duet::AsyncCollector::<u32>::new();
+        drop(collector);
+        stream.next().await
+    });
+    assert!(matches!(out, Some(Err(duet::CollectorError::Abandoned))));
+}
+
+// ---- not flagged ----------------------------------------------------------------------
+
+#[test]
+fn waiting_on_another_thread_is_not_a_deadlock() {
+    let got = duet::run_scope(async |s| {
+        let f = AwaitableFuture::new();
+        let producer = f.clone();
+        thread::spawn(move || {
+            thread::sleep(ms(200)); // well past the loop's deadlock check
+            producer.set_result(7);
+        });
+        let h = s.spawn(async move { Ok(f.await.unwrap()) });
+        Ok::<_, Infallible>(h.await.unwrap())
+    });
+    assert_eq!(got.unwrap(), 7);
+}
+
+#[test]
+fn waiting_on_a_timer_is_not_a_deadlock() {
+    let r = duet::run_scope(async |s| {
+        let h = s.spawn(duet::sleep(ms(200)));
+        let _ = h.await;
+        Ok::<_, Infallible>(())
+    });
+    assert!(r.is_ok());
+}
+
+#[test]
+fn waiting_on_a_buffered_future_completed_elsewhere_is_not_a_deadlock() {
+    let batcher = duet::Batcher::new(|batch: duet::Batch<u32, u32>| {
+        thread::spawn(move || {
+            thread::sleep(ms(200));
+            let values: Vec<u32> = batch.keys().map(|k| k + 1).collect();
+            batch.complete(values);
+        });
+    });
+    let got = duet::run_scope(async |s| {
+        let a = s.spawn(batcher.get(1));
+        let b = s.spawn(batcher.get(2));
+        Ok::<_, duet::AwaitError>((a.await.unwrap(), b.await.unwrap()))
+    });
+    assert_eq!(got.unwrap(), (2, 3));
+}
+
+#[test]
+fn waiting_on_a_limiter_slot_held_by_another_thread_is_not_a_deadlock() {
+    let limiter = Limiter::new(1);
+    let slot = limiter.try_acquire().unwrap();
+    let releaser = thread::spawn(move || {
+        thread::sleep(ms(200));
+        drop(slot);
+    });
+    let r = duet::run_scope(async |s| {
+        let h = s.spawn(async { drop(limiter.acquire().await) });
+        let _ = h.await;
+        Ok::<_, Infallible>(())
+    });
+    releaser.join().unwrap();
+    assert!(r.is_ok());
+}
+
+#[test]
+fn a_wait_on_a_limiter_slot_held_outside_any_loop_is_not_a_deadlock() {
+    // The slot's holder is plain code on this thread (not a task of the loop), which
+    // could release it from a destructor, a callback or another loop: not provable.
+    let limiter = Limiter::new(1);
+    let slot = limiter.try_acquire().unwrap();
+    let r = duet::run_scope(async |s| {
+        let h = s.spawn(async { drop(limiter.acquire().await) });
+        s.spawn(async {
+            duet::sleep(ms(200)).await;
+        });
+        duet::sleep(ms(100)).await;
+        h.cancel();
+        Ok::<_, Infallible>(())
+    });
+    drop(slot);
+    assert!(r.is_ok());
+}
+
+// ---- dumps --------------------------------------------------------------------------
+
+#[test]
+fn dump_snapshot() {
+    let captured = RefCell::new(String::new());
+    let r = duet::run_with(
+        Config::new().virtual_clock(),
+        duet::scope_with(duet::ScopeOptions::new().timeout(ms(5_000)), async |s| {
+            s.spawn_named("sleeper", duet::sleep(ms(2_000)));
+            let stuck = s.spawn(pending::<()>());
+            s.spawn(async move {
+                let _ = stuck.await;
+            });
+            s.spawn(async {
+                duet::scope(async |inner| {
+                    inner.spawn(duet::sleep(ms(1_000)));
+                    inner.spawn(duet::shield(duet::sleep(ms(3_000))));
+                })
+                .await
+                .unwrap();
+            });
+            duet::sleep(ms(10)).await;
+            *captured.borrow_mut() = duet::dump();
+            s.cancel_with_grace(ms(100));
+            Ok::<_, Infallible>(())
+        }),
+    );
+    assert!(r.unwrap_err().is_cancelled());
+    assert_eq!(
+        normalize(&captured.borrow()),
+        "scope #1 opened at <here>: running, deadline in 4.990s\n\
+         ├── body: running now\n\
+         ├── task #0 `sleeper` spawned at <here>: waiting on a sleep (due in 1.990s)\n\
+         ├── task #1 spawned at <here>: waiting (on something duet cannot see)\n\
+         ├── task #2 spawned at <here>: waiting on the join handle of task #1 of scope #1\n\
+         └── task #3 spawned at <here>: waiting on scope #2 [shielded]\n    \
+             └── scope #2 opened at <here>: running\n        \
+                 ├── task #0 spawned at <here>: waiting on a sleep (due in 0.990s)\n        \
+                 └── task #1 spawned at <here>: waiting on a sleep (due in 2.990s) [shielded]\n"
+    );
+}
+
+#[test]
+fn dump_shows_a_cancelling_scope_and_outside_a_loop_says_so() {
+    assert!(duet::dump().starts_with("duet::dump: not inside duet::run"));
+    let captured = RefCell::new(String::new());
+    let _ = duet::run_with(
+        Config::new().virtual_clock(),
+        duet::scope(async |s| {
+            s.spawn(async {
+                duet::cancelled().await;
+                duet::sleep(ms(50)).await;
+            });
+            s.cancel_with_grace(ms(100));
+            duet::yield_now().await;
+            *captured.borrow_mut() = duet::dump();
+            Ok::<_, Infallible>(())
+        }),
+    );
+    assert_eq!(
+        normalize(&captured.borrow()),
+        "scope #1 opened at <here>: cancelling (cancelled explicitly), hard in 0.100s\n\
+         ├── body: running now\n\
+         └── task #0 spawned at <here>: waiting on a sleep (due in 0.050s)\n"
+    );
+}
