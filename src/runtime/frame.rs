@@ -17,22 +17,29 @@
 use std::cell::Cell;
 use std::task::Waker;
 
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 struct Frame {
     /// The data pointer of the polled task's waker (0: none).
     task: usize,
+    /// The polled task's slot in its scope (`BODY` for a body or a loop's root).
+    index: u32,
     stuck_holds: usize,
     shielded: bool,
+    /// Where this poll's wait reports start in the report stack (see `scope::waits`), once
+    /// something reported.
+    first_report: Option<usize>,
 }
 
+const NO_FRAME: Frame = Frame {
+    task: 0,
+    index: u32::MAX,
+    stuck_holds: 0,
+    shielded: false,
+    first_report: None,
+};
+
 thread_local! {
-    static POLL_FRAME: Cell<Frame> = const {
-        Cell::new(Frame {
-            task: 0,
-            stuck_holds: 0,
-            shielded: false,
-        })
-    };
+    static POLL_FRAME: Cell<Frame> = const { Cell::new(NO_FRAME) };
 }
 
 /// What a poll left behind, reported by code nested in it.
@@ -42,11 +49,18 @@ pub(crate) struct FrameReport {
     pub(crate) stuck_holds: usize,
     /// The task is suspended inside a shield (directly, or in a nested scope).
     pub(crate) shielded: bool,
+    /// Where the poll's wait reports start, if it made any.
+    pub(crate) first_report: Option<usize>,
 }
 
-/// Polls with `task` (a waker data pointer) as the current frame and returns what `poll`
-/// returned plus what code nested in the poll reported.
-pub(crate) fn poll_in_frame<R>(task: *const (), poll: impl FnOnce() -> R) -> (R, FrameReport) {
+/// Polls with `task` (a waker data pointer; `index`, its slot in the current scope) as
+/// the current frame and returns what `poll` returned plus what code nested in the poll
+/// reported.
+pub(crate) fn poll_in_frame<R>(
+    task: *const (),
+    index: u32,
+    poll: impl FnOnce() -> R,
+) -> (R, FrameReport) {
     struct Restore(Frame);
     impl Drop for Restore {
         fn drop(&mut self) {
@@ -55,8 +69,8 @@ pub(crate) fn poll_in_frame<R>(task: *const (), poll: impl FnOnce() -> R) -> (R,
     }
     let fresh = Frame {
         task: task as usize,
-        stuck_holds: 0,
-        shielded: false,
+        index,
+        ..NO_FRAME
     };
     let restore = Restore(POLL_FRAME.with(|f| f.replace(fresh)));
     let output = poll();
@@ -65,8 +79,28 @@ pub(crate) fn poll_in_frame<R>(task: *const (), poll: impl FnOnce() -> R) -> (R,
     let report = FrameReport {
         stuck_holds: frame.stuck_holds,
         shielded: frame.shielded,
+        first_report: frame.first_report,
     };
     (output, report)
+}
+
+/// The slot of the task being polled in the current scope (`u32::MAX`: a body or root).
+pub(crate) fn current_index() -> u32 {
+    POLL_FRAME.with(|f| f.get().index)
+}
+
+/// Records that the polled task made a wait report at `position` of the report stack, if
+/// `waker` is its own waker; false (and nothing recorded) otherwise.
+pub(crate) fn note_report(waker: &Waker, position: usize) -> bool {
+    POLL_FRAME.with(|f| {
+        let mut frame = f.get();
+        if frame.task == 0 || waker.data() as usize != frame.task {
+            return false;
+        }
+        frame.first_report.get_or_insert(position);
+        f.set(frame);
+        true
+    })
 }
 
 /// The identity (waker data pointer) of the task being polled on this thread, or null.

@@ -41,7 +41,8 @@ pub use config::Config;
 use context::LoopContext;
 pub(crate) use context::{adopt_if_root_scope, current_loop, with_current};
 pub(crate) use frame::{
-    FrameReport, is_polling, observe_shield, poll_in_frame, report_shielded, report_stuck_hold,
+    FrameReport, current_index, note_report, observe_shield, poll_in_frame, report_shielded,
+    report_stuck_hold,
 };
 use park::LoopWaker;
 
@@ -123,10 +124,10 @@ pub fn run_with<F: IntoFuture>(config: Config, future: F) -> F::Output {
     // The root starts from the caller's task-local values; its changes stay inside.
     let mut values = crate::context::Values::snapshot();
     loop {
-        let collect = crate::scope::waits::Collect::start();
-        let (poll, report) =
-            poll_in_frame(root_id, || values.enter(|| root.as_mut().poll(&mut cx)));
-        let root_waits = collect.finish();
+        let (poll, report) = poll_in_frame(root_id, u32::MAX, || {
+            values.enter(|| root.as_mut().poll(&mut cx))
+        });
+        let root_waits = crate::scope::waits::take(report.first_report).unwrap_or_default();
         let stuck_holds = report.stuck_holds;
         if let Poll::Ready(output) = poll {
             return output;

@@ -14,7 +14,7 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use super::core::{BODY, Observer, ParentLink, ScopeCore};
+use super::core::{Observer, ParentLink, ScopeCore};
 use crate::CancelReason;
 
 thread_local! {
@@ -22,47 +22,38 @@ thread_local! {
     /// dropped with its task reports it (as `CancelReason::Parent`).
     static DROPPING: RefCell<Option<CancelReason>> = const { RefCell::new(None) };
     static SCOPE: RefCell<Option<Rc<ScopeCore>>> = const { RefCell::new(None) };
-    static TASK: Cell<u32> = const { Cell::new(BODY) };
     static IN_SHIELD: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Restores the previous position when dropped.
 pub(crate) struct Restore {
     scope: Option<Rc<ScopeCore>>,
-    task: u32,
     in_shield: bool,
 }
 
 impl Drop for Restore {
     fn drop(&mut self) {
         SCOPE.with(|s| *s.borrow_mut() = self.scope.take());
-        TASK.with(|t| t.set(self.task));
         IN_SHIELD.with(|s| s.set(self.in_shield));
     }
 }
 
-fn replace(scope: Option<Rc<ScopeCore>>, task: u32, in_shield: bool) -> Restore {
+fn replace(scope: Option<Rc<ScopeCore>>, in_shield: bool) -> Restore {
     Restore {
         scope: SCOPE.with(|s| s.replace(scope)),
-        task: TASK.with(|t| t.replace(task)),
         in_shield: IN_SHIELD.with(|s| s.replace(in_shield)),
     }
 }
 
-/// Makes `core` the current scope (its body running) until the guard drops.
+/// Makes `core` the current scope until the guard drops. (Which of its tasks runs is
+/// in the poll frame, set by the driver for each poll: see `runtime::frame`.)
 pub(crate) fn enter_scope(core: &Rc<ScopeCore>) -> Restore {
-    replace(Some(core.clone()), BODY, false)
+    replace(Some(core.clone()), false)
 }
 
 /// Starts a new root (a `run` loop): no current scope until the guard drops.
 pub(crate) fn enter_root() -> Restore {
-    replace(None, BODY, false)
-}
-
-/// Names the task of the current scope being polled; returns the previous one, which the
-/// caller restores with another call (polls do not unwind: they are caught).
-pub(crate) fn set_task(index: u32) -> u32 {
-    TASK.with(|t| t.replace(index))
+    replace(None, false)
 }
 
 /// Runs `f` shielded from the current scope's cancellation.
@@ -82,7 +73,7 @@ pub(crate) fn parent_link() -> Option<ParentLink> {
     let core = SCOPE.with(|s| s.borrow().clone())?;
     Some(ParentLink {
         core,
-        task: TASK.with(Cell::get),
+        task: crate::runtime::current_index(),
         shielded: IN_SHIELD.with(Cell::get),
     })
 }

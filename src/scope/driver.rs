@@ -283,8 +283,12 @@ fn is_done<E, B, V>(this: &Projection<'_, '_, '_, E, B, V>) -> bool {
 }
 
 /// True if a cancellation request arrived that the driver has not acted on yet.
+#[inline]
 fn new_cancel_request<E, B, V>(this: &Projection<'_, '_, '_, E, B, V>) -> bool {
     let core = &this.scope.inner.core;
+    if !core.signal.is_cancel_requested() {
+        return false;
+    }
     match core.signal.cancel_request(*this.default_grace) {
         None => false,
         Some((_, grace)) => match core.phase.get() {
@@ -433,17 +437,16 @@ where
     core.body.borrow_mut().polling = true;
     let waker = core.body_waker.waker();
     let mut cx = Context::from_waker(waker);
-    let collect = waits::Collect::start();
-    let (poll, report) = poll_in_frame(waker.data(), || {
+    let (poll, report) = poll_in_frame(waker.data(), BODY, || {
         panic::catch_unwind(AssertUnwindSafe(|| body.as_mut().poll(&mut cx)))
     });
-    let waits = collect.finish();
+    let waits = waits::take(report.first_report);
     {
         let mut view = core.body.borrow_mut();
         view.polling = false;
         view.shielded = poll.as_ref().is_ok_and(Poll::is_pending) && report.shielded;
         view.done = !matches!(poll, Ok(Poll::Pending));
-        view.waits = waits;
+        view.waits = waits.unwrap_or_default();
     }
     let body_ref = || Some(this.scope.inner.core.task_ref(BODY));
     match poll {
@@ -480,11 +483,10 @@ fn poll_task<E>(scope: &Scope<'_, E>, index: u32) -> Option<(Exit<E>, Option<Tas
         unreachable!("a live task that is not being polled has its future in its slot");
     };
     let mut cx = Context::from_waker(waker.waker());
-    let previous = current::set_task(index);
-    let collect = waits::Collect::start();
-    let (poll, report) = poll_in_frame(waker.waker().data(), || task.as_mut().poll_task(&mut cx));
-    let waits = collect.finish();
-    current::set_task(previous);
+    let (poll, report) = poll_in_frame(waker.waker().data(), index, || {
+        task.as_mut().poll_task(&mut cx)
+    });
+    let waits = waits::take(report.first_report);
     match poll {
         Poll::Pending => {
             scope.inner.futures.borrow_mut().put(index, task);

@@ -174,12 +174,16 @@ impl TaskTable {
         index: u32,
         waker: WakerSlot,
         report: FrameReport,
-        waits: Vec<Wait>,
+        waits: Option<Vec<Wait>>,
     ) {
-        if !waits.is_empty() {
-            self.waits.insert(index, waits);
-        } else if !self.waits.is_empty() {
-            self.waits.remove(&index);
+        match waits {
+            Some(waits) => {
+                self.waits.insert(index, waits);
+            }
+            None if !self.waits.is_empty() => {
+                self.waits.remove(&index);
+            }
+            None => {}
         }
         let slot = &mut self.slots[index as usize];
         slot.held = waker.is_held(report.stuck_holds);
@@ -228,8 +232,13 @@ impl TaskTable {
             slot.shielded = false;
             self.shielded_count -= 1;
         }
-        self.names.remove(&index);
-        self.waits.remove(&index);
+        // Most tasks have neither: skip the hashing then.
+        if !self.names.is_empty() {
+            self.names.remove(&index);
+        }
+        if !self.waits.is_empty() {
+            self.waits.remove(&index);
+        }
         self.free.push(index);
         self.live -= 1;
     }

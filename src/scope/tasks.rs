@@ -99,7 +99,11 @@ impl<'env, E> TaskFutures<'env, E> {
 
     pub(crate) fn put(&mut self, index: u32, task: BoxedTask<'env, E>) {
         let index = index as usize;
-        if index >= self.slots.len() {
+        if index == self.slots.len() {
+            self.slots.push(Some(task));
+            return;
+        }
+        if index > self.slots.len() {
             self.slots.resize_with(index + 1, || None);
         }
         debug_assert!(self.slots[index].is_none());

@@ -14,7 +14,8 @@
 //! # Invariants
 //!
 //! 1. Reports collected for a poll describe the task's suspension after that poll, and
-//!    nothing else: the buffer is swapped in before the poll and out after it.
+//!    nothing else: the poll frame records where its reports start in the report stack,
+//!    nested polls take theirs before returning, so the poll's own are the stack's tail.
 //! 2. A task's waits change only when it is polled.
 
 use std::cell::RefCell;
@@ -24,7 +25,7 @@ use std::task::Waker;
 use std::time::Instant;
 
 use super::core::ScopeCore;
-use crate::runtime::is_polling;
+use crate::runtime::note_report;
 
 /// One thing a suspended task is waiting on.
 #[derive(Clone)]
@@ -60,33 +61,18 @@ thread_local! {
 /// Reports that the task polled with `waker` waits on `wait` (ignored unless `waker` is
 /// the polled task's own waker).
 pub(crate) fn report(waker: &Waker, wait: Wait) {
-    if is_polling(waker) {
-        REPORTS.with(|r| r.borrow_mut().push(wait));
-    }
-}
-
-/// Starts collecting the reports of one poll; [`Collect::finish`] returns them and
-/// restores the enclosing poll's.
-pub(crate) struct Collect {
-    outer: Vec<Wait>,
-}
-
-impl Collect {
-    pub(crate) fn start() -> Collect {
-        Collect {
-            outer: REPORTS.with(|r| std::mem::take(&mut *r.borrow_mut())),
+    REPORTS.with(|r| {
+        let mut reports = r.borrow_mut();
+        if note_report(waker, reports.len()) {
+            reports.push(wait);
         }
-    }
-
-    pub(crate) fn finish(mut self) -> Vec<Wait> {
-        REPORTS.with(|r| std::mem::replace(&mut *r.borrow_mut(), std::mem::take(&mut self.outer)))
-    }
+    });
 }
 
-impl Drop for Collect {
-    fn drop(&mut self) {
-        if !self.outer.is_empty() {
-            REPORTS.with(|r| *r.borrow_mut() = std::mem::take(&mut self.outer));
-        }
-    }
+/// Takes the reports of a poll that started them at `first` (see
+/// [`FrameReport::first_report`](crate::runtime::FrameReport::first_report)): `None`, and
+/// no thread-local access, when the poll made none.
+pub(crate) fn take(first: Option<usize>) -> Option<Vec<Wait>> {
+    let first = first?;
+    Some(REPORTS.with(|r| r.borrow_mut().split_off(first)))
 }
