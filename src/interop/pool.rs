@@ -118,6 +118,12 @@ impl ThreadPool {
     }
 
     /// The number of threads.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(duet::ThreadPool::new(3).threads(), 3);
+    /// ```
     pub fn threads(&self) -> usize {
         self.threads
     }
