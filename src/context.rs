@@ -149,6 +149,17 @@ pub struct ContextVar<T: 'static> {
 
 impl<T: 'static> ContextVar<T> {
     /// Creates a variable; `name` appears in its `Debug` output.
+    ///
+    /// Variables are declared as `static`s: their address is their identity.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// static TENANT: duet::ContextVar<String> = duet::ContextVar::new("tenant");
+    ///
+    /// assert_eq!(TENANT.get(), None); // not set yet
+    /// assert_eq!(format!("{TENANT:?}"), r#"ContextVar { name: "tenant" }"#);
+    /// ```
     pub const fn new(name: &'static str) -> Self {
         ContextVar {
             name,
@@ -164,6 +175,24 @@ impl<T: 'static> ContextVar<T> {
     ///
     /// Tasks spawned afterwards inherit the value; tasks spawned before, the parent and
     /// siblings do not see it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// static DEPTH: duet::ContextVar<u32> = duet::ContextVar::new("depth");
+    ///
+    /// DEPTH.set(1);
+    /// duet::run_scope(async |s| {
+    ///     let child = s.spawn(async {
+    ///         DEPTH.set(2); // this task's own value
+    ///         Ok(DEPTH.get())
+    ///     });
+    ///     assert_eq!(child.await.unwrap(), Some(2));
+    ///     assert_eq!(DEPTH.get(), Some(1)); // the parent's value is unchanged
+    ///     Ok::<_, std::convert::Infallible>(())
+    /// })
+    /// .unwrap();
+    /// ```
     pub fn set(&'static self, value: T) {
         let key = self.key();
         let value: Rc<dyn Any> = Rc::new(value);
@@ -179,6 +208,25 @@ impl<T: 'static> ContextVar<T> {
     }
 
     /// Removes the variable from the current task's context.
+    ///
+    /// Like [`set`](ContextVar::set), this changes only the current task's context:
+    /// tasks that already inherited the value keep it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// static TRACE: duet::ContextVar<u64> = duet::ContextVar::new("trace");
+    ///
+    /// duet::run_scope(async |s| {
+    ///     TRACE.set(7);
+    ///     let before = s.spawn(async { Ok(TRACE.get()) });
+    ///     TRACE.remove();
+    ///     assert_eq!(TRACE.get(), None);
+    ///     assert_eq!(before.await.unwrap(), Some(7)); // inherited at spawn
+    ///     Ok::<_, std::convert::Infallible>(())
+    /// })
+    /// .unwrap();
+    /// ```
     pub fn remove(&'static self) {
         let key = self.key();
         CURRENT.with(|c| {
@@ -193,8 +241,21 @@ impl<T: 'static> ContextVar<T> {
 
     /// Calls `f` with a reference to the current value, if set.
     ///
-    /// `f` must not set or remove context variables (it would panic: the context is
-    /// borrowed while `f` runs).
+    /// Works for values that are not `Clone`. `f` must not set or remove context
+    /// variables (it would panic: the context is borrowed while `f` runs).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// struct Credentials {
+    ///     user: String,
+    /// }
+    /// static CREDENTIALS: duet::ContextVar<Credentials> = duet::ContextVar::new("credentials");
+    ///
+    /// CREDENTIALS.set(Credentials { user: "ada".into() });
+    /// let user = duet::run(async { CREDENTIALS.with(|c| c.map(|c| c.user.len())) });
+    /// assert_eq!(user, Some(3));
+    /// ```
     pub fn with<R>(&'static self, f: impl FnOnce(Option<&T>) -> R) -> R {
         let key = self.key();
         let value = CURRENT.with(|c| {
@@ -208,7 +269,17 @@ impl<T: 'static> ContextVar<T> {
 }
 
 impl<T: Clone + 'static> ContextVar<T> {
-    /// The current value, if set.
+    /// The current value, if set (a clone of it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// static LOCALE: duet::ContextVar<&str> = duet::ContextVar::new("locale");
+    ///
+    /// assert_eq!(LOCALE.get(), None);
+    /// LOCALE.set("en-GB");
+    /// assert_eq!(duet::run(async { LOCALE.get() }), Some("en-GB")); // visible inside run
+    /// ```
     pub fn get(&'static self) -> Option<T> {
         self.with(|v| v.cloned())
     }

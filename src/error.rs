@@ -53,11 +53,25 @@ pub enum ScopeError<E> {
 
 impl<E> ScopeError<E> {
     /// True if a task or the body failed with an error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let r = duet::run_scope(async |_s| Err::<(), _>("bad input"));
+    /// assert!(r.unwrap_err().is_failed());
+    /// ```
     pub fn is_failed(&self) -> bool {
         matches!(self, ScopeError::Failed { .. })
     }
 
     /// True if the scope was cancelled (for any [`CancelReason`], a timeout included).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let r = duet::run_scope(async |s| s.cancel());
+    /// assert!(r.unwrap_err().is_cancelled());
+    /// ```
     pub fn is_cancelled(&self) -> bool {
         matches!(self, ScopeError::Cancelled { .. })
     }
@@ -88,6 +102,13 @@ impl<E> ScopeError<E> {
     }
 
     /// The reason, if the scope was cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let r = duet::run_scope(async |s| s.cancel());
+    /// assert_eq!(r.unwrap_err().cancel_reason(), Some(&duet::CancelReason::Explicit));
+    /// ```
     pub fn cancel_reason(&self) -> Option<&CancelReason> {
         match self {
             ScopeError::Cancelled { reason, .. } => Some(reason),
@@ -95,7 +116,18 @@ impl<E> ScopeError<E> {
         }
     }
 
-    /// Every error, first one first.
+    /// Every error, first one first, by reference.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let r = duet::run(duet::scope_with(duet::ScopeOptions::new().collect_all(), async |s| {
+    ///     s.spawn(async { Err::<(), _>("a") });
+    ///     s.spawn(async { Err::<(), _>("b") });
+    ///     Ok(())
+    /// }));
+    /// assert_eq!(r.unwrap_err().errors().count(), 2);
+    /// ```
     pub fn errors(&self) -> impl Iterator<Item = &E> {
         let (first, rest) = match self {
             ScopeError::Failed { error, others } => (Some(error), others),
@@ -127,6 +159,14 @@ impl<E> ScopeError<E> {
 
     /// Applies `f` to every error, keeping the shape (for example to convert into the
     /// caller's error type).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let r = duet::run_scope(async |_s| Err::<(), _>("404"));
+    /// let r = r.map_err(|e| e.map_err(|code| code.parse::<u16>().unwrap()));
+    /// assert_eq!(r.unwrap_err().into_errors(), [404]);
+    /// ```
     pub fn map_err<F, G: FnMut(E) -> F>(self, mut f: G) -> ScopeError<F> {
         match self {
             ScopeError::Failed { error, others } => ScopeError::Failed {
@@ -198,11 +238,34 @@ pub enum JoinError {
 
 impl JoinError {
     /// True if the task was cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// duet::run_scope(async |s| {
+    ///     let h = s.spawn(futures::future::pending::<()>());
+    ///     h.cancel();
+    ///     assert!(h.await.unwrap_err().is_cancelled());
+    /// })
+    /// .unwrap();
+    /// ```
     pub fn is_cancelled(&self) -> bool {
         matches!(self, JoinError::Cancelled(_))
     }
 
-    /// True if the task returned an error.
+    /// True if the task returned an error (the error itself is in the scope's result).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let handle = std::cell::RefCell::new(None);
+    /// let r = duet::run_scope(async |s| {
+    ///     *handle.borrow_mut() = Some(s.spawn(async { Err::<(), _>("oops") }));
+    ///     Ok(())
+    /// });
+    /// assert_eq!(r.unwrap_err().into_errors(), ["oops"]);
+    /// assert!(duet::run(handle.take().unwrap()).unwrap_err().is_failed());
+    /// ```
     pub fn is_failed(&self) -> bool {
         matches!(self, JoinError::Failed)
     }
@@ -228,12 +291,37 @@ impl JoinError {
         matches!(self, JoinError::Cancelled(CancelReason::TimedOut))
     }
 
-    /// True if the task panicked.
+    /// True if the task panicked (the scope re-raises the panic, so a handle sees this
+    /// only from outside the scope, after catching the panic).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let handle = std::cell::RefCell::new(None);
+    /// let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    ///     duet::run_scope(async |s| {
+    ///         *handle.borrow_mut() = Some(s.spawn(async { panic!("boom") }));
+    ///     })
+    /// }));
+    /// assert!(panicked.is_err());
+    /// assert!(duet::run(handle.take().unwrap()).unwrap_err().is_panic());
+    /// ```
     pub fn is_panic(&self) -> bool {
         matches!(self, JoinError::Panicked)
     }
 
     /// The reason, if the task was cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// duet::run_scope(async |s| {
+    ///     let h = s.spawn(futures::future::pending::<()>());
+    ///     h.cancel();
+    ///     assert_eq!(h.await.unwrap_err().cancel_reason(), Some(&duet::CancelReason::JoinHandle));
+    /// })
+    /// .unwrap();
+    /// ```
     pub fn cancel_reason(&self) -> Option<&CancelReason> {
         match self {
             JoinError::Cancelled(reason) => Some(reason),

@@ -1,49 +1,101 @@
 //! Structured concurrency for Rust: nurseries, cancellation and a re-entrant loop.
 //!
 //! `duet` runs async code on the current thread. [`run`] blocks the thread and drives a
-//! future; [`scope`] opens a *nursery* in which tasks are spawned. A scope owns its tasks:
-//! it waits for all of them, cancels the rest when one fails, and reports every error.
-//! Work that completes on other threads wakes the loop through ordinary wakers, and the
-//! loop fires its own timers.
+//! future; [`scope()`] opens a *nursery* in which tasks are spawned. A scope owns its
+//! tasks: it waits for all of them, cancels the rest when one fails, and reports every
+//! error. Work that completes on other threads (thread pools, rayon, tokio, any
+//! `Future`) wakes the loop through ordinary wakers, and the loop fires its own timers.
+//!
+//! The sections below are a tutorial, each step building on the last: [run](#run) →
+//! [scopes](#scopes) → [spawning tasks](#spawning-tasks) → [errors and
+//! cancellation](#errors-and-cancellation) → [timeouts](#timeouts-and-deadlines) →
+//! [limits](#limits) → [parallel map](#parallel-map) → [interop](#interop) →
+//! [task-local context](#task-local-context). Every example is a doctest. The
+//! `examples/` directory has runnable programs (`cargo run --example quickstart`), and
+//! `design/` explains how the crate works and what it deliberately leaves out.
 //!
 //! # Run
+//!
+//! [`run`] drives a future to completion on this thread and returns its output. While
+//! nothing is ready, the thread parks; it never spins.
 //!
 //! ```
 //! assert_eq!(duet::run(async { 40 + 2 }), 42);
 //! ```
 //!
 //! `run` is re-entrant: a task may call a synchronous function that itself calls `run`.
-//! The nested call is a new root with its own cancellation tree.
+//! The nested call is a new root with its own, isolated cancellation tree; it returns its
+//! value to the task that called it. This is what lets a synchronous code base move to
+//! async one function at a time (`examples/reentrancy.rs`).
 //!
 //! ```
-//! fn sync_helper() -> u32 {
-//!     duet::run(async { 1 })
+//! fn legacy_sync_api() -> u32 {
+//!     duet::run(async { 1 }) // a loop of its own, even when called from a task
 //! }
-//! assert_eq!(duet::run(async { sync_helper() + 1 }), 2);
+//! assert_eq!(duet::run(async { legacy_sync_api() + 1 }), 2);
 //! ```
 //!
-//! # Scopes and tasks
+//! # Scopes
 //!
-//! Tasks may borrow what outlives the scope and need not be `Send`:
+//! [`scope()`] opens a nursery inside async code and [`run_scope`] opens one at the root
+//! (`run(scope(body))`). The body receives a [`&Scope`](Scope) and returns
+//! `Result<T, E>` (or `()`); the scope returns `Result<T, ScopeError<E>>` once the body
+//! *and every task spawned into it* have finished. Scopes nest, and no task outlives the
+//! scope that spawned it.
 //!
 //! ```
+//! # use std::convert::Infallible;
+//! let answer = duet::run(async {
+//!     let inner = duet::scope(async |_s| Ok::<_, Infallible>(21)).await.unwrap();
+//!     inner * 2
+//! });
+//! assert_eq!(answer, 42);
+//! ```
+//!
+//! Tasks may borrow anything that outlives the scope, and need not be `Send`; but not
+//! locals of the body, which may be gone before the tasks finish (see
+//! [`Scope`'s lifetimes](Scope#lifetimes)).
+//!
+//! # Spawning tasks
+//!
+//! [`Scope::spawn`] starts a task and returns a [`JoinHandle`]: await it for the task's
+//! value, or [`cancel`](JoinHandle::cancel) that one task. Spawning never runs the task
+//! at once: the caller continues to its next await. Dropping a handle does not detach or
+//! cancel anything; the scope still owns and waits for the task.
+//!
+//! ```
+//! # use std::convert::Infallible;
+//! # use std::rc::Rc;
 //! let names = vec!["ada", "grace"];
+//! let shared = Rc::new(10); // `!Send` is fine: everything runs on this thread
 //! let total = duet::run_scope(async |s| {
 //!     let lens: Vec<_> = names.iter().map(|n| s.spawn(async move { Ok(n.len()) })).collect();
-//!     let mut total = 0;
+//!     let extra = shared.clone();
+//!     let bonus = s.spawn(async move { Ok(*extra) });
+//!     let forever = s.spawn(futures::future::pending::<()>());
+//!     forever.cancel(); // that task alone; its handle reports the cancellation
+//!     assert!(forever.await.unwrap_err().is_cancelled());
+//!
+//!     let mut total = bonus.await.unwrap();
 //!     for len in lens {
 //!         total += len.await.unwrap();
 //!     }
-//!     Ok::<_, std::convert::Infallible>(total)
+//!     Ok::<_, Infallible>(total)
 //! });
-//! assert_eq!(total.unwrap(), 8);
+//! assert_eq!(total.unwrap(), 18);
 //! ```
+//!
+//! A task cannot capture the `&Scope` its body received (it is a borrow of the body's
+//! own frame); a task that spawns siblings takes a [clone](Scope#lifetimes) of the handle.
 //!
 //! # Errors and cancellation
 //!
-//! The first error cancels every other task of the scope (each is dropped at its current
-//! await point) and the scope returns it; [`ScopeError`] tells failures and cancellations
-//! apart.
+//! The first error, from a task or the body, cancels every other task of the scope (each
+//! is dropped at its current await point, so its destructors run) and the scope returns
+//! it in [`ScopeError::Failed`], together with any other errors that surfaced. A
+//! collect-all scope ([`ScopeOptions::collect_all`], a supervisor) lets every task finish
+//! and returns all the errors. A panic cancels the siblings and is re-raised by the
+//! scope, as in [`std::thread::scope`].
 //!
 //! ```
 //! let r = duet::run_scope(async |s| {
@@ -51,17 +103,47 @@
 //!     s.spawn(async { Err::<(), _>("no route to host") });
 //!     Ok(())
 //! });
-//! assert_eq!(r.unwrap_err().into_errors(), ["no route to host"]);
+//! let error = r.unwrap_err();
+//! assert!(error.is_failed());
+//! assert_eq!(error.into_errors(), ["no route to host"]);
+//!
+//! let all = duet::run(duet::scope_with(duet::ScopeOptions::new().collect_all(), async |s| {
+//!     s.spawn(async { Err::<(), _>("first") });
+//!     s.spawn(async { Err::<(), _>("second") });
+//!     Ok(())
+//! }));
+//! assert_eq!(all.unwrap_err().errors().count(), 2);
 //! ```
 //!
-//! # Time
+//! [`Scope::cancel`] (or a [`CancelHandle`], which works from any thread) cancels a
+//! whole scope, its nested scopes first. The result is [`ScopeError::Cancelled`] with a
+//! [`CancelReason`], which callers can tell apart from a failure:
 //!
-//! [`sleep`], [`timeout`] and [`deadline`] work in any task; [`timeout_scope`] cancels a
-//! whole scope when its time is up and reports it as [`ScopeError::is_timeout`], distinct
-//! from a failure or an explicit cancel. Nested deadlines compose: the earliest wins. The
-//! loop fires timers itself, parking the thread until the next deadline. Tests run on a
-//! virtual clock ([`Config::virtual_clock`]) that jumps to the next deadline whenever every
-//! task is waiting, so they are instant and their timings exact:
+//! ```
+//! # use std::convert::Infallible;
+//! let r = duet::run_scope(async |s| {
+//!     let handle = s.cancel_handle(); // Send + Sync
+//!     std::thread::spawn(move || handle.cancel());
+//!     futures::future::pending::<()>().await; // dropped here
+//!     Ok::<_, Infallible>(())
+//! });
+//! let error = r.unwrap_err();
+//! assert!(error.is_cancelled() && !error.is_failed());
+//! assert_eq!(error.cancel_reason(), Some(&duet::CancelReason::Explicit));
+//! ```
+//!
+//! Cancellation is drop: Rust has no async drop, so cleanup that must happen on
+//! cancellation goes in destructors (or is awaited before the cancellation point).
+//!
+//! # Timeouts and deadlines
+//!
+//! [`sleep`], [`timeout`] and [`deadline`] work in any task; [`timeout_scope`] and
+//! [`deadline_scope`] cancel a whole scope when its time is up and report it as
+//! [`ScopeError::is_timeout`], distinct from a failure or an explicit cancel. Nested
+//! deadlines compose: the earliest wins. The loop fires timers itself, parking the thread
+//! until the next deadline. Tests run on a virtual clock ([`Config::virtual_clock`]) that
+//! jumps to the next deadline whenever every task is waiting, so they are instant and
+//! their timings exact:
 //!
 //! ```
 //! use std::time::Duration;
@@ -81,7 +163,7 @@
 //! });
 //! ```
 //!
-//! # Limit
+//! # Limits
 //!
 //! A [`Limiter`] lets at most N holders in at once and serves waiters in FIFO order; its
 //! capacity can change while slots are held. [`acquire`](Limiter::acquire) returns a
@@ -141,36 +223,74 @@
 //! stream. For duet-py's `aiter`, `aenumerate` and `azip`, use `futures::StreamExt`
 //! (see [`AnyIterable`] for the table).
 //!
-//! # Futures from other threads
+//! # Interop
 //!
-//! Parallelism comes from work done elsewhere. An [`AwaitableFuture`] is completed by
-//! hand, from any thread, and awaited by a task; [`unblock`] and [`ThreadPool`] run
-//! blocking code on other threads and hand back its result. If the awaiting task is
-//! cancelled, the producer sees [`AwaitableFuture::is_cancelled`] and can stop.
+//! duet has no I/O of its own and needs none: it awaits any [`Future`], and parallelism
+//! comes from work done elsewhere.
+//!
+//! **Futures completed by other threads.** An [`AwaitableFuture`] is completed by hand,
+//! from any thread, and awaited by a task; [`unblock`] and [`ThreadPool`] run blocking
+//! code on other threads and hand back its result. If the awaiting task is cancelled,
+//! the producer sees [`AwaitableFuture::is_cancelled`] and can stop. This is also how
+//! CPU work goes to rayon: `rayon::spawn` a job that calls `set_result`.
 //!
 //! ```
 //! let f = duet::AwaitableFuture::new();
 //! let producer = f.clone();
-//! std::thread::spawn(move || producer.set_result("computed elsewhere"));
+//! rayon::spawn(move || producer.set_result((1..=20u64).product::<u64>()));
 //!
 //! let (a, b) = duet::run(async {
 //!     let b = duet::unblock(|| std::fs::read_to_string("Cargo.toml").map(|t| t.len()));
 //!     futures::join!(f, b)
 //! });
-//! assert_eq!(a.unwrap(), "computed elsewhere");
+//! assert_eq!(a.unwrap(), 2_432_902_008_176_640_000);
 //! assert!(b.unwrap() > 0);
 //! ```
 //!
-//! A [`Batcher`] collects the requests that many tasks make and sends them as one batch
-//! when the loop has nothing else to do (built on
+//! **Other runtimes' futures.** Sockets and timers from tokio or smol are futures like any
+//! other. smol's reactor runs on a thread of its own, so its I/O works under `run` as is;
+//! tokio's needs its runtime: keep a multi-thread runtime, whose worker threads drive its
+//! reactor, and enter its handle around `run` (`examples/tokio_interop.rs` does TCP):
+//!
+//! ```
+//! # use std::time::Duration;
+//! let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+//! let _tokio = rt.handle().enter(); // tokio resources created on this thread use `rt`
+//! let sum = duet::run(async {
+//!     tokio::time::sleep(Duration::from_millis(5)).await; // tokio's timer, in a duet task
+//!     tokio::spawn(async { 20 + 22 }).await // work on tokio's threads
+//! })?;
+//! assert_eq!(sum, 42);
+//! # Ok::<_, Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! **duet inside other runtimes.** A scope is an ordinary future: another executor can
+//! run it (tokio's current-thread runtime, a tokio `LocalSet`, smol's `LocalExecutor`,
+//! `futures::executor::block_on`). Its tasks still need not be `Send`, and duet's timers
+//! still work: outside `run` a timer thread of duet's serves them.
+//!
+//! ```
+//! # use std::time::Duration;
+//! let rt = tokio::runtime::Builder::new_current_thread().build()?;
+//! let r = rt.block_on(duet::timeout_scope(Duration::from_millis(10), async |s| {
+//!     s.spawn(duet::sleep(Duration::from_secs(60))); // cut at 10 ms
+//!     Ok::<_, std::convert::Infallible>(())
+//! }));
+//! assert!(r.unwrap_err().is_timeout());
+//! # Ok::<_, Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! **Batching.** A [`Batcher`] collects the requests that many tasks make and sends them
+//! as one batch when the loop has nothing else to do (built on
 //! [buffered futures](AwaitableFuture::buffered)):
 //!
 //! ```
-//! let calls = std::sync::atomic::AtomicUsize::new(0);
-//! let calls = std::sync::Arc::new(calls);
+//! # use std::sync::Arc;
+//! # use std::sync::atomic::{AtomicUsize, Ordering};
+//! let calls = Arc::new(AtomicUsize::new(0));
 //! let counter = calls.clone();
 //! let squares = duet::Batcher::new(move |batch: duet::Batch<u32, u32>| {
-//!     counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+//!     counter.fetch_add(1, Ordering::SeqCst);
 //!     let values: Vec<u32> = batch.keys().map(|k| k * k).collect();
 //!     batch.complete(values); // or complete it later, from another thread
 //! });
@@ -183,12 +303,14 @@
 //!     Ok::<_, duet::AwaitError>(total)
 //! });
 //! assert_eq!(total.unwrap(), 385);
-//! assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1); // one batch
+//! assert_eq!(calls.load(Ordering::SeqCst), 1); // one batch
 //! ```
 //!
 //! # Task-local context
 //!
 //! A [`ContextVar`] is inherited by tasks at spawn time, like Python's `contextvars`:
+//! a task starts with its spawner's values of that moment, and what it changes is seen by
+//! itself and the tasks it spawns later, never by its parent or siblings.
 //!
 //! ```
 //! static USER: duet::ContextVar<&str> = duet::ContextVar::new("user");

@@ -167,6 +167,12 @@ impl<'env, E: 'env> LimitedScope<'env, E> {
     /// [`pmap_stream`](crate::pmap_stream) on this scope, with the calls limited by the
     /// shared limiter instead of a limit of their own.
     ///
+    /// # Cancel safety
+    ///
+    /// Awaiting the stream's `next()` is cancel safe: results stay in the stream until they
+    /// are taken, so dropping a pending `next()` (in a `select`, say) loses nothing.
+    /// Dropping the stream itself cancels the calls still running; their results are lost.
+    ///
     /// # Panics
     ///
     /// If the scope has already finished.
@@ -198,6 +204,12 @@ impl<'env, E: 'env> LimitedScope<'env, E> {
 
     /// [`try_pmap_stream`](crate::try_pmap_stream) on this scope, limited by the shared
     /// limiter.
+    ///
+    /// # Cancel safety
+    ///
+    /// Awaiting the stream's `next()` is cancel safe: results stay in the stream until they
+    /// are taken, so dropping a pending `next()` (in a `select`, say) loses nothing.
+    /// Dropping the stream itself cancels the calls still running; their results are lost.
     ///
     /// # Panics
     ///

@@ -31,6 +31,18 @@ pub fn yield_now() -> YieldNow {
 }
 
 /// The future returned by [`yield_now`].
+///
+/// # Examples
+///
+/// ```
+/// use std::task::Poll;
+///
+/// duet::run(async {
+///     let mut once = duet::yield_now();
+///     assert_eq!(futures::poll!(&mut once), Poll::Pending); // gives the others a turn
+///     assert_eq!(futures::poll!(&mut once), Poll::Ready(()));
+/// });
+/// ```
 #[derive(Debug)]
 #[must_use = "futures do nothing unless awaited"]
 pub struct YieldNow {

@@ -49,6 +49,10 @@ impl CancelHandle {
     /// The scope tears down at its next poll: every task still running is dropped at its
     /// current await point, and the scope reports
     /// [`ScopeError::Cancelled`](crate::ScopeError::Cancelled).
+    ///
+    /// # Examples
+    ///
+    /// See [`CancelHandle`].
     pub fn cancel(&self) {
         self.signal.cancel(CancelReason::Explicit, Grace::Default);
     }
@@ -76,6 +80,18 @@ impl CancelHandle {
     }
 
     /// True once cancellation of the scope was requested (by any means).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// duet::run_scope(async |s| {
+    ///     let handle = s.cancel_handle();
+    ///     assert!(!handle.is_cancelled());
+    ///     s.cancel();
+    ///     assert!(handle.is_cancelled());
+    /// })
+    /// .unwrap_err();
+    /// ```
     pub fn is_cancelled(&self) -> bool {
         self.signal.is_cancel_requested()
     }

@@ -99,6 +99,13 @@ use super::error::AwaitError;
 /// assert!(rx.recv().unwrap().is_cancelled()); // the producer learns it
 /// ```
 ///
+/// # Cancel safety
+///
+/// Dropping a handle never loses the outcome for the other handles. But dropping the
+/// *last awaiting* handle of a pending future cancels the future (above): that is how a
+/// cancelled task tells its producer to stop. To wait for a future in a `select` loop
+/// without cancelling it each time, keep the handle and await `&mut handle`.
+///
 /// # Done-callbacks
 ///
 /// [`add_done_callback`](AwaitableFuture::add_done_callback) runs a closure exactly once

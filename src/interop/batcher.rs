@@ -245,16 +245,45 @@ pub struct Batch<K, V> {
 
 impl<K, V> Batch<K, V> {
     /// The number of requests.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let sizes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    /// let seen = sizes.clone();
+    /// let batcher = duet::Batcher::new(move |batch: duet::Batch<u8, u8>| {
+    ///     seen.lock().unwrap().push((batch.len(), batch.is_empty()));
+    ///     let values: Vec<u8> = batch.keys().copied().collect();
+    ///     batch.complete(values);
+    /// });
+    /// duet::run(async { futures::join!(batcher.get(1), batcher.get(2), batcher.get(3)) });
+    /// assert_eq!(*sizes.lock().unwrap(), [(3, false)]); // one batch of three
+    /// ```
     pub fn len(&self) -> usize {
         self.requests.len()
     }
 
     /// True if there are no requests (a batcher never sends an empty batch).
+    ///
+    /// # Examples
+    ///
+    /// See [`len`](Batch::len).
     pub fn is_empty(&self) -> bool {
         self.requests.is_empty()
     }
 
     /// The requested keys, in request order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lengths = duet::Batcher::new(|batch: duet::Batch<&'static str, usize>| {
+    ///     let values: Vec<usize> = batch.keys().map(|k| k.len()).collect();
+    ///     batch.complete(values); // in the order of the keys
+    /// });
+    /// let (a, b) = duet::run(async { futures::join!(lengths.get("duet"), lengths.get("run")) });
+    /// assert_eq!((a.unwrap(), b.unwrap()), (4, 3));
+    /// ```
     pub fn keys(&self) -> impl ExactSizeIterator<Item = &K> {
         self.requests.iter().map(|(key, _)| key)
     }
@@ -262,7 +291,21 @@ impl<K, V> Batch<K, V> {
     /// Completes the requests with `values`, the i-th value for the i-th key.
     ///
     /// If there are fewer values than keys, the requests left fail with an error saying
-    /// so; extra values are dropped.
+    /// so; extra values are dropped. A `Batch` is `Send`: it may be completed later, on
+    /// another thread.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let squares = duet::Batcher::new(|batch: duet::Batch<u64, u64>| {
+    ///     std::thread::spawn(move || {
+    ///         let values: Vec<u64> = batch.keys().map(|k| k * k).collect();
+    ///         batch.complete(values); // from another thread
+    ///     });
+    /// });
+    /// let (a, b) = duet::run(async { futures::join!(squares.get(3), squares.get(4)) });
+    /// assert_eq!((a.unwrap(), b.unwrap()), (9, 16));
+    /// ```
     pub fn complete(mut self, values: impl IntoIterator<Item = V>) {
         let requests = std::mem::take(&mut self.requests);
         let expected = requests.len();
@@ -283,6 +326,17 @@ impl<K, V> Batch<K, V> {
     }
 
     /// Fails every request with `error` (each awaiter gets the same error, shared).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let down = duet::Batcher::new(|batch: duet::Batch<u32, String>| {
+    ///     batch.fail("the user service is down");
+    /// });
+    /// let (a, b) = duet::run(async { futures::join!(down.get(1), down.get(2)) });
+    /// assert_eq!(a.unwrap_err().to_string(), "the user service is down");
+    /// assert!(b.unwrap_err().is_failed());
+    /// ```
     pub fn fail(mut self, error: impl Into<Box<dyn Error + Send + Sync>>) {
         let error = AwaitError::Failed(Arc::from(error.into()));
         for (_, future) in std::mem::take(&mut self.requests) {

@@ -54,21 +54,54 @@ pub enum AwaitError {
 
 impl AwaitError {
     /// True if the producer set an error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let error = duet::run(duet::failed_future::<u32>("quota exceeded")).unwrap_err();
+    /// assert!(error.is_failed() && !error.is_cancelled());
+    /// assert_eq!(error.to_string(), "quota exceeded");
+    /// ```
     pub fn is_failed(&self) -> bool {
         matches!(self, AwaitError::Failed(_))
     }
 
     /// True if the future was cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let f = duet::AwaitableFuture::<u32>::new();
+    /// f.cancel();
+    /// assert!(duet::run(f).unwrap_err().is_cancelled());
+    /// ```
     pub fn is_cancelled(&self) -> bool {
         matches!(self, AwaitError::Cancelled)
     }
 
     /// True if every handle that could complete the future was dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let f = duet::AwaitableFuture::<u32>::new();
+    /// let producer = f.clone();
+    /// std::thread::spawn(move || drop(producer)); // returns without setting anything
+    /// assert!(duet::run(f).unwrap_err().is_abandoned());
+    /// ```
     pub fn is_abandoned(&self) -> bool {
         matches!(self, AwaitError::Abandoned)
     }
 
     /// True if the job computing the value panicked.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = duet::ThreadPool::new(1);
+    /// let error = duet::run(pool.submit(|| -> u32 { panic!("division by zero") })).unwrap_err();
+    /// assert!(error.is_panic());
+    /// ```
     pub fn is_panic(&self) -> bool {
         matches!(self, AwaitError::Panicked(_))
     }

@@ -118,6 +118,12 @@ impl ThreadPool {
     }
 
     /// The number of threads.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(duet::ThreadPool::new(3).threads(), 3);
+    /// ```
     pub fn threads(&self) -> usize {
         self.threads
     }
@@ -128,6 +134,12 @@ impl ThreadPool {
     /// in several tasks, since `T: Clone` is needed to await), attach done-callbacks, or
     /// cancel it. If the job panics, awaiting gives [`AwaitError::Panicked`] with the
     /// panic message; if it is cancelled before it starts, it never runs.
+    ///
+    /// # Cancel safety
+    ///
+    /// As for any [`AwaitableFuture`](AwaitableFuture#cancel-safety): dropping the last
+    /// handle that awaits it cancels the future, so a job that has not started yet never
+    /// runs; a job already running finishes and its value is dropped.
     ///
     /// # Examples
     ///
@@ -164,6 +176,11 @@ impl ThreadPool {
     /// Unlike [`submit`](ThreadPool::submit), `T` need not be `Clone`, and a panic of the
     /// job is re-raised, with its original payload, in the task awaiting the result (so
     /// it propagates like a panic of that task). See [`unblock`] for the default pool.
+    ///
+    /// # Cancel safety
+    ///
+    /// As for [`Unblock`](Unblock#cancel-safety): dropping the future before the job
+    /// started means it never runs.
     ///
     /// # Examples
     ///
@@ -239,6 +256,11 @@ impl fmt::Debug for ThreadPool {
 /// running, and the awaiting task resumes when the value is ready. A panic in the closure
 /// is re-raised in the awaiting task with its original payload. Dropping the future before
 /// the job starts (the task was cancelled) means the job never runs.
+///
+/// # Cancel safety
+///
+/// As for [`Unblock`](Unblock#cancel-safety): a job not yet started never runs; a job
+/// already running finishes on its thread and its value is dropped.
 ///
 /// # Examples
 ///

@@ -472,6 +472,11 @@ impl Limiter {
     /// the work they feed is already at capacity. The returned stream holds a clone of
     /// the limiter.
     ///
+    /// # Cancel safety
+    ///
+    /// As cancel safe as `stream`: dropping a pending `next()` while it waits for the
+    /// limiter pulls nothing from `stream` and loses nothing.
+    ///
     /// # Examples
     ///
     /// ```

@@ -176,11 +176,30 @@ impl PmapLimit {
     }
 
     /// The limit on calls in flight (`None`: unlimited).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use duet::PmapLimit;
+    ///
+    /// assert_eq!(PmapLimit::new(Some(4)).limit(), Some(4));
+    /// assert_eq!(PmapLimit::unlimited().limit(), None);
+    /// ```
     pub fn limit(&self) -> Option<usize> {
         self.calls
     }
 
     /// The window in effect: the one set, else the limit (`None`: unbounded).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use duet::PmapLimit;
+    ///
+    /// assert_eq!(PmapLimit::new(Some(4)).window_size(), Some(4)); // defaults to the limit
+    /// assert_eq!(PmapLimit::new(Some(4)).window(64).window_size(), Some(64));
+    /// assert_eq!(PmapLimit::unlimited().window_size(), None);
+    /// ```
     pub fn window_size(&self) -> Option<usize> {
         self.window.or(self.calls)
     }

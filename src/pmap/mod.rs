@@ -228,6 +228,12 @@ where
 /// cannot be returned out of the body. Dropping the stream cancels the calls still
 /// running.
 ///
+/// # Cancel safety
+///
+/// Awaiting the stream's `next()` is cancel safe: results stay in the stream until they
+/// are taken, so dropping a pending `next()` (in a `select`, say) loses nothing.
+/// Dropping the stream itself cancels the calls still running; their results are lost.
+///
 /// # Panics
 ///
 /// If the limit is `Some(0)`, or if the scope has already finished (as
@@ -282,6 +288,12 @@ where
 ///
 /// The error goes to the stream's consumer, not to the scope: the scope fails only if
 /// the consumer propagates it (for example with `?`).
+///
+/// # Cancel safety
+///
+/// Awaiting the stream's `next()` is cancel safe: results stay in the stream until they
+/// are taken, so dropping a pending `next()` (in a `select`, say) loses nothing.
+/// Dropping the stream itself cancels the calls still running; their results are lost.
 ///
 /// # Panics
 ///

@@ -72,7 +72,7 @@ impl Config {
     /// The clock jumps as soon as the loop is idle, even if a thread is about to wake a
     /// task: a test that races a timeout against real work on another thread should use
     /// the real clock. Conversely, a task that never waits (it polls in a loop with
-    /// [`yield_now`](crate::yield_now)) keeps the loop busy and virtual time standing still.
+    /// [`yield_now`](crate::yield_now())) keeps the loop busy and virtual time standing still.
     ///
     /// # Examples
     ///

@@ -4,7 +4,7 @@
 //! nested loops inside it register their own, so the innermost running root is the one
 //! interrupted. The scopes its loop polls directly (root scopes) adopt the target. On
 //! SIGINT, a signal-hook thread marks the innermost target interrupted, cancels its root
-//! scopes with [`CancelReason::Interrupted`] and wakes its loop: scopes unwind as for any
+//! scopes with [`CancelReason::Interrupted`](crate::CancelReason::Interrupted) and wakes its loop: scopes unwind as for any
 //! cancellation and the root scope returns `ScopeError::Cancelled`. A loop whose root is
 //! not a scope drops the root and panics with a message instead.
 //!

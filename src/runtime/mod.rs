@@ -54,7 +54,7 @@ use crate::time::Idle;
 ///
 /// The future is the root of a task tree: open scopes inside it with [`scope`] to run
 /// tasks concurrently. Everything runs on this one thread; work finished by other threads
-/// wakes the loop through ordinary [`Waker`](std::task::Waker)s. While nothing is ready
+/// wakes the loop through ordinary [`Waker`]s. While nothing is ready
 /// the thread parks; it does not spin or sleep in a loop.
 ///
 /// `run` is re-entrant: a task may call `run` again, for example through a synchronous

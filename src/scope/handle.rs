@@ -25,7 +25,7 @@ pub(crate) struct ScopeInner<'env, E> {
 
 /// A nursery: the handle through which a scope body spawns tasks and cancels the scope.
 ///
-/// A scope is opened with [`scope`](crate::scope) (or [`run_scope`](crate::run_scope)
+/// A scope is opened with [`scope`](crate::scope()) (or [`run_scope`](crate::run_scope)
 /// at the root). Its body receives `&Scope`; every task spawned into it is owned and
 /// polled by the scope, which does not finish until all of them have finished or been
 /// cancelled. `E` is the error type the tasks and the body may fail with.

@@ -137,6 +137,18 @@ impl<T> JoinHandle<T> {
     /// scope polls any other task again) and its handle reports
     /// [`JoinError::Cancelled`] with [`CancelReason::JoinHandle`]. The rest of the scope
     /// carries on. Does nothing if the task has already finished.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let r = duet::run_scope(async |s| {
+    ///     let stuck = s.spawn(futures::future::pending::<()>());
+    ///     stuck.cancel();
+    ///     assert!(stuck.await.unwrap_err().is_cancelled());
+    ///     Ok::<_, std::convert::Infallible>("the scope carried on")
+    /// });
+    /// assert_eq!(r.unwrap(), "the scope carried on");
+    /// ```
     pub fn cancel(&self) {
         if self.cell.is_running() && !self.cell.cancel_requested.replace(true) {
             self.core.request_task_cancel(self.key);
@@ -145,6 +157,18 @@ impl<T> JoinHandle<T> {
 
     /// True once the task has finished, failed, panicked or been cancelled; awaiting the
     /// handle then resolves without waiting.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// duet::run_scope(async |s| {
+    ///     let h = s.spawn(async {});
+    ///     assert!(!h.is_finished()); // spawning does not run the task
+    ///     duet::yield_now().await;
+    ///     assert!(h.is_finished());
+    /// })
+    /// .unwrap();
+    /// ```
     pub fn is_finished(&self) -> bool {
         !self.cell.is_running()
     }

@@ -47,6 +47,9 @@ use crate::time::Sleep;
 use crate::{ScopeError, sleep, sleep_until};
 
 /// What a scope does when a task (or its body) fails with an error.
+///
+/// See [`ScopeOptions::error_policy`] for an example, and `examples/errors.rs` for the
+/// same workload under both policies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum ErrorPolicy {
@@ -85,18 +88,46 @@ pub struct ScopeOptions {
 }
 
 impl ScopeOptions {
-    /// The defaults: [`ErrorPolicy::FailFast`].
+    /// The defaults: [`ErrorPolicy::FailFast`], no time limit.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let r = duet::run(duet::scope_with(duet::ScopeOptions::new(), async |s| {
+    ///     s.spawn(async { Err::<(), _>("fails fast") });
+    ///     Ok(())
+    /// }));
+    /// assert!(r.unwrap_err().is_failed());
+    /// ```
     pub fn new() -> Self {
         ScopeOptions::default()
     }
 
     /// Sets what happens when a task fails.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use duet::{ErrorPolicy, ScopeOptions};
+    ///
+    /// let options = ScopeOptions::new().error_policy(ErrorPolicy::CollectAll);
+    /// let r = duet::run(duet::scope_with(options, async |s| {
+    ///     s.spawn(async { Err::<(), _>(1) });
+    ///     s.spawn(async { Err::<(), _>(2) });
+    ///     Ok(())
+    /// }));
+    /// assert_eq!(r.unwrap_err().into_errors().len(), 2);
+    /// ```
     pub fn error_policy(mut self, policy: ErrorPolicy) -> Self {
         self.policy = policy;
         self
     }
 
     /// Shorthand for `error_policy(ErrorPolicy::CollectAll)`: a supervisor scope.
+    ///
+    /// # Examples
+    ///
+    /// See [`ScopeOptions`].
     pub fn collect_all(self) -> Self {
         self.error_policy(ErrorPolicy::CollectAll)
     }

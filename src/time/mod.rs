@@ -46,7 +46,7 @@ pub use timeout::{Elapsed, Timeout, deadline, timeout};
 /// or that loop's virtual clock (see [`Config::virtual_clock`](crate::Config::virtual_clock)).
 /// Outside any loop, [`Instant::now()`].
 ///
-/// Deadlines of [`sleep`], [`timeout`] and deadline scopes are computed from this clock,
+/// Deadlines of [`sleep`](sleep()), [`timeout`](timeout()) and deadline scopes are computed from this clock,
 /// so tests on a virtual clock can assert exact elapsed times with it.
 ///
 /// # Examples

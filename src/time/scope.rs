@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::{BodyOutput, Scope, ScopeError, ScopeOptions, scope_with};
 
-/// Opens a [`scope`](crate::scope) that is cancelled if it has not finished within
+/// Opens a [`scope`](crate::scope()) that is cancelled if it has not finished within
 /// `duration`.
 ///
 /// When the time is up, every task of the scope and its body are dropped at their
@@ -24,7 +24,7 @@ use crate::{BodyOutput, Scope, ScopeError, ScopeOptions, scope_with};
 ///
 /// # Cancel safety
 ///
-/// As for [`scope`](crate::scope): dropping the future cancels every task of the scope.
+/// As for [`scope`](crate::scope()): dropping the future cancels every task of the scope.
 ///
 /// # Examples
 ///
@@ -60,12 +60,12 @@ where
     scope_with(ScopeOptions::new().timeout(duration), body)
 }
 
-/// Opens a [`scope`](crate::scope) that is cancelled if it has not finished when the
+/// Opens a [`scope`](crate::scope()) that is cancelled if it has not finished when the
 /// loop's clock reaches `deadline`; see [`timeout_scope`].
 ///
 /// # Cancel safety
 ///
-/// As for [`scope`](crate::scope): dropping the future cancels every task of the scope.
+/// As for [`scope`](crate::scope()): dropping the future cancels every task of the scope.
 ///
 /// # Examples
 ///
