@@ -41,7 +41,7 @@ pub use config::Config;
 use context::LoopContext;
 pub(crate) use context::{adopt_if_root_scope, current_loop, with_current};
 pub(crate) use frame::{poll_in_frame, report_stuck_hold};
-use park::LoopWaker;
+pub(crate) use park::LoopWaker;
 
 use crate::ScopeError;
 use crate::scope::{BodyOutput, Scope, scope};

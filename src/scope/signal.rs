@@ -14,14 +14,14 @@
 //!
 //! [`TaskWaker`]: super::waker::TaskWaker
 
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::Waker;
 
 use futures::task::AtomicWaker;
 
 use crate::CancelReason;
 use crate::cancel::request::CancelRequest;
+use crate::sync::atomic::{AtomicUsize, Ordering};
+use crate::sync::{Mutex, MutexGuard};
 
 #[derive(Default)]
 struct ReadyQueue {
@@ -40,7 +40,7 @@ pub(crate) struct Signal {
 }
 
 impl Signal {
-    fn lock(&self) -> std::sync::MutexGuard<'_, ReadyQueue> {
+    fn lock(&self) -> MutexGuard<'_, ReadyQueue> {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
