@@ -85,9 +85,15 @@ enum Op {
     /// Await an `AwaitableFuture` that another thread sets, abandons or cancels.
     AwaitThread(ThreadEnd),
     /// Await an `AwaitableFuture` that a sibling task sets after some yields and a sleep.
-    AwaitTask { yields: u8, sleep_ms: u64 },
+    AwaitTask {
+        yields: u8,
+        sleep_ms: u64,
+    },
     /// Run these operations (in this task) under `duet::timeout(ms)`.
-    Timeout { ms: u64, body: Task },
+    Timeout {
+        ms: u64,
+        body: Task,
+    },
     /// Run these operations (in this task) holding a slot of this run's limiter for the
     /// current nesting level.
     Limited(Task),
@@ -205,11 +211,10 @@ fn program(calm: bool) -> impl Strategy<Value = ScopeProgram> {
 
 fn case() -> impl Strategy<Value = Case> {
     let program = prop_oneof![program(false), program(true)];
-    (program, prop::collection::vec(1..=3usize, LEVELS))
-        .prop_map(|(program, capacities)| Case {
-            program,
-            capacities,
-        })
+    (program, prop::collection::vec(1..=3usize, LEVELS)).prop_map(|(program, capacities)| Case {
+        program,
+        capacities,
+    })
 }
 
 /// What a program contains, anywhere in it.
@@ -235,12 +240,8 @@ fn features(task: &Task, f: &mut Features) {
             Op::Spawn(t) | Op::SpawnAndCancel(t) | Op::SpawnYieldCancel(t) => features(t, f),
             Op::Timeout { body, .. } => features(body, f),
             Op::Nested(s) => features(&s.body, f),
-            Op::Yield
-            | Op::Sleep(_)
-            | Op::AwaitTask { .. }
-            | Op::Fail
-            | Op::Panic
-            | Op::Cancel => {}
+            Op::Yield | Op::Sleep(_) | Op::AwaitTask { .. } | Op::Fail | Op::Panic | Op::Cancel => {
+            }
         }
     }
 }
@@ -566,7 +567,13 @@ async fn run_op<'t>(op: &'t Op, env: &Env<'t>, trace: &'t Trace) -> Result<(), u
             }
         }
         Op::Nested(program) => {
-            let run = run_scope_program(program, env.limits.clone(), env.level, env.capacities, trace);
+            let run = run_scope_program(
+                program,
+                env.limits.clone(),
+                env.level,
+                env.capacities,
+                trace,
+            );
             trace.track(run).await;
         }
         Op::NestedRun(program) => {
@@ -618,7 +625,9 @@ async fn run_op<'t>(op: &'t Op, env: &Env<'t>, trace: &'t Trace) -> Result<(), u
                 for _ in 0..yields {
                     duet::yield_now().await;
                 }
-                trace.track(duet::sleep(Duration::from_millis(sleep_ms))).await;
+                trace
+                    .track(duet::sleep(Duration::from_millis(sleep_ms)))
+                    .await;
                 // The awaiter may be gone (cut by a timeout): then this is dropped.
                 producer.set_result(13u32);
                 Ok(())
@@ -855,7 +864,8 @@ fn check(case: &Case) -> Result<(), TestCaseError> {
 
     let runs_to_the_end = !has_terminal_ops(&program.body, features)
         && !program.timeout_ms.is_some_and(|ms| may_fire(ms, features));
-    let timed = runs_to_the_end && !(features.nested_run || features.other_thread || features.limiter);
+    let timed =
+        runs_to_the_end && !(features.nested_run || features.other_thread || features.limiter);
     if std::env::var_os("MODEL_STATS").is_some() {
         let outcomes = trace.outcomes.borrow();
         let kind = |o: &Outcome| match o {
