@@ -336,7 +336,9 @@ fn a_pmap_limit_or_window_of_zero_is_refused_with_advice() {
          Pass Some(n) with n >= 1, or None for no limit."
     );
     assert_eq!(
-        panic_message(|| drop(duet::PmapLimit::new(Some(4)).window(0))),
+        panic_message(|| {
+            let _ = duet::PmapLimit::new(Some(4)).window(0);
+        }),
         "duet: a pmap window must be at least 1 item, got 0: no call could ever start"
     );
 }

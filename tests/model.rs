@@ -607,12 +607,12 @@ async fn run_op<'t>(op: &'t Op, env: &Env<'t>, trace: &'t Trace) -> Result<(), u
                 ThreadEnd::Cancel => drop(producer.cancel()),
             });
             let got = trace.track(future).await;
-            let expected = match (end, &got) {
-                (ThreadEnd::Set, Ok(11)) => true,
-                (ThreadEnd::Abandon, Err(AwaitError::Abandoned)) => true,
-                (ThreadEnd::Cancel, Err(AwaitError::Cancelled)) => true,
-                _ => false,
-            };
+            let expected = matches!(
+                (end, &got),
+                (ThreadEnd::Set, Ok(11))
+                    | (ThreadEnd::Abandon, Err(AwaitError::Abandoned))
+                    | (ThreadEnd::Cancel, Err(AwaitError::Cancelled))
+            );
             if !expected {
                 trace.violation(format!("a thread that did {end:?} gave {got:?}"));
             }

@@ -218,16 +218,15 @@ fn stack_position() -> usize {
     std::hint::black_box(&marker) as *const u8 as usize
 }
 
-/// Nests `depth` runs, each inside a task of a scope of the previous one; returns the
-/// stack used per level, measured from the positions at the outermost and innermost
-/// levels.
-fn nest(depth: usize, top: usize, deepest: &Cell<usize>) -> usize {
+/// Nests `depth` runs, each inside a task of a scope of the previous one, and records
+/// the stack position at the innermost level; returns the depth reached.
+fn nest(depth: usize, deepest: &Cell<usize>) -> usize {
     if depth == 0 {
         deepest.set(stack_position());
         return 0;
     }
     duet::run_scope(async |s| {
-        let inner = s.spawn(async move { Ok(nest(depth - 1, top, deepest) + 1) });
+        let inner = s.spawn(async move { Ok(nest(depth - 1, deepest) + 1) });
         Ok::<_, Infallible>(inner.await.unwrap())
     })
     .unwrap()
@@ -242,7 +241,7 @@ fn nested_runs_100_levels_deep_each_with_a_scope_and_a_task() {
         .spawn(|| {
             let deepest = Cell::new(0);
             let top = stack_position();
-            assert_eq!(nest(100, top, &deepest), 100);
+            assert_eq!(nest(100, &deepest), 100);
             (top - deepest.get()) / 100
         })
         .unwrap()
