@@ -336,9 +336,12 @@ mod error;
 mod interop;
 mod limited_scope;
 mod limiter;
+#[cfg(all(loom, test))]
+mod loom_model;
 mod pmap;
 mod runtime;
 mod scope;
+mod sync;
 mod time;
 mod yield_now;
 

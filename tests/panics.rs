@@ -169,3 +169,196 @@ fn panic_in_a_destructor_of_a_task_cancelled_by_its_handle_fails_the_scope() {
     assert_eq!(msg, "handle-cancel destructor exploded");
     assert_eq!(probe.dropped(), 1);
 }
+
+/// The loop on this thread is consistent: timers (virtual and real), scopes, a
+/// cross-thread wake, a nested run and deadlock detection all behave as on a fresh
+/// thread.
+fn assert_the_loop_works() {
+    use std::time::Duration;
+    let elapsed = duet::run_with(duet::Config::new().virtual_clock(), async {
+        let start = duet::now();
+        duet::sleep(Duration::from_secs(5)).await;
+        duet::now() - start
+    });
+    assert_eq!(elapsed, Duration::from_secs(5));
+    let f = duet::AwaitableFuture::new();
+    let producer = f.clone();
+    std::thread::spawn(move || producer.set_result(3u32));
+    let total = duet::run_scope(async |s| {
+        let a = s.spawn(async { Ok(duet::run(async { 1u32 })) });
+        let b = s.spawn(async { Ok(f.await.unwrap()) });
+        duet::sleep(Duration::from_millis(1)).await;
+        Ok::<_, std::convert::Infallible>(a.await.unwrap() + b.await.unwrap())
+    });
+    assert_eq!(total.unwrap(), 4);
+    let deadlock = panic_message(|| duet::run(pending::<()>()));
+    assert!(deadlock.contains("deadlock"), "{deadlock}");
+}
+
+#[test]
+fn after_a_child_or_body_panic_the_loop_is_consistent() {
+    let _ = panic_message(|| {
+        let _ = duet::run_scope(async |s| {
+            s.spawn(async { panic!("child") });
+        });
+    });
+    assert_the_loop_works();
+    let _ = panic_message(|| {
+        let _ = duet::run_scope(async |s: &duet::Scope<'_>| {
+            s.spawn(pending::<()>());
+            duet::yield_now().await;
+            panic!("body")
+        });
+    });
+    assert_the_loop_works();
+}
+
+#[test]
+fn a_panicking_done_callback_fails_the_task_that_completed_the_future() {
+    let f = duet::AwaitableFuture::new();
+    f.add_done_callback(|_| panic!("callback exploded"));
+    let probe = Probe::new();
+    let msg = panic_message(|| {
+        let _ = duet::run_scope(async |s| {
+            let awaited = f.clone();
+            s.spawn(probe.track(async move {
+                awaited.await.unwrap();
+                pending::<()>().await; // still running when the sibling panics
+            }));
+            let producer = f.clone();
+            s.spawn(async move {
+                duet::yield_now().await;
+                producer.set_result(1u32); // wakes the awaiter, then runs the callback
+            });
+        });
+    });
+    assert_eq!(msg, "callback exploded");
+    assert_eq!(probe.dropped(), 1);
+    assert_eq!(duet::run(f).unwrap(), 1, "the future kept its value");
+    assert_the_loop_works();
+}
+
+#[test]
+fn a_done_callback_panicking_on_a_producer_thread_still_delivers_the_value() {
+    let f = duet::AwaitableFuture::new();
+    f.add_done_callback(|_| panic!("callback exploded on the producer"));
+    let producer = f.clone();
+    let worker = std::thread::spawn(move || producer.set_result(5u32));
+    assert_eq!(duet::run(f).unwrap(), 5);
+    assert!(worker.join().is_err(), "the producer thread saw the panic");
+    assert_the_loop_works();
+}
+
+#[test]
+fn a_panic_inside_a_limited_section_releases_every_slot_and_queued_waiter() {
+    let limiter = duet::Limiter::new(1);
+    let probe = Probe::new();
+    let msg = panic_message(|| {
+        let _ = duet::run_scope(async |s| {
+            let limiter = &limiter;
+            s.spawn(limiter.run(async {
+                duet::yield_now().await;
+                panic!("inside the limited section")
+            }));
+            for _ in 0..3 {
+                s.spawn(probe.track(limiter.run(async {})));
+            }
+        });
+    });
+    assert_eq!(msg, "inside the limited section");
+    assert_eq!(probe.dropped(), 3, "the queued waiters were dropped");
+    assert_eq!((limiter.held(), limiter.waiting()), (0, 0));
+    assert!(limiter.is_available());
+    duet::run(async { drop(limiter.acquire().await) });
+    assert_the_loop_works();
+}
+
+#[test]
+fn a_panic_in_a_nested_run_leaves_the_outer_clock_and_timers_working() {
+    use std::time::Duration;
+    let times = duet::run_with(duet::Config::new().virtual_clock(), async {
+        let start = duet::now();
+        let r = duet::scope(async |s| {
+            let ten_seconds = duet::sleep(Duration::from_secs(10)); // deadline set now
+            let sleeper = s.spawn(async move {
+                ten_seconds.await;
+                Ok(duet::now() - start)
+            });
+            let caught = std::panic::catch_unwind(|| {
+                duet::run(async {
+                    duet::sleep(Duration::from_secs(1)).await;
+                    panic!("nested run exploded after a sleep")
+                })
+            });
+            assert!(caught.is_err());
+            let after_nested = duet::now() - start;
+            duet::sleep(Duration::from_secs(2)).await;
+            Ok::<_, std::convert::Infallible>((after_nested, sleeper.await.unwrap()))
+        })
+        .await;
+        r.unwrap()
+    });
+    // The nested run moved the shared clock by 1 s; the outer sleeper still ends at 10 s.
+    assert_eq!(times, (Duration::from_secs(1), Duration::from_secs(10)));
+    assert_the_loop_works();
+}
+
+#[test]
+fn a_destructor_panicking_at_a_scopes_deadline_is_re_raised_after_the_teardown() {
+    use std::time::Duration;
+    struct PanicOnDrop;
+    impl Drop for PanicOnDrop {
+        fn drop(&mut self) {
+            panic!("destructor exploded at the deadline");
+        }
+    }
+    let probe = Probe::new();
+    let msg = panic_message(|| {
+        duet::run_with(duet::Config::new().virtual_clock(), async {
+            let _ = duet::timeout_scope(Duration::from_secs(1), async |s| {
+                s.spawn(async {
+                    let _bomb = PanicOnDrop;
+                    duet::sleep(Duration::from_secs(60)).await;
+                });
+                s.spawn(probe.track(duet::sleep(Duration::from_secs(60))));
+                Ok::<_, std::convert::Infallible>(())
+            })
+            .await;
+        })
+    });
+    assert_eq!(msg, "destructor exploded at the deadline");
+    assert_eq!(probe.dropped(), 1, "the other task was still dropped");
+    assert_the_loop_works();
+}
+
+#[test]
+fn a_destructor_panicking_when_a_timeout_drops_its_future_fails_the_task() {
+    use std::time::Duration;
+    struct PanicOnDrop;
+    impl Drop for PanicOnDrop {
+        fn drop(&mut self) {
+            panic!("destructor exploded in a timeout");
+        }
+    }
+    let probe = Probe::new();
+    let msg = panic_message(|| {
+        duet::run_with(
+            duet::Config::new().virtual_clock(),
+            duet::scope(async |s| {
+                s.spawn(probe.track(pending::<()>()));
+                s.spawn(async {
+                    let _ = duet::timeout(Duration::from_secs(1), async {
+                        let _bomb = PanicOnDrop;
+                        pending::<()>().await;
+                    })
+                    .await;
+                });
+                Ok::<_, std::convert::Infallible>(())
+            }),
+        )
+        .unwrap();
+    });
+    assert_eq!(msg, "destructor exploded in a timeout");
+    assert_eq!(probe.dropped(), 1);
+    assert_the_loop_works();
+}

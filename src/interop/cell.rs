@@ -30,8 +30,7 @@
 
 use std::any::Any;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Weak};
 use std::task::Waker;
 
 use smallvec::SmallVec;
@@ -39,6 +38,8 @@ use smallvec::SmallVec;
 use super::AwaitableFuture;
 use super::buffered::Flush;
 use super::error::{AwaitError, panic_message};
+use crate::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use crate::sync::{Mutex, MutexGuard};
 
 /// What a future ended as; mirrored in [`FutureCell::status`] for lock-free queries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -44,7 +44,7 @@ pub(crate) use frame::{
     FrameReport, current_index, note_report, observe_shield, poll_in_frame, report_shielded,
     report_stuck_hold,
 };
-use park::LoopWaker;
+pub(crate) use park::LoopWaker;
 
 use crate::ScopeError;
 use crate::scope::{BodyOutput, Scope, scope};

@@ -7,10 +7,11 @@
 //! and polls again instead of parking.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering, fence};
 use std::task::{Wake, Waker};
-use std::thread::{self, Thread};
 use std::time::Instant;
+
+use crate::sync::atomic::{AtomicBool, Ordering, fence};
+use crate::sync::thread::{self, Thread};
 
 pub(crate) struct LoopWaker {
     thread: Thread,

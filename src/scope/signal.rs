@@ -14,8 +14,6 @@
 //!
 //! [`TaskWaker`]: super::waker::TaskWaker
 
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::Waker;
 use std::time::Duration;
 
@@ -23,6 +21,8 @@ use futures::task::AtomicWaker;
 
 use crate::CancelReason;
 use crate::cancel::request::{CancelRequest, Grace};
+use crate::sync::atomic::{AtomicUsize, Ordering};
+use crate::sync::{Mutex, MutexGuard};
 
 #[derive(Default)]
 struct ReadyQueue {
@@ -41,7 +41,7 @@ pub(crate) struct Signal {
 }
 
 impl Signal {
-    fn lock(&self) -> std::sync::MutexGuard<'_, ReadyQueue> {
+    fn lock(&self) -> MutexGuard<'_, ReadyQueue> {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 

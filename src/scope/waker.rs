@@ -12,10 +12,10 @@
 //! scopes notice that a task can never be woken.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering, fence};
 use std::task::{Wake, Waker};
 
 use super::signal::Signal;
+use crate::sync::atomic::{AtomicBool, Ordering, fence};
 
 pub(crate) struct TaskWaker {
     signal: Arc<Signal>,
