@@ -132,8 +132,43 @@
 //! assert_eq!(error.cancel_reason(), Some(&duet::CancelReason::Explicit));
 //! ```
 //!
-//! Cancellation is drop: Rust has no async drop, so cleanup that must happen on
-//! cancellation goes in destructors (or is awaited before the cancellation point).
+//! Cancellation is drop: Rust has no async drop, so a cancelled task is dropped at its
+//! current await point and its destructors run. Beyond that:
+//!
+//! - every cancellation carries a typed [`CancelReason`] (explicit, which sibling failed
+//!   or panicked, deadline, Ctrl-C, an enclosing scope), seen by the scope's result, by
+//!   join handles, and by code that observes cancellation;
+//! - a task can observe cancellation ([`is_cancelled`], [`cancelled`]`().await`) to stop
+//!   a long loop cooperatively;
+//! - a *graceful* cancellation ([`Scope::cancel_with_grace`], [`ScopeOptions::grace`])
+//!   first lets tasks see it and finish for a while, then drops what is left;
+//! - [`shield`] marks a section that cancellation does not interrupt, which is how async
+//!   cleanup is written;
+//! - [`dump`] shows the live task tree, and a run whose every task waits on the others
+//!   panics with "deadlock" and that tree instead of hanging.
+//!
+//! ```
+//! use std::cell::RefCell;
+//! use std::time::Duration;
+//!
+//! let log = RefCell::new(Vec::new());
+//! let r = duet::run_with(duet::Config::new().virtual_clock(), duet::scope(async |s| {
+//!     let log = &log;
+//!     s.spawn(async move {
+//!         let reason = duet::cancelled().await; // woken by the soft phase
+//!         log.borrow_mut().push(format!("cancelled: {reason}"));
+//!         duet::shield(async {
+//!             duet::sleep(Duration::from_millis(200)).await; // async cleanup, uninterrupted
+//!             log.borrow_mut().push("flushed".to_string());
+//!         })
+//!         .await;
+//!     });
+//!     s.cancel_with_grace(Duration::from_millis(100)); // the cleanup outlasts it: shielded
+//!     Ok::<_, std::convert::Infallible>(())
+//! }));
+//! assert!(r.unwrap_err().is_cancelled());
+//! assert_eq!(*log.borrow(), ["cancelled: cancelled explicitly", "flushed"]);
+//! ```
 //!
 //! # Timeouts and deadlines
 //!

@@ -390,6 +390,35 @@ fn a_timeout_that_drops_the_awaiter_cancels_the_future() {
 }
 
 #[test]
+fn duet_timeout_and_timeout_scope_cancel_the_awaited_future() {
+    // duet::timeout around the await: the producer learns at the deadline.
+    let f = AwaitableFuture::<u32>::new();
+    let producer = f.clone();
+    let r = duet::run_with(duet::Config::new().virtual_clock(), async move {
+        duet::timeout(Duration::from_secs(5), f).await
+    });
+    assert!(r.is_err());
+    assert!(producer.is_cancelled());
+    assert!(
+        !producer.try_set_result(1),
+        "the producer lost to cancellation"
+    );
+
+    // A timeout scope whose task awaits it: the same, through the scope's teardown.
+    let f = AwaitableFuture::<u32>::new();
+    let producer = f.clone();
+    let r = duet::run_with(
+        duet::Config::new().virtual_clock(),
+        duet::timeout_scope(Duration::from_secs(5), async |s| {
+            s.spawn(async move { f.await.map(drop) });
+            Ok(())
+        }),
+    );
+    assert!(r.unwrap_err().is_timeout());
+    assert!(producer.is_cancelled());
+}
+
+#[test]
 fn the_future_is_not_cancelled_while_another_task_still_awaits_it() {
     let f = AwaitableFuture::<u32>::new();
     let producer = f.clone();

@@ -27,7 +27,19 @@ mod never {
 
 use never::Never;
 
-/// The output of a task spawned with [`Scope::spawn`](crate::Scope::spawn): `()`,
+/// Keeps [`TaskOutput`] and [`BodyOutput`] closed: duet alone decides which outputs count
+/// as success and which as failure.
+mod sealed {
+    #[allow(unreachable_pub)]
+    pub trait Sealed {}
+
+    impl<T, E> Sealed for Result<T, E> {}
+    impl Sealed for () {}
+    impl Sealed for super::Never {}
+}
+
+/// The output of a task spawned with [`Scope::spawn`](crate::Scope::spawn) (sealed: it
+/// is implemented for exactly these types): `()`,
 /// `Result<T, E>` where `E` is the scope's error type, or `!` for a task that runs until
 /// it is cancelled.
 ///
@@ -51,7 +63,7 @@ use never::Never;
     label = "this task returns `{Self}`",
     note = "return `Ok(value)` to give a task's value to its JoinHandle"
 )]
-pub trait TaskOutput<E> {
+pub trait TaskOutput<E>: sealed::Sealed {
     /// The value a [`JoinHandle`](crate::JoinHandle) yields when the task succeeds.
     type Ok;
 
@@ -84,7 +96,8 @@ impl<E> TaskOutput<E> for Never {
     }
 }
 
-/// The output of a scope body: `Result<T, E>`, or `()` for a scope that cannot fail.
+/// The output of a scope body (sealed): `Result<T, E>`, `()` for a scope that cannot
+/// fail, or `!` for a body that never returns.
 ///
 /// A body that returns `()` fixes the scope's error type to
 /// [`Infallible`]: its tasks may then only return `()` or `Result<_, Infallible>`.
@@ -113,7 +126,7 @@ impl<E> TaskOutput<E> for Never {
     label = "this body returns `{Self}`",
     note = "return `Ok(value)`; a body returning `()` makes the scope infallible"
 )]
-pub trait BodyOutput<E> {
+pub trait BodyOutput<E>: sealed::Sealed {
     /// The scope's value on success.
     type Ok;
 
