@@ -8,22 +8,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 
-use common::{Probe, panic_message};
+use common::{Probe, panic_message, until};
 use duet::{CancelReason, JoinError, Limiter};
 use futures::StreamExt;
 use futures::channel::oneshot;
-
-/// Yields until `done` holds (a bounded number of times, so a bug fails instead of
-/// hanging).
-async fn until(mut done: impl FnMut() -> bool) {
-    for _ in 0..1000 {
-        if done() {
-            return;
-        }
-        duet::yield_now().await;
-    }
-    panic!("condition not reached after 1000 yields");
-}
 
 #[test]
 fn waiters_acquire_in_fifo_order_with_capacity_one() {

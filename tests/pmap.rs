@@ -7,27 +7,10 @@ use std::cell::{Cell, RefCell};
 use std::convert::Infallible;
 use std::rc::Rc;
 
-use common::{Probe, panic_message};
+use common::{Probe, panic_message, until, yields};
 use duet::{LimitedScope, Limiter, PmapLimit};
 use futures::channel::{mpsc, oneshot};
 use futures::{StreamExt, TryStreamExt};
-
-/// Yields until `done` holds (bounded, so a bug fails instead of hanging).
-async fn until(mut done: impl FnMut() -> bool) {
-    for _ in 0..1000 {
-        if done() {
-            return;
-        }
-        duet::yield_now().await;
-    }
-    panic!("condition not reached after 1000 yields");
-}
-
-async fn yields(n: usize) {
-    for _ in 0..n {
-        duet::yield_now().await;
-    }
-}
 
 /// Counts calls running at once.
 #[derive(Default)]

@@ -176,3 +176,22 @@ impl Drop for Watchdog {
         }
     }
 }
+
+/// Yields until `done` holds (a bounded number of times, so a bug fails instead of
+/// hanging).
+pub async fn until(mut done: impl FnMut() -> bool) {
+    for _ in 0..1000 {
+        if done() {
+            return;
+        }
+        duet::yield_now().await;
+    }
+    panic!("condition not reached after 1000 yields");
+}
+
+/// Yields `n` times.
+pub async fn yields(n: usize) {
+    for _ in 0..n {
+        duet::yield_now().await;
+    }
+}
