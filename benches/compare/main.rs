@@ -5,6 +5,7 @@
 //! cargo bench --bench compare -- --quick            # smoke run: smaller sizes, 2 repetitions
 //! cargo bench --bench compare -- --only timers --reps 7
 //! cargo bench --bench compare -- --json results.json  # also write the results as JSON
+//! cargo bench --bench compare -- --only pmap --peer duet --reps 1  # one peer, to profile
 //! ```
 //!
 //! The eight workloads, one file each: 1 `spawn_join`, 2 `nested`, 3 `cross_thread`
@@ -15,7 +16,8 @@
 //! and the ratio duet/peer (below 1.00: duet is faster). Where the thread's CPU time is
 //! measured, its median per unit and ratio are printed too. The load average at the start
 //! and the end of the run is printed, since the machine may be shared. Results are
-//! recorded in `design/performance.md`.
+//! recorded in `design/performance.md`. With `--peer`, the ratios are to the first peer
+//! selected, not necessarily duet.
 
 mod cancel;
 mod common;
@@ -36,6 +38,8 @@ struct Options {
     quick: bool,
     reps: usize,
     only: Option<String>,
+    /// Runs only the peers whose name contains this (for profiling one of them).
+    peer: Option<String>,
     json: Option<String>,
 }
 
@@ -56,6 +60,7 @@ fn parse_options() -> Options {
         quick,
         reps: value("--reps").map_or(if quick { 2 } else { 5 }, |r| r.parse().expect("--reps N")),
         only: value("--only"),
+        peer: value("--peer"),
         json: value("--json"),
     }
 }
@@ -108,6 +113,18 @@ fn compare(
     ideal: Option<Duration>,
     peers: &[Peer<'_>],
 ) -> Outcome {
+    let selected: Vec<Peer<'_>>;
+    let peers = match &opts.peer {
+        Some(p) => {
+            selected = peers
+                .iter()
+                .copied()
+                .filter(|(n, _)| n.contains(p.as_str()))
+                .collect();
+            &selected[..]
+        }
+        None => peers,
+    };
     let mut walls: Vec<Vec<f64>> = vec![Vec::new(); peers.len()];
     let mut cpus: Vec<Vec<Option<f64>>> = vec![Vec::new(); peers.len()];
     for rep in 0..opts.reps {
