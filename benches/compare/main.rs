@@ -367,6 +367,9 @@ fn main() {
                 ("FuturesUnordered", &|| {
                     nested::futures_unordered(depth).into()
                 }),
+                ("FuturesUnordered on tokio", &|| {
+                    nested::futures_unordered_tokio(depth).into()
+                }),
                 ("smol LocalExecutor", &|| nested::smol(depth).into()),
                 ("moro", &|| nested::moro(depth).into()),
             ],
