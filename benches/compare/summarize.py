@@ -71,7 +71,10 @@ def main(paths):
         ws = [w for r in runs for w in r["workloads"] if w["name"] == name]
         unit = ws[0]["unit"]
         over = " over ideal" if ws[0]["ideal_ms"] else ""
-        print(f"\n**{name}** ({ws[0]['units']:,.0f} {unit}; per unit{over})\n")
+        if "bytes" in unit:
+            print(f"\n**{name}** ({ws[0]['units']:,.0f} pending children; {unit})\n")
+        else:
+            print(f"\n**{name}** ({ws[0]['units']:,.0f} {unit}; per unit{over})\n")
         cpu = any(p["cpu_per_unit_ns"] is not None for w in ws for p in w["peers"])
         head = "| peer | per unit | duet/peer (range) |"
         if cpu:
