@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Workloads 1, 3, 4, 5 and 6 of the Rust `compare` bench, on the original Python duet 0.2.9.
 
-    python bench.py            # the sizes used for design/performance.md (a few minutes)
+    python bench.py            # the sizes used for design/performance.md (about 2 minutes)
     python bench.py --quick    # smoke run (seconds)
     python bench.py --json out.json
 
@@ -230,7 +230,7 @@ def main():
         wall, cpu = measure(reps, lambda: cross_thread_floor(n))
         report("3. wake_cross_thread, two threads", n, "round trips", wall, cpu)
     if runs("timers"):
-        # Quadratic (see README.md): 1,000 timers take about a minute, so that size runs once.
+        # Quadratic (see README.md): 1,000 timers take about 25 s, so that size runs once.
         for n in ([100, 200] if q else [100, 300, 1_000]):
             delays = splitmix_delays(n)
             ideal = max(delays)
