@@ -5,6 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
 
 /// Yields exactly once (wakes itself, returns `Pending`), identically for every peer, so
 /// no runtime's own yield (tokio's co-operative budget, for one) skews the comparison.
@@ -92,5 +93,50 @@ pub fn median(values: &mut [f64]) -> f64 {
         values[n / 2]
     } else {
         (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
+}
+
+/// One run of one peer: wall time, and the measuring thread's on-CPU time where the
+/// platform tells (`/proc/thread-self/schedstat`, Linux).
+#[derive(Clone, Copy)]
+pub struct Sample {
+    pub wall: Duration,
+    pub cpu: Option<Duration>,
+}
+
+impl From<Duration> for Sample {
+    fn from(wall: Duration) -> Self {
+        Sample { wall, cpu: None }
+    }
+}
+
+/// On-CPU time of the calling thread so far, if the platform tells.
+pub fn thread_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let nanos = stat.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(nanos))
+}
+
+/// Runs `f`, timing it by the wall clock and by the calling thread's CPU time.
+pub fn timed<T>(f: impl FnOnce() -> T) -> (T, Sample) {
+    let cpu = thread_cpu();
+    let start = Instant::now();
+    let out = f();
+    let wall = start.elapsed();
+    let cpu = cpu.and_then(|before| Some(thread_cpu()?.saturating_sub(before)));
+    (out, Sample { wall, cpu })
+}
+
+/// Tiny deterministic PRNG (splitmix64): the same pseudo-random delays for every peer
+/// and every run, without a `rand` dependency.
+pub struct SplitMix(pub u64);
+
+impl SplitMix {
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
     }
 }

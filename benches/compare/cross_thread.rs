@@ -2,10 +2,11 @@
 //!
 //! Each round the task sends a oneshot sender to a helper thread (over a std channel)
 //! and awaits the reply. The floor is the same ping-pong between two plain threads.
+//! CPU time is the awaiting thread's (the helper's is not counted).
 
+use crate::common::{Sample, timed};
 use std::sync::mpsc;
 use std::thread;
-use std::time::{Duration, Instant};
 
 use futures::channel::oneshot;
 
@@ -33,7 +34,7 @@ fn check(n: u64, sum: u64) {
     assert_eq!(sum, n * (n - 1) / 2);
 }
 
-pub fn floor(n: u64) -> Duration {
+pub fn floor(n: u64) -> Sample {
     let (ping_tx, ping_rx) = mpsc::channel::<u64>();
     let (pong_tx, pong_rx) = mpsc::channel::<u64>();
     let handle = thread::spawn(move || {
@@ -41,66 +42,59 @@ pub fn floor(n: u64) -> Duration {
             pong_tx.send(i).unwrap();
         }
     });
-    let start = Instant::now();
-    let mut sum = 0;
-    for i in 0..n {
-        ping_tx.send(i).unwrap();
-        sum += pong_rx.recv().unwrap();
-    }
-    let elapsed = start.elapsed();
+    let (sum, sample) = timed(|| {
+        let mut sum = 0;
+        for i in 0..n {
+            ping_tx.send(i).unwrap();
+            sum += pong_rx.recv().unwrap();
+        }
+        sum
+    });
     drop(ping_tx);
     handle.join().unwrap();
     check(n, sum);
-    elapsed
+    sample
 }
 
-pub fn duet(n: u64) -> Duration {
+pub fn duet(n: u64) -> Sample {
     let (to_helper, handle) = helper();
-    let start = Instant::now();
-    let sum = duet::run(rounds(n, &to_helper));
-    let elapsed = start.elapsed();
+    let (sum, sample) = timed(|| duet::run(rounds(n, &to_helper)));
     drop(to_helper);
     handle.join().unwrap();
     check(n, sum);
-    elapsed
+    sample
 }
 
-pub fn tokio(n: u64) -> Duration {
+pub fn tokio(n: u64) -> Sample {
     let (to_helper, handle) = helper();
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    let start = Instant::now();
-    let sum = rt.block_on(rounds(n, &to_helper));
-    let elapsed = start.elapsed();
+    let (sum, sample) = timed(|| rt.block_on(rounds(n, &to_helper)));
     drop(to_helper);
     handle.join().unwrap();
     check(n, sum);
-    elapsed
+    sample
 }
 
-pub fn tokio_multi_thread(n: u64) -> Duration {
+pub fn tokio_multi_thread(n: u64) -> Sample {
     let (to_helper, handle) = helper();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .build()
         .unwrap();
-    let start = Instant::now();
-    let sum = rt.block_on(rounds(n, &to_helper));
-    let elapsed = start.elapsed();
+    let (sum, sample) = timed(|| rt.block_on(rounds(n, &to_helper)));
     drop(to_helper);
     handle.join().unwrap();
     check(n, sum);
-    elapsed
+    sample
 }
 
-pub fn futures_block_on(n: u64) -> Duration {
+pub fn futures_block_on(n: u64) -> Sample {
     let (to_helper, handle) = helper();
-    let start = Instant::now();
-    let sum = futures::executor::block_on(rounds(n, &to_helper));
-    let elapsed = start.elapsed();
+    let (sum, sample) = timed(|| futures::executor::block_on(rounds(n, &to_helper)));
     drop(to_helper);
     handle.join().unwrap();
     check(n, sum);
-    elapsed
+    sample
 }

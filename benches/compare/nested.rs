@@ -100,6 +100,19 @@ pub fn futures_unordered(depth: u32) -> Duration {
     elapsed
 }
 
+/// The same `FuturesUnordered` tree, driven by tokio's current-thread `block_on` (what a
+/// tokio user nesting `FuturesUnordered`s gets, cooperative budget included).
+pub fn futures_unordered_tokio(depth: u32) -> Duration {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let start = Instant::now();
+    let total = rt.block_on(fu_node(depth));
+    let elapsed = start.elapsed();
+    assert_eq!(total, leaves(depth));
+    elapsed
+}
+
 fn smol_node(
     ex: Rc<async_executor::LocalExecutor<'static>>,
     level: u32,
