@@ -65,6 +65,17 @@ pub fn duet(n: u64) -> Sample {
     sample
 }
 
+/// duet with `Config::spin_before_park`: the loop spins up to 20 µs before parking.
+pub fn duet_spinning(n: u64) -> Sample {
+    let (to_helper, handle) = helper();
+    let config = duet::Config::new().spin_before_park(std::time::Duration::from_micros(20));
+    let (sum, sample) = timed(|| duet::run_with(config, rounds(n, &to_helper)));
+    drop(to_helper);
+    handle.join().unwrap();
+    check(n, sum);
+    sample
+}
+
 pub fn tokio(n: u64) -> Sample {
     let (to_helper, handle) = helper();
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -386,6 +386,7 @@ fn main() {
             None,
             &[
                 ("duet", &|| cross_thread::duet(rounds)),
+                ("duet, spin 20 µs", &|| cross_thread::duet_spinning(rounds)),
                 ("two threads (OS floor)", &|| cross_thread::floor(rounds)),
                 ("tokio current-thread", &|| cross_thread::tokio(rounds)),
                 ("tokio multi-thread", &|| {

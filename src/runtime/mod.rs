@@ -175,6 +175,10 @@ pub fn run_with<F: IntoFuture>(config: Config, future: F) -> F::Output {
                 crate::dump()
             );
         }
+        // Spin first, if asked to: a wake-up during the spin costs no scheduler round trip.
+        if notifier.spin(config.spin(), park_until) {
+            continue;
+        }
         if watched && park_until.is_none() {
             // Nothing timed will wake the loop. If nothing else does soon, look closer: a
             // tree whose every wait is on its own tasks (join handles, scopes, limiters

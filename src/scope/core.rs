@@ -107,8 +107,9 @@ pub(crate) struct ScopeCore {
     /// The body's waker (queued under [`BODY`] in the ready queue).
     pub(crate) body_waker: WakerSlot,
     /// Tasks whose join handle asked to cancel them; drained by the driver between
-    /// polls.
+    /// polls. `has_handle_cancels` mirrors "not empty" for the driver's fast path.
     handle_cancels: RefCell<Vec<TaskKey>>,
+    has_handle_cancels: Cell<bool>,
     /// The `run` loop the scope was opened under (0: outside any loop).
     loop_id: u64,
 }
@@ -131,6 +132,7 @@ impl ScopeCore {
             observers: RefCell::new(Vec::new()),
             body: RefCell::new(BodyView::default()),
             handle_cancels: RefCell::new(Vec::new()),
+            has_handle_cancels: Cell::new(false),
             loop_id: current_loop(),
         }
     }
@@ -242,6 +244,7 @@ impl ScopeCore {
     pub(crate) fn request_task_cancel(&self, key: TaskKey) {
         if self.is_accepting() {
             self.handle_cancels.borrow_mut().push(key);
+            self.has_handle_cancels.set(true);
             self.notify_unless_polling();
         }
     }
@@ -254,11 +257,13 @@ impl ScopeCore {
     }
 
     pub(crate) fn take_task_cancels(&self) -> Vec<TaskKey> {
+        self.has_handle_cancels.set(false);
         std::mem::take(&mut *self.handle_cancels.borrow_mut())
     }
 
+    #[inline]
     pub(crate) fn has_task_cancels(&self) -> bool {
-        !self.handle_cancels.borrow().is_empty()
+        self.has_handle_cancels.get()
     }
 
     /// Panics if waiting for this scope's tasks from here can only deadlock: the scope

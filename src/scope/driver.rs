@@ -334,8 +334,18 @@ fn go_hard<E, B, V>(this: &mut Projection<'_, '_, '_, E, B, V>, reason: CancelRe
 }
 
 /// Acts on cancellation requests, drops tasks whose handles asked, and in the hard phase
-/// drops every task that is not shielded.
+/// drops every task that is not shielded. Runs after every task poll, so the common case
+/// (nothing to do) is two flag reads.
+#[inline]
 fn apply_cancellations<E, B, V>(this: &mut Projection<'_, '_, '_, E, B, V>) {
+    let core = &this.scope.inner.core;
+    if !*this.hard && !core.signal.is_cancel_requested() && !core.has_task_cancels() {
+        return;
+    }
+    apply_pending_cancellations(this);
+}
+
+fn apply_pending_cancellations<E, B, V>(this: &mut Projection<'_, '_, '_, E, B, V>) {
     let scope = *this.scope;
     let core = &scope.inner.core;
     if new_cancel_request(this) {
