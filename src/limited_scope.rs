@@ -195,7 +195,6 @@ impl<'env, E: 'env> LimitedScope<'env, E> {
         I: AnyIterable<M>,
         I::Stream: 'env,
         I::Item: 'env,
-        I::Item: 'env,
         F: AsyncFn(I::Item) -> U + 'env,
         U: 'env,
     {
@@ -236,7 +235,6 @@ impl<'env, E: 'env> LimitedScope<'env, E> {
         I: AnyIterable<M>,
         I::Stream: 'env,
         I::Item: 'env,
-        I::Item: 'env,
         F: AsyncFn(I::Item) -> Result<U, E2> + 'env,
         U: 'env,
         E2: 'env,
@@ -270,7 +268,6 @@ impl<'env, E: 'env> LimitedScope<'env, E> {
         I: AnyIterable<M>,
         I::Stream: 'env,
         I::Item: 'env,
-        I::Item: 'env,
         F: AsyncFn(I::Item) -> U + 'env,
         U: 'env,
     {
@@ -302,7 +299,6 @@ impl<'env, E: 'env> LimitedScope<'env, E> {
     where
         I: AnyIterable<M>,
         I::Stream: 'env,
-        I::Item: 'env,
         I::Item: 'env,
         F: AsyncFn(I::Item) -> Result<U, E2> + 'env,
         U: 'env,

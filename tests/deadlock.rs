@@ -295,3 +295,36 @@ fn dump_shows_a_cancelling_scope_and_outside_a_loop_says_so() {
          └── task #0 spawned at <here>: waiting on a sleep (due in 0.050s)\n"
     );
 }
+
+#[test]
+fn dump_shows_limiter_queue_positions_as_they_are_at_dump_time() {
+    // Positions are computed when the dump is taken, not when each waiter last polled:
+    // after the first waiter leaves the queue, the others move up.
+    let captured = RefCell::new(String::new());
+    let limiter = duet::Limiter::new(1);
+    let r = duet::run_with(
+        Config::new().virtual_clock(),
+        duet::scope(async |s| {
+            let held = limiter.acquire().await;
+            let first = s.spawn(async { drop(limiter.acquire().await) });
+            s.spawn(async { drop(limiter.acquire().await) });
+            s.spawn(async { drop(limiter.acquire().await) });
+            s.spawn(limiter.available());
+            duet::yield_now().await;
+            first.cancel();
+            duet::yield_now().await;
+            *captured.borrow_mut() = duet::dump();
+            drop(held);
+            Ok::<_, Infallible>(())
+        }),
+    );
+    r.unwrap();
+    assert_eq!(
+        normalize(&captured.borrow()),
+        "scope #1 opened at <here>: running\n\
+         ├── body: running now\n\
+         ├── task #1 spawned at <here>: waiting on a limiter slot (position 1 in its queue)\n\
+         ├── task #2 spawned at <here>: waiting on a limiter slot (position 2 in its queue)\n\
+         └── task #3 spawned at <here>: waiting on room in a limiter (position 1 in its queue)\n"
+    );
+}

@@ -15,7 +15,7 @@ use futures::Stream;
 use pin_project_lite::pin_project;
 
 use super::wait_list::{Key, Status};
-use super::{Limiter, Slot, Wakes, wake_all};
+use super::{Limiter, Slot, Wakes, acquirer_wait_key, wake_all, watcher_wait_key};
 
 /// Where an [`Acquire`] stands.
 #[derive(Debug, Clone, Copy)]
@@ -84,18 +84,16 @@ impl Future for Acquire<'_> {
                 if !state.try_take() {
                     let key = state.acquirers.push_back(cx.waker().clone());
                     this.stage = Stage::Queued(key);
-                    let position = state.acquirers.position(key);
                     drop(state);
-                    report_wait(this.limiter, key, position, cx);
+                    report_wait(this.limiter, acquirer_wait_key(key), cx);
                     return Poll::Pending;
                 }
             }
             Stage::Queued(key) => match state.acquirers.status(key) {
                 Status::Queued => {
                     state.acquirers.update_waker(key, cx.waker());
-                    let position = state.acquirers.position(key);
                     drop(state);
-                    report_wait(this.limiter, key, position, cx);
+                    report_wait(this.limiter, acquirer_wait_key(key), cx);
                     return Poll::Pending;
                 }
                 // Served: the slot was counted as held when it was handed over.
@@ -178,8 +176,7 @@ impl Watch {
             }
         }
         drop(state);
-        // Watchers use their own queue: keep their keys apart from acquirers'.
-        report_wait(limiter, usize::MAX - self.key.unwrap_or(0), 0, cx);
+        report_wait(limiter, watcher_wait_key(self.key.unwrap_or(0)), cx);
         Poll::Pending
     }
 
@@ -351,13 +348,12 @@ impl<S> fmt::Debug for Throttle<S> {
 
 /// Tells the task tree what the polling task waits on (for dumps and the deadlock
 /// analysis).
-fn report_wait(limiter: &Limiter, key: usize, position: usize, cx: &Context<'_>) {
+fn report_wait(limiter: &Limiter, key: usize, cx: &Context<'_>) {
     crate::scope::waits::report(
         cx.waker(),
         crate::scope::waits::Wait::Limiter {
             limiter: limiter.blocker(),
             key,
-            position,
         },
     );
 }

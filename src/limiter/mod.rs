@@ -176,6 +176,46 @@ impl crate::scope::waits::InternalBlocker for Mutex<State> {
             .map_or(0, |&(_, count)| count);
         loop_id != 0 && state.held > 0 && by_this_loop == state.held
     }
+
+    fn describe_wait(&self, key: usize) -> String {
+        let state = self.lock().unwrap_or_else(|e| e.into_inner());
+        match decode_wait_key(key) {
+            WaitKey::Acquirer(key) => match state.acquirers.position(key) {
+                Some(ahead) => format!("a limiter slot (position {} in its queue)", ahead + 1),
+                None => "a limiter slot (being handed over)".to_string(),
+            },
+            WaitKey::Watcher(key) => match state.watchers.position(key) {
+                Some(ahead) => format!("room in a limiter (position {} in its queue)", ahead + 1),
+                None => "room in a limiter (just notified)".to_string(),
+            },
+        }
+    }
+}
+
+/// A waiter's key in a wait report: acquirers and watchers have separate queues, so
+/// watchers' keys are counted down from `usize::MAX` to keep the two apart.
+enum WaitKey {
+    Acquirer(wait_list::Key),
+    Watcher(wait_list::Key),
+}
+
+const WATCHER_KEYS: usize = usize::MAX / 2;
+
+fn acquirer_wait_key(key: wait_list::Key) -> usize {
+    debug_assert!(key < WATCHER_KEYS);
+    key
+}
+
+fn watcher_wait_key(key: wait_list::Key) -> usize {
+    usize::MAX - key
+}
+
+fn decode_wait_key(key: usize) -> WaitKey {
+    if key < WATCHER_KEYS {
+        WaitKey::Acquirer(key)
+    } else {
+        WaitKey::Watcher(usize::MAX - key)
+    }
 }
 
 fn wake_all(wakes: Wakes) {

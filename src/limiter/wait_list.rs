@@ -118,15 +118,19 @@ impl WaitList {
         status
     }
 
-    /// How many queued waiters are ahead of `key` (walks the queue: for reports only).
-    pub(super) fn position(&self, key: Key) -> usize {
+    /// How many queued waiters are ahead of `key`, if it is queued. Walks the queue: for
+    /// dumps only, never on a waiter's poll (that made a full queue quadratic).
+    pub(super) fn position(&self, key: Key) -> Option<usize> {
+        if self.nodes.get(key)?.status != Status::Queued || self.free.contains(&key) {
+            return None;
+        }
         let mut ahead = 0;
         let mut node = self.nodes[key].prev;
         while node != NIL {
             ahead += 1;
             node = self.nodes[node].prev;
         }
-        ahead
+        Some(ahead)
     }
 
     fn unlink(&mut self, key: Key) {

@@ -26,7 +26,7 @@ use std::time::Instant;
 use super::signal::Signal;
 use super::table::{HeldBy, TaskTable};
 use super::task_ref::TaskRef;
-use super::waits::Wait;
+use super::waits::Waits;
 use super::waker::WakerSlot;
 use crate::CancelReason;
 use crate::runtime::current_loop;
@@ -74,7 +74,7 @@ pub(crate) struct BodyView {
     pub(crate) done: bool,
     pub(crate) polling: bool,
     pub(crate) shielded: bool,
-    pub(crate) waits: Vec<Wait>,
+    pub(crate) waits: Waits,
 }
 
 /// Someone waiting for a scope (or an ancestor) to be cancelled: `duet::cancelled()`.

@@ -391,12 +391,15 @@ fn drop_unshielded<E, B, V>(this: &mut Projection<'_, '_, '_, E, B, V>) {
         }
         victims
     };
-    for index in victims {
-        let task = scope.inner.futures.borrow_mut().take(index);
-        if let Some(payload) = current::while_dropping(reason.clone(), || drop_catching(task)) {
-            this.panic.get_or_insert(payload);
+    // One `while_dropping` for the batch: each drop restores it if it changes it.
+    current::while_dropping(reason.clone(), || {
+        for index in victims {
+            let task = scope.inner.futures.borrow_mut().take(index);
+            if let Some(payload) = drop_catching(task) {
+                this.panic.get_or_insert(payload);
+            }
         }
-    }
+    });
     if this.body.is_some() && !*this.body_shielded {
         let body = &mut this.body;
         let dropped = current::while_dropping(reason, || {
@@ -560,11 +563,13 @@ fn drop_everything<E, B>(
     let reason = core.cancel_reason().unwrap_or(CancelReason::Dropped);
     core.tasks.borrow_mut().clear();
     let tasks = scope.inner.futures.borrow_mut().drain();
-    for task in tasks {
-        if let Some(payload) = current::while_dropping(reason.clone(), || drop_catching(task)) {
-            panic.get_or_insert(payload);
+    current::while_dropping(reason.clone(), || {
+        for task in tasks {
+            if let Some(payload) = drop_catching(task) {
+                panic.get_or_insert(payload);
+            }
         }
-    }
+    });
     if body.is_some() {
         let dropped = current::while_dropping(reason, || {
             panic::catch_unwind(AssertUnwindSafe(|| body.set(None)))

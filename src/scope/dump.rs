@@ -180,9 +180,7 @@ fn describe_wait(wait: &Wait, now: Instant) -> String {
             None => "a scope".to_string(),
         },
         Wait::Sleep(until) => format!("a sleep (due {})", relative(*until, now)),
-        Wait::Limiter { position, .. } => {
-            format!("a limiter slot (position {} in its queue)", position + 1)
-        }
+        Wait::Limiter { limiter, key } => limiter.describe_wait(*key),
         Wait::External(what) => what.to_string(),
     }
 }

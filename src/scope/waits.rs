@@ -36,15 +36,50 @@ pub(crate) enum Wait {
     Scope(Weak<ScopeCore>),
     /// A timer.
     Sleep(Instant),
-    /// A slot of a limiter (or room in it), at this position in its queue.
+    /// A slot of a limiter, or room in it.
     Limiter {
         limiter: Arc<dyn InternalBlocker>,
-        /// The waiter's place in the limiter's queues (tells two waits apart).
+        /// The waiter's key in the limiter's queues (tells two waits apart; the limiter
+        /// describes it on demand, so that reporting a wait costs no walk of its queue).
         key: usize,
-        position: usize,
     },
     /// Something only another thread or runtime can complete (described).
     External(&'static str),
+}
+
+/// What one poll of a task reported: almost always a single wait, kept without an
+/// allocation (a report is made on most polls that leave a task suspended).
+#[derive(Clone)]
+pub(crate) enum Waits {
+    One(Wait),
+    Many(Box<[Wait]>),
+}
+
+impl Default for Waits {
+    fn default() -> Self {
+        Waits::Many(Box::default())
+    }
+}
+
+impl Waits {
+    /// Forgets the waits; checks first, since most tasks have none to drop.
+    #[inline]
+    pub(crate) fn clear(&mut self) {
+        if !matches!(self, Waits::Many(waits) if waits.is_empty()) {
+            *self = Waits::default();
+        }
+    }
+}
+
+impl std::ops::Deref for Waits {
+    type Target = [Wait];
+
+    fn deref(&self) -> &[Wait] {
+        match self {
+            Waits::One(wait) => std::slice::from_ref(wait),
+            Waits::Many(waits) => waits,
+        }
+    }
 }
 
 /// A shared primitive whose waiters can only be released by tasks of one loop, at times.
@@ -52,6 +87,9 @@ pub(crate) trait InternalBlocker: Send + Sync {
     /// True if, right now, only tasks of the `run` loop `loop_id` can release the
     /// primitive's waiters (so if none of them can run, the waiters never will either).
     fn blocks_only(&self, loop_id: u64) -> bool;
+
+    /// Describes the wait of the waiter `key` for a dump (its place in the queue, say).
+    fn describe_wait(&self, key: usize) -> String;
 }
 
 thread_local! {
@@ -72,7 +110,14 @@ pub(crate) fn report(waker: &Waker, wait: Wait) {
 /// Takes the reports of a poll that started them at `first` (see
 /// [`FrameReport::first_report`](crate::runtime::FrameReport::first_report)): `None`, and
 /// no thread-local access, when the poll made none.
-pub(crate) fn take(first: Option<usize>) -> Option<Vec<Wait>> {
+pub(crate) fn take(first: Option<usize>) -> Option<Waits> {
     let first = first?;
-    Some(REPORTS.with(|r| r.borrow_mut().split_off(first)))
+    Some(REPORTS.with(|r| {
+        let mut reports = r.borrow_mut();
+        if reports.len() == first + 1 {
+            Waits::One(reports.pop().expect("a report at `first`"))
+        } else {
+            Waits::Many(reports.drain(first..).collect())
+        }
+    }))
 }
