@@ -15,7 +15,7 @@ use futures::Stream;
 use pin_project_lite::pin_project;
 
 use super::wait_list::{Key, Status};
-use super::{Limiter, Slot, Wakes, acquirer_wait_key, wake_all, watcher_wait_key};
+use super::{Limiter, Slot, Wakes, pack_wait_key, wake_all};
 
 /// Where an [`Acquire`] stands.
 #[derive(Debug, Clone, Copy)]
@@ -85,7 +85,7 @@ impl Future for Acquire<'_> {
                     let key = state.acquirers.push_back(cx.waker().clone());
                     this.stage = Stage::Queued(key);
                     drop(state);
-                    report_wait(this.limiter, acquirer_wait_key(key), cx);
+                    report_wait(this.limiter, pack_wait_key(key, false), cx);
                     return Poll::Pending;
                 }
             }
@@ -93,7 +93,7 @@ impl Future for Acquire<'_> {
                 Status::Queued => {
                     state.acquirers.update_waker(key, cx.waker());
                     drop(state);
-                    report_wait(this.limiter, acquirer_wait_key(key), cx);
+                    report_wait(this.limiter, pack_wait_key(key, false), cx);
                     return Poll::Pending;
                 }
                 // Served: the slot was counted as held when it was handed over.
@@ -176,7 +176,7 @@ impl Watch {
             }
         }
         drop(state);
-        report_wait(limiter, watcher_wait_key(self.key.unwrap_or(0)), cx);
+        report_wait(limiter, pack_wait_key(self.key.unwrap_or(0), true), cx);
         Poll::Pending
     }
 
@@ -348,7 +348,7 @@ impl<S> fmt::Debug for Throttle<S> {
 
 /// Tells the task tree what the polling task waits on (for dumps and the deadlock
 /// analysis).
-fn report_wait(limiter: &Limiter, key: usize, cx: &Context<'_>) {
+fn report_wait(limiter: &Limiter, key: u32, cx: &Context<'_>) {
     crate::scope::waits::report(
         cx.waker(),
         crate::scope::waits::Wait::Limiter {

@@ -177,45 +177,31 @@ impl crate::scope::waits::InternalBlocker for Mutex<State> {
         loop_id != 0 && state.held > 0 && by_this_loop == state.held
     }
 
-    fn describe_wait(&self, key: usize) -> String {
+    fn describe_wait(&self, key: u32) -> String {
         let state = self.lock().unwrap_or_else(|e| e.into_inner());
-        match decode_wait_key(key) {
-            WaitKey::Acquirer(key) => match state.acquirers.position(key) {
-                Some(ahead) => format!("a limiter slot (position {} in its queue)", ahead + 1),
-                None => "a limiter slot (being handed over)".to_string(),
-            },
-            WaitKey::Watcher(key) => match state.watchers.position(key) {
-                Some(ahead) => format!("room in a limiter (position {} in its queue)", ahead + 1),
-                None => "room in a limiter (just notified)".to_string(),
-            },
+        let (node, watcher) = unpack_wait_key(key);
+        let (queue, what) = if watcher {
+            (&state.watchers, "room in a limiter")
+        } else {
+            (&state.acquirers, "a limiter slot")
+        };
+        match queue.position(node) {
+            Some(ahead) => format!("{what} (position {} in its queue)", ahead + 1),
+            None => format!("{what} (just served)"),
         }
     }
 }
 
-/// A waiter's key in a wait report: acquirers and watchers have separate queues, so
-/// watchers' keys are counted down from `usize::MAX` to keep the two apart.
-enum WaitKey {
-    Acquirer(wait_list::Key),
-    Watcher(wait_list::Key),
+/// A waiter's key in a wait report: its node in the acquirers' or (low bit set) the
+/// watchers' queue, packed into a `u32` to keep a task's wait report, which lives in its
+/// slot, small.
+fn pack_wait_key(node: wait_list::Key, watcher: bool) -> u32 {
+    u32::try_from(node << 1 | usize::from(watcher))
+        .expect("duet: more than 2^31 waiters are queued on one Limiter")
 }
 
-const WATCHER_KEYS: usize = usize::MAX / 2;
-
-fn acquirer_wait_key(key: wait_list::Key) -> usize {
-    debug_assert!(key < WATCHER_KEYS);
-    key
-}
-
-fn watcher_wait_key(key: wait_list::Key) -> usize {
-    usize::MAX - key
-}
-
-fn decode_wait_key(key: usize) -> WaitKey {
-    if key < WATCHER_KEYS {
-        WaitKey::Acquirer(key)
-    } else {
-        WaitKey::Watcher(usize::MAX - key)
-    }
+fn unpack_wait_key(key: u32) -> (wait_list::Key, bool) {
+    ((key >> 1) as usize, key & 1 == 1)
 }
 
 fn wake_all(wakes: Wakes) {

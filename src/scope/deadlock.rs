@@ -79,7 +79,7 @@ fn internal_waits(loop_id: u64, waits: &[Wait]) -> usize {
     enum Identity {
         Join(*const ScopeCore, u32),
         Scope(*const ScopeCore),
-        Limiter(*const (), usize),
+        Limiter(*const (), u32),
     }
     let mut seen = HashSet::new();
     waits

@@ -41,7 +41,7 @@ pub(crate) enum Wait {
         limiter: Arc<dyn InternalBlocker>,
         /// The waiter's key in the limiter's queues (tells two waits apart; the limiter
         /// describes it on demand, so that reporting a wait costs no walk of its queue).
-        key: usize,
+        key: u32,
     },
     /// Something only another thread or runtime can complete (described).
     External(&'static str),
@@ -89,7 +89,7 @@ pub(crate) trait InternalBlocker: Send + Sync {
     fn blocks_only(&self, loop_id: u64) -> bool;
 
     /// Describes the wait of the waiter `key` for a dump (its place in the queue, say).
-    fn describe_wait(&self, key: usize) -> String;
+    fn describe_wait(&self, key: u32) -> String;
 }
 
 thread_local! {
