@@ -48,6 +48,10 @@ impl Signal {
     pub(crate) fn push(&self, index: u32) {
         let wake_parent = {
             let mut queue = self.lock();
+            if queue.ready.capacity() == 0 {
+                // As for the task tables: skip the first growth steps of a small scope.
+                queue.ready.reserve_exact(super::table::FIRST_CAPACITY);
+            }
             queue.ready.push(index);
             !queue.polling && queue.ready.len() == 1
         };

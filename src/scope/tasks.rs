@@ -100,6 +100,9 @@ impl<'env, E> TaskFutures<'env, E> {
     pub(crate) fn put(&mut self, index: u32, task: BoxedTask<'env, E>) {
         let index = index as usize;
         if index == self.slots.len() {
+            if self.slots.capacity() == 0 {
+                self.slots.reserve_exact(super::table::FIRST_CAPACITY);
+            }
             self.slots.push(Some(task));
             return;
         }
