@@ -17,25 +17,30 @@ async fn parse(index: usize, line: &str, progress: &Cell<usize>) -> Result<u32, 
     line.trim().parse().map_err(|_| BadRecord(index))
 }
 
+/// One task per line, each borrowing its line and the shared counter; the body joins
+/// the results in input order. A failed task cancels the others and the body.
+fn total_of(lines: &[&str], progress: &Cell<usize>) -> Result<u32, duet::ScopeError<BadRecord>> {
+    duet::run_scope(async |s| {
+        let parsed: Vec<_> = lines
+            .iter()
+            .enumerate()
+            .map(|(i, line)| s.spawn(parse(i, line, progress)))
+            .collect();
+        let mut total = 0;
+        for value in parsed {
+            // A handle only reports a cancellation if the scope is failing, and then the
+            // body is cancelled at this await before it could see it.
+            total += value.await.expect("the body outlives no cancelled task");
+        }
+        Ok(total)
+    })
+}
+
 fn main() {
     // The tasks borrow `lines` and `progress`: both outlive the scope.
     let lines = ["10", "20", " 30", "40"];
     let progress = Cell::new(0);
-
-    let total = duet::run_scope(async |s| {
-        let parsed: Vec<_> = lines
-            .iter()
-            .enumerate()
-            .map(|(i, line)| s.spawn(parse(i, line, &progress)))
-            .collect();
-        let mut total = 0;
-        for value in parsed {
-            total += value
-                .await
-                .expect("no task is cancelled while the scope succeeds");
-        }
-        Ok(total)
-    });
+    let total = total_of(&lines, &progress);
     println!(
         "all good: total = {:?}, {} records parsed",
         total.unwrap(),
@@ -45,20 +50,7 @@ fn main() {
     // One bad record fails the scope; the tasks still running are cancelled.
     let lines = ["1", "2", "3", "4", "oops", "6", "7", "8"];
     progress.set(0);
-    let result = duet::run_scope(async |s| {
-        let parsed: Vec<_> = lines
-            .iter()
-            .enumerate()
-            .map(|(i, line)| s.spawn(parse(i, line, &progress)))
-            .collect();
-        let mut total = 0;
-        for value in parsed {
-            total += value
-                .await
-                .expect("the body is cancelled before it sees a failure");
-        }
-        Ok(total)
-    });
+    let result = total_of(&lines, &progress);
     match result {
         Err(duet::ScopeError::Failed {
             error: BadRecord(index),

@@ -447,21 +447,6 @@ fn one_limiter_bounds_loops_on_several_threads() {
 }
 
 #[test]
-fn a_zero_capacity_is_rejected_with_a_message() {
-    let expected = "duet: a Limiter needs a capacity of at least 1, got 0: a limiter without \
-                    slots would make every acquire wait forever. Use Limiter::unlimited() (or \
-                    set_capacity(None)) for no limit.";
-    assert_eq!(panic_message(|| drop(Limiter::new(0))), expected);
-    let limiter = Limiter::new(2);
-    assert_eq!(panic_message(|| limiter.set_capacity(Some(0))), expected);
-    assert_eq!(
-        limiter.capacity(),
-        Some(2),
-        "a rejected resize changes nothing"
-    );
-}
-
-#[test]
 fn an_acquire_polled_after_it_returned_its_slot_panics() {
     let limiter = Limiter::new(1);
     let msg = panic_message(|| {

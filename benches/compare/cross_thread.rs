@@ -34,6 +34,17 @@ fn check(n: u64, sum: u64) {
     assert_eq!(sum, n * (n - 1) / 2);
 }
 
+/// Starts the helper, times `drive` (which runs [`rounds`] on some executor), stops the
+/// helper and checks the sum: the part every async peer shares.
+fn with_helper(n: u64, drive: impl FnOnce(&mpsc::Sender<oneshot::Sender<u64>>) -> u64) -> Sample {
+    let (to_helper, handle) = helper();
+    let (sum, sample) = timed(|| drive(&to_helper));
+    drop(to_helper);
+    handle.join().unwrap();
+    check(n, sum);
+    sample
+}
+
 pub fn floor(n: u64) -> Sample {
     let (ping_tx, ping_rx) = mpsc::channel::<u64>();
     let (pong_tx, pong_rx) = mpsc::channel::<u64>();
@@ -57,55 +68,32 @@ pub fn floor(n: u64) -> Sample {
 }
 
 pub fn duet(n: u64) -> Sample {
-    let (to_helper, handle) = helper();
-    let (sum, sample) = timed(|| duet::run(rounds(n, &to_helper)));
-    drop(to_helper);
-    handle.join().unwrap();
-    check(n, sum);
-    sample
+    with_helper(n, |to_helper| duet::run(rounds(n, to_helper)))
 }
 
 /// duet with `Config::spin_before_park`: the loop spins up to 20 µs before parking.
 pub fn duet_spinning(n: u64) -> Sample {
-    let (to_helper, handle) = helper();
     let config = duet::Config::new().spin_before_park(std::time::Duration::from_micros(20));
-    let (sum, sample) = timed(|| duet::run_with(config, rounds(n, &to_helper)));
-    drop(to_helper);
-    handle.join().unwrap();
-    check(n, sum);
-    sample
+    with_helper(n, |to_helper| duet::run_with(config, rounds(n, to_helper)))
 }
 
 pub fn tokio(n: u64) -> Sample {
-    let (to_helper, handle) = helper();
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    let (sum, sample) = timed(|| rt.block_on(rounds(n, &to_helper)));
-    drop(to_helper);
-    handle.join().unwrap();
-    check(n, sum);
-    sample
+    with_helper(n, |to_helper| rt.block_on(rounds(n, to_helper)))
 }
 
 pub fn tokio_multi_thread(n: u64) -> Sample {
-    let (to_helper, handle) = helper();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .build()
         .unwrap();
-    let (sum, sample) = timed(|| rt.block_on(rounds(n, &to_helper)));
-    drop(to_helper);
-    handle.join().unwrap();
-    check(n, sum);
-    sample
+    with_helper(n, |to_helper| rt.block_on(rounds(n, to_helper)))
 }
 
 pub fn futures_block_on(n: u64) -> Sample {
-    let (to_helper, handle) = helper();
-    let (sum, sample) = timed(|| futures::executor::block_on(rounds(n, &to_helper)));
-    drop(to_helper);
-    handle.join().unwrap();
-    check(n, sum);
-    sample
+    with_helper(n, |to_helper| {
+        futures::executor::block_on(rounds(n, to_helper))
+    })
 }
