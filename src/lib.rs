@@ -378,6 +378,7 @@ mod runtime;
 mod scope;
 mod sync;
 mod time;
+mod wakers;
 mod yield_now;
 
 pub use cancel::{
@@ -402,8 +403,8 @@ pub use scope::{
     scope_with,
 };
 pub use time::{
-    Elapsed, Sleep, Timeout, deadline, deadline_scope, now, sleep, sleep_until, timeout,
-    timeout_scope,
+    Advance, ClockHold, Elapsed, Sleep, Timeout, advance, deadline, deadline_scope, hold_clock,
+    now, sleep, sleep_until, timeout, timeout_scope,
 };
 pub use yield_now::{YieldNow, yield_now};
 

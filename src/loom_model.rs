@@ -293,3 +293,34 @@ fn a_completion_racing_the_scopes_cancellation_is_kept_or_cancelled_never_both()
         }
     });
 }
+
+#[test]
+fn a_timer_firing_while_another_thread_wakes_the_same_task_never_lets_the_clock_skip() {
+    // The other thread sets the task's queued flag, and may be preempted before it pushes
+    // the task on its scope's ready queue. Meanwhile the loop jumps its virtual clock to
+    // the 2 ms timeout, whose wake of the same task finds the flag set. The loop must not
+    // then take itself for idle and jump on to the outer scope's 1000 s deadline.
+    use std::time::Duration;
+    model(|| {
+        let f = AwaitableFuture::<u32>::new();
+        let producer = f.clone();
+        let t = spawn(move || producer.set_result(1));
+        let config = crate::Config::new().virtual_clock();
+        let (r, took) = crate::run_with(config, async {
+            let start = crate::now();
+            let r = crate::timeout_scope(Duration::from_secs(1000), async |_| {
+                let r = crate::timeout(Duration::from_millis(2), async {
+                    let _ = f.await;
+                    std::future::pending::<()>().await
+                })
+                .await;
+                Ok::<_, std::convert::Infallible>(r)
+            })
+            .await;
+            (r, crate::now() - start)
+        });
+        assert!(r.unwrap().is_err(), "the 2 ms timeout fired");
+        assert_eq!(took, Duration::from_millis(2));
+        t.join();
+    });
+}

@@ -555,3 +555,43 @@ fn a_done_callback_may_use_handles_of_its_own_future() {
     f.set_result(5u8);
     assert_eq!(rx.recv().unwrap(), (true, 5, 5));
 }
+
+#[test]
+fn a_panicking_waker_strands_neither_the_other_awaiters_nor_the_done_callbacks() {
+    use std::task::{Context, Waker};
+    let f = AwaitableFuture::<u32>::new();
+    let producer = f.clone();
+    let called = Arc::new(AtomicUsize::new(0));
+    let seen = called.clone();
+    f.add_done_callback(move |_| {
+        seen.fetch_add(1, Ordering::SeqCst);
+    });
+    let bad = common::PanickingWaker::new();
+    let got = duet::run_scope(async |s| {
+        // A foreign future awaits first, with a waker that panics...
+        let mut foreign = f.clone();
+        let waker = Waker::from(bad.clone());
+        assert!(
+            std::pin::Pin::new(&mut foreign)
+                .poll(&mut Context::from_waker(&waker))
+                .is_pending()
+        );
+        // ...then a duet task.
+        let task = s.spawn(async { Ok(f.clone().await.unwrap()) });
+        duet::yield_now().await;
+        let message = panic_message(|| producer.set_result(7));
+        assert_eq!(
+            message, "the foreign waker panicked",
+            "the first panic is re-raised"
+        );
+        drop(foreign);
+        Ok::<_, Infallible>(task.await.unwrap())
+    });
+    assert_eq!(
+        got.unwrap(),
+        7,
+        "the duet task was woken after the panicking waker"
+    );
+    assert_eq!(bad.wakes(), 1);
+    assert_eq!(called.load(Ordering::SeqCst), 1, "the done-callback ran");
+}

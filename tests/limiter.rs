@@ -483,3 +483,43 @@ fn an_unlimited_limiter_never_waits_and_counts_its_slots() {
     assert_eq!((probe.polls(), probe.completed()), (200, 100));
     assert_eq!(limiter.held(), 0);
 }
+
+#[test]
+fn growth_wakes_every_waiter_it_grants_even_when_the_first_ones_waker_panics() {
+    use std::task::{Context, Waker};
+    let limiter = Limiter::new(1);
+    let held = limiter.try_acquire().unwrap();
+    let bad = common::PanickingWaker::new();
+    let r = duet::run_scope(async |s| {
+        let limiter = &limiter;
+        // First in the queue: a foreign acquirer whose waker panics.
+        let mut foreign = Box::pin(limiter.acquire());
+        let waker = Waker::from(bad.clone());
+        assert!(
+            foreign
+                .as_mut()
+                .poll(&mut Context::from_waker(&waker))
+                .is_pending()
+        );
+        // Second: a duet task.
+        let task = s.spawn(async move {
+            let _slot = limiter.acquire().await;
+            Ok(limiter.held())
+        });
+        duet::yield_now().await;
+        assert_eq!(limiter.waiting(), 2);
+        let message = panic_message(|| limiter.set_capacity(Some(3)));
+        assert_eq!(message, "the foreign waker panicked");
+        let held_inside = task.await.unwrap();
+        drop(foreign); // granted but never taken: its slot goes back
+        Ok::<_, Infallible>(held_inside)
+    });
+    assert_eq!(
+        r.unwrap(),
+        3,
+        "both waiters were granted a slot, and the task took its own"
+    );
+    assert_eq!(bad.wakes(), 1);
+    drop(held);
+    assert_eq!(limiter.held(), 0);
+}

@@ -422,30 +422,6 @@ fn adding_to_a_finished_collector_gives_the_value_back_with_a_message() {
 /// slot belongs to a task of the loop, so nothing but that task could release one, and
 /// `run` reports the deadlock (with the task tree) instead of hanging. (Duet assumes no
 /// other thread raises the capacity to rescue it; see design/cancellation.md.)
-#[test]
-fn a_task_acquiring_a_slot_it_already_holds_is_reported_as_a_deadlock() {
-    let limiter = Limiter::new(1);
-    let msg = panic_message(|| {
-        duet::run(async {
-            let _held = limiter.acquire().await;
-            let _second = limiter.acquire().await; // capacity 1, held by this task
-        })
-    });
-    assert!(
-        msg.starts_with(
-            "duet::run: deadlock: every task is waiting, and each waits only on other tasks of \
-             this run (join handles, nested scopes, limiter slots they hold), so none can ever \
-             resume."
-        ),
-        "{msg}"
-    );
-    assert_eq!(
-        limiter.held(),
-        0,
-        "the slot was released as the root unwound"
-    );
-}
-
 /// Two tasks awaiting each other's join handles while a `CancelHandle` of their scope
 /// exists on another thread: that handle could end the wait, so this is not provably a
 /// deadlock and nothing is reported; cancelling ends it. (Without such a handle the cycle

@@ -197,3 +197,65 @@ fn run_accepts_into_future() {
     }
     assert_eq!(duet::run(Answer), 42);
 }
+
+/// Runs `future` one `duet::run` per frame, each polling it once, as a game or GUI loop
+/// does; returns its output and the number of frames it took.
+fn one_run_per_frame<F: std::future::Future>(future: F) -> (F::Output, usize) {
+    let mut future = Box::pin(future);
+    for frame in 1..=5_000 {
+        if let std::task::Poll::Ready(out) = duet::run(async { futures::poll!(future.as_mut()) }) {
+            return (out, frame);
+        }
+        thread::sleep(Duration::from_millis(1));
+    }
+    panic!("the future did not finish within 5,000 frames");
+}
+
+#[test]
+fn a_scope_continued_by_later_runs_wakes_its_sleeping_task() {
+    let ((), frames) = one_run_per_frame(async {
+        duet::scope(async |s| {
+            s.spawn(duet::sleep(Duration::from_millis(10)));
+            Ok::<_, std::convert::Infallible>(())
+        })
+        .await
+        .unwrap()
+    });
+    assert!(frames >= 2, "the sleep outlived the first run");
+}
+
+#[test]
+fn a_scope_continued_by_later_runs_flushes_its_buffered_futures_there() {
+    let batcher = duet::Batcher::new(|batch: duet::Batch<u32, u32>| {
+        let values: Vec<u32> = batch.keys().map(|k| k + 1).collect();
+        batch.complete(values);
+    });
+    let (got, _frames) = one_run_per_frame(async {
+        duet::scope(async |s| {
+            let h = s.spawn(async { Ok(batcher.get(41).await.unwrap()) });
+            Ok::<_, std::convert::Infallible>(h.await.unwrap())
+        })
+        .await
+        .unwrap()
+    });
+    assert_eq!(got, 42);
+}
+
+#[test]
+fn a_scope_continued_by_a_later_run_is_neither_a_deadlock_nor_an_outer_loops_task() {
+    // The first run polls the scope once; the second drives it to the end. Its task waits
+    // on another thread (not a deadlock), and its body awaits that task's handle (which
+    // belongs to the loop driving it now, not to an outer one).
+    let (tx, rx) = oneshot::channel();
+    let sender = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(200));
+        tx.send(5u32).unwrap();
+    });
+    let mut future = Box::pin(duet::scope(async |s| {
+        let h = s.spawn(async { Ok(rx.await.unwrap()) });
+        Ok::<_, std::convert::Infallible>(h.await.unwrap())
+    }));
+    assert!(duet::run(async { futures::poll!(future.as_mut()) }).is_pending());
+    assert_eq!(duet::run(future).unwrap(), 5);
+    sender.join().unwrap();
+}

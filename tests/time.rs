@@ -411,3 +411,84 @@ fn with_zero_timer_slack_sleeps_still_never_end_early() {
     });
     assert!(start.elapsed() < GENEROUS);
 }
+
+#[test]
+fn due_timers_fire_while_a_task_yields_in_a_loop() {
+    let _watchdog = common::watchdog("a yield loop waiting for a sleep", Duration::from_secs(20));
+    let flag = Cell::new(false);
+    let spins = Cell::new(0u64);
+    duet::run_scope(async |s| {
+        let (flag, spins) = (&flag, &spins);
+        s.spawn(async move {
+            while !flag.get() {
+                spins.set(spins.get() + 1);
+                duet::yield_now().await;
+            }
+        });
+        s.spawn(async move {
+            duet::sleep(Duration::from_millis(10)).await;
+            flag.set(true);
+        });
+        Ok::<_, Infallible>(())
+    })
+    .unwrap();
+    assert!(flag.get());
+    assert!(
+        spins.get() > 0,
+        "the spinning task ran while the timer was pending"
+    );
+}
+
+#[test]
+fn a_timeout_fires_around_a_future_that_yields_forever() {
+    let _watchdog = common::watchdog("a timeout around a yield loop", Duration::from_secs(20));
+    let start = Instant::now();
+    let r = duet::run_scope(async |s| {
+        // A sibling that spins too, so the loop never goes idle.
+        let spinner = s.spawn(async {
+            loop {
+                duet::yield_now().await;
+            }
+        });
+        let r = duet::timeout(Duration::from_millis(20), async {
+            loop {
+                duet::yield_now().await;
+            }
+        })
+        .await;
+        spinner.cancel();
+        Ok::<_, Infallible>(r)
+    })
+    .unwrap();
+    assert!(r.is_err());
+    assert!(start.elapsed() >= Duration::from_millis(20));
+    assert!(start.elapsed() < GENEROUS);
+}
+
+#[test]
+fn due_timers_fire_while_a_yield_loop_runs_three_scopes_deep() {
+    // Every level of scopes multiplies how long one poll of the root can take unless the
+    // poll budget counts the polls of nested scopes too.
+    let _watchdog = common::watchdog("a deep yield loop", Duration::from_secs(20));
+    async fn spinners(depth: u32) {
+        let _ = duet::scope(async |s| {
+            for _ in 0..4 {
+                s.spawn(async move {
+                    if depth == 0 {
+                        loop {
+                            duet::yield_now().await;
+                        }
+                    } else {
+                        Box::pin(spinners(depth - 1)).await;
+                    }
+                });
+            }
+            Ok::<_, Infallible>(())
+        })
+        .await;
+    }
+    let start = Instant::now();
+    let r = duet::run(duet::timeout(Duration::from_millis(20), spinners(3)));
+    assert!(r.is_err());
+    assert!(start.elapsed() < GENEROUS);
+}

@@ -464,3 +464,186 @@ fn a_deadlock_is_reported_on_the_virtual_clock_once_no_timer_is_left() {
     });
     assert!(msg.contains("deadlock"), "{msg}");
 }
+
+#[test]
+fn a_timer_firing_while_another_thread_wakes_the_same_task_is_never_lost() {
+    // The other thread sets the task's queued flag and is about to push it on its scope's
+    // ready queue when the timer fires: the timer's wake must not be dropped for it, nor
+    // the clock jump past the timeout while that wake is on its way. The window is a few
+    // instructions wide, so many loops run at once on more threads than cores, for the
+    // scheduler to preempt the waking thread inside it.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hogs: Vec<_> = (0..4)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+            })
+        })
+        .collect();
+    let loops: Vec<_> = (0..8)
+        .map(|thread| {
+            std::thread::spawn(move || {
+                for round in 0..1500u64 {
+                    let (r, took) = virtual_run(async || {
+                        duet::timeout_scope(secs(1000), async |s| {
+                            // Busy work of varying length lines the loop's idle step up
+                            // with the other thread's wake differently in each round.
+                            s.spawn(async move {
+                                let busy = std::time::Instant::now();
+                                let spin =
+                                    std::time::Duration::from_micros((round * 7 + thread) % 60);
+                                while busy.elapsed() < spin {
+                                    std::hint::spin_loop();
+                                }
+                            });
+                            let r = duet::timeout(ms(2), async {
+                                let (tx, rx) = futures::channel::oneshot::channel();
+                                std::thread::spawn(move || tx.send(7u8));
+                                let _ = rx.await;
+                                pending::<()>().await
+                            })
+                            .await;
+                            Ok::<_, Infallible>(r)
+                        })
+                        .await
+                    });
+                    assert!(
+                        r.unwrap().is_err(),
+                        "round {round}: the timeout did not fire"
+                    );
+                    assert_eq!(took, ms(2), "round {round}: the 2 ms timeout fired late");
+                }
+            })
+        })
+        .collect();
+    let results: Vec<_> = loops.into_iter().map(|l| l.join()).collect();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for hog in hogs {
+        hog.join().unwrap();
+    }
+    for r in results {
+        r.unwrap();
+    }
+}
+
+#[test]
+fn offloaded_work_holds_the_virtual_clock_until_its_result_is_in() {
+    let pool = duet::ThreadPool::new(2);
+    let ((unblocked, submitted), took) = virtual_run(async || {
+        let unblocked = duet::timeout(
+            secs(5),
+            duet::unblock(|| {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                1u32
+            }),
+        )
+        .await;
+        let submitted = duet::timeout(
+            secs(5),
+            pool.submit(|| {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                2u32
+            }),
+        )
+        .await;
+        (unblocked, submitted)
+    });
+    assert_eq!(
+        unblocked,
+        Ok(1),
+        "the timeout did not fire while the job ran"
+    );
+    assert_eq!(submitted.map(Result::unwrap), Ok(2));
+    assert_eq!(
+        took,
+        Duration::ZERO,
+        "no virtual time passed during the jobs"
+    );
+}
+
+#[test]
+fn a_batch_being_sent_holds_the_virtual_clock_until_it_is_completed() {
+    let batcher = duet::Batcher::new(|batch: duet::Batch<u32, u32>| {
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            let values: Vec<u32> = batch.keys().map(|k| k * 2).collect();
+            batch.complete(values);
+        });
+    });
+    let (got, took) = virtual_run(async || duet::timeout(secs(5), batcher.get(21)).await);
+    assert_eq!(got.unwrap().unwrap(), 42);
+    assert_eq!(took, Duration::ZERO);
+}
+
+#[test]
+fn a_held_clock_moves_only_by_advance_and_fires_timers_in_order_on_the_way() {
+    let log = RefCell::new(Vec::new());
+    let ((), took) = virtual_run(async || {
+        let start = duet::now();
+        let hold = duet::hold_clock();
+        duet::scope(async |s| {
+            let log = &log;
+            s.spawn(async move {
+                for _ in 0..3 {
+                    duet::sleep(secs(1)).await;
+                    log.borrow_mut().push(duet::now() - start);
+                }
+            });
+            // The task runs up to its first sleep; the held clock does not jump to it.
+            common::yields(3).await;
+            assert_eq!(duet::now(), start);
+            assert!(log.borrow().is_empty());
+            duet::advance(ms(2500)).await;
+            assert_eq!(duet::now() - start, ms(2500));
+            assert_eq!(*log.borrow(), [secs(1), secs(2)], "each step ran its tasks");
+            drop(hold); // released: the clock runs free again
+            Ok::<_, Infallible>(())
+        })
+        .await
+        .unwrap();
+    });
+    assert_eq!(*log.borrow(), [secs(1), secs(2), secs(3)]);
+    assert_eq!(took, secs(3));
+}
+
+#[test]
+fn a_held_clock_that_nothing_advances_while_every_task_sleeps_is_a_deadlock() {
+    let msg = panic_message(|| {
+        let _ = duet::run_with(
+            Config::new().virtual_clock(),
+            duet::scope(async |s| {
+                let _hold = duet::hold_clock();
+                s.spawn(duet::sleep(secs(1)));
+                duet::sleep(secs(2)).await;
+                Ok::<_, Infallible>(())
+            }),
+        );
+    });
+    assert!(
+        msg.starts_with(
+            "duet::run: deadlock: every task is waiting, and each waits only on other tasks of \
+             this run (join handles, nested scopes) or on a timer of the virtual clock, which is \
+             held (duet::hold_clock) with nothing advancing it (duet::advance), so none can ever \
+             resume."
+        ),
+        "{msg}"
+    );
+    assert!(msg.contains("waiting on a sleep (due in 1.000s)"), "{msg}");
+}
+
+#[test]
+fn holding_or_advancing_the_real_clock_panics_with_advice() {
+    let held = panic_message(|| duet::run(async { drop(duet::hold_clock()) }));
+    assert!(
+        held.starts_with("duet::hold_clock: the clock here is the real clock"),
+        "{held}"
+    );
+    let advanced = panic_message(|| duet::run(async { duet::advance(ms(1)).await }));
+    assert!(
+        advanced.starts_with("duet::advance: the clock here is the real clock"),
+        "{advanced}"
+    );
+}

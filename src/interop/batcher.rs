@@ -14,14 +14,20 @@
 //!    never empty.
 //! 3. A request is never left hanging: a batch that is dropped without completing all its
 //!    requests completes the rest with an error (abandoned, or "panicked" if dropped
-//!    during a panic); a batcher dropped with queued requests abandons them.
+//!    during a panic, with the panic's message when `send` panicked); a batcher dropped
+//!    with queued requests abandons them.
+//! 4. Under a virtual clock, a batch holds the clock from the moment it is sent until it
+//!    is completed or dropped (see `time::gate`).
 
+use std::cell::Cell;
 use std::error::Error;
 use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, Weak};
 
 use super::awaitable::AwaitableFuture;
-use super::error::AwaitError;
+use super::error::{AwaitError, panic_message};
+use crate::time::{WorkHold, hold_for_work};
 
 /// Collects requests from many tasks and sends them as one batch when the loop is idle.
 ///
@@ -92,7 +98,24 @@ impl<K, V> Shared<K, V> {
         for (_, future) in &requests {
             future.disarm_flush();
         }
-        (self.send)(Batch { requests });
+        // Handles of our own, so that a panic of `send` can fail the requests with its
+        // message (the batch it dropped leaves them pending for this).
+        let sent_futures: Vec<AwaitableFuture<V>> =
+            requests.iter().map(|(_, f)| f.clone()).collect();
+        let batch = Batch {
+            requests,
+            _hold: hold_for_work(),
+        };
+        let sending = Sending::enter();
+        let sent = panic::catch_unwind(AssertUnwindSafe(|| (self.send)(batch)));
+        drop(sending);
+        if let Err(payload) = sent {
+            let message = panic_message(&*payload);
+            for future in &sent_futures {
+                future.try_complete(Err(AwaitError::Panicked(message.clone())));
+            }
+            panic::resume_unwind(payload);
+        }
     }
 }
 
@@ -241,6 +264,8 @@ impl<K, V> fmt::Debug for Batcher<K, V> {
 /// ```
 pub struct Batch<K, V> {
     requests: Vec<(K, AwaitableFuture<V>)>,
+    /// A batch being sent holds a virtual clock still until it is completed or dropped.
+    _hold: Option<WorkHold>,
 }
 
 impl<K, V> Batch<K, V> {
@@ -366,14 +391,40 @@ impl<K, V> Batch<K, V> {
 
 impl<K, V> Drop for Batch<K, V> {
     fn drop(&mut self) {
-        if std::thread::panicking() {
+        // Dropped by a panic of a `send` function running on this thread: that send
+        // fails the requests with the panic's own message once it has caught it (its
+        // handles keep them pending meanwhile). Dropped by another panic, whose message
+        // is out of reach here: fail them with a generic one. Otherwise, dropping the
+        // producer handles abandons the requests left.
+        if std::thread::panicking() && SENDING.with(Cell::get) == 0 {
             for (_, future) in &self.requests {
                 future.try_complete(Err(AwaitError::Panicked(
                     "the batch was dropped by a panic before it was completed".to_string(),
                 )));
             }
         }
-        // Otherwise dropping the producer handles abandons the requests left.
+    }
+}
+
+thread_local! {
+    /// How many `send` functions are running on this thread (a send may flush another
+    /// batcher).
+    static SENDING: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Counts a running `send` function on this thread until dropped.
+struct Sending;
+
+impl Sending {
+    fn enter() -> Self {
+        SENDING.with(|s| s.set(s.get() + 1));
+        Sending
+    }
+}
+
+impl Drop for Sending {
+    fn drop(&mut self) {
+        SENDING.with(|s| s.set(s.get() - 1));
     }
 }
 

@@ -27,6 +27,8 @@
 //!    go idle while the nested call blocks its thread).
 //! 3. The queue holds cells, not handles: being queued neither keeps a future from being
 //!    abandoned nor counts as awaiting it.
+//! 4. A loop that ends flushes the futures still queued on it: their awaiters outlive it
+//!    (they are continued by a later `run`), and may never see an idle point otherwise.
 
 use std::cell::RefCell;
 use std::fmt;
@@ -70,6 +72,17 @@ impl FlushQueue {
 
     fn push(&self, future: Arc<dyn Flush>) {
         self.queued.borrow_mut().push(future);
+    }
+}
+
+impl Drop for FlushQueue {
+    /// The loop ends, and nothing it polled will run in it again: its end is its last
+    /// idle point. Futures still queued outlive it (their tasks were dropped with the
+    /// root, which cancelled theirs), awaited by a future that a later `run` continues
+    /// (a scope polled one run per frame); their work is sent now, and completing them
+    /// wakes whoever polls them next. (A panicking action completes its own future.)
+    fn drop(&mut self) {
+        self.flush_all();
     }
 }
 

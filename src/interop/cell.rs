@@ -350,19 +350,17 @@ impl<T> FutureCell<T> {
 }
 
 impl<T> Completion<T> {
-    /// Wakes every waiter, runs every callback (each inside `catch_unwind`), drops the
-    /// flush action, then re-raises the first callback panic, unless the thread is
-    /// already unwinding (a second panic would abort).
+    /// Wakes every waiter and runs every callback (each inside `catch_unwind`, so a
+    /// panicking waker or callback strands none of the others), drops the flush action,
+    /// then re-raises the first panic, unless the thread is already unwinding (a second
+    /// panic would abort).
     pub(crate) fn finish(self, cell: &FutureCell<T>) {
         let Completion {
             wakers,
             callbacks,
             flush,
         } = self;
-        for waker in wakers {
-            waker.wake();
-        }
-        let mut first_panic: Option<Box<dyn Any + Send>> = None;
+        let mut first_panic: Option<Box<dyn Any + Send>> = crate::wakers::wake_all_catching(wakers);
         for callback in callbacks {
             if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| callback(cell))) {
                 first_panic.get_or_insert(payload);
@@ -370,9 +368,7 @@ impl<T> Completion<T> {
         }
         drop(flush);
         if let Some(payload) = first_panic {
-            if !std::thread::panicking() {
-                panic::resume_unwind(payload);
-            }
+            crate::wakers::reraise(payload);
         }
     }
 }

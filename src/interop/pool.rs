@@ -15,6 +15,8 @@
 //!    hook and swallowed.
 //! 3. A job dropped unrun (the pool shut down) drops its producer handle, so its awaiter
 //!    sees [`AwaitError::Abandoned`] rather than hanging.
+//! 4. A job submitted under a virtual clock holds the clock from submission until its
+//!    result is in (or it is skipped): `time::gate`.
 
 use std::any::Any;
 use std::fmt;
@@ -26,6 +28,7 @@ use std::task::{Context, Poll, ready};
 
 use super::awaitable::AwaitableFuture;
 use super::error::{AwaitError, panic_message};
+use crate::time::hold_for_work;
 
 /// A pool of threads for blocking work, whose results are awaited from duet tasks.
 ///
@@ -215,8 +218,10 @@ impl ThreadPool {
     /// assert_eq!(rx.recv().unwrap(), "done in the background");
     /// ```
     pub fn execute(&self, job: impl FnOnce() + Send + 'static) {
+        let hold = hold_for_work();
         self.pool.spawn_ok(async move {
             let _ = panic::catch_unwind(AssertUnwindSafe(job));
+            drop(hold);
         });
     }
 
@@ -231,12 +236,16 @@ impl ThreadPool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        // Under a virtual clock the job holds it until its result is in (the clock
+        // stands still while it runs, as it would for work done on the loop's thread).
+        let hold = hold_for_work();
         self.pool.spawn_ok(async move {
             if producer.is_done() {
                 return;
             }
             let result = panic::catch_unwind(AssertUnwindSafe(job));
             let _ = panic::catch_unwind(AssertUnwindSafe(|| complete(producer, result)));
+            drop(hold);
         });
     }
 }

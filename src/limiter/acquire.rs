@@ -105,7 +105,7 @@ impl Future for Acquire<'_> {
                 panic!("duet: a Limiter::acquire future was polled after it returned its slot")
             }
         }
-        let slot = Slot::taken(this.limiter.clone(), &mut state);
+        let slot = Slot::taken(this.limiter.clone());
         drop(state);
         this.stage = Stage::Done;
         Poll::Ready(slot)
@@ -352,7 +352,7 @@ fn report_wait(limiter: &Limiter, key: u32, cx: &Context<'_>) {
     crate::scope::waits::report(
         cx.waker(),
         crate::scope::waits::Wait::Limiter {
-            limiter: limiter.blocker(),
+            limiter: limiter.describer(),
             key,
         },
     );

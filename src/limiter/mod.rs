@@ -64,7 +64,8 @@ use wait_list::WaitList;
 /// A limiter does not know about scopes: holding a slot while awaiting something that
 /// needs another slot of the same limiter (for example a nested `acquire` with capacity 1)
 /// waits forever, as with any semaphore. The deadlock detector of [`run`](crate::run)
-/// cannot see that case, because the queued waiter's waker is held by the limiter.
+/// does not report it: a [`Slot`] may be on another thread, about to be released, and
+/// duet cannot tell that apart from a slot held by a task that is stuck.
 ///
 /// # Examples
 ///
@@ -105,10 +106,6 @@ struct State {
     acquirers: WaitList,
     /// [`Limiter::available`] futures waiting for the limiter to have room.
     watchers: WaitList,
-    /// How many of the held slots are [`Slot`]s taken inside each `run` loop (by loop
-    /// id; 0 outside any loop). The deadlock analysis reads it: a wait on a limiter
-    /// whose slots are all held by one loop's tasks can only end if one of them runs.
-    held_by_loop: SmallVec<[(u64, usize); 2]>,
 }
 
 /// Wakers collected under the lock, woken once it is released.
@@ -155,28 +152,9 @@ impl State {
         self.held -= 1;
         self.grant(wakes);
     }
-
-    fn count_holder(&mut self, loop_id: u64, delta: isize) {
-        match self.held_by_loop.iter_mut().find(|(id, _)| *id == loop_id) {
-            Some((_, count)) => *count = count.saturating_add_signed(delta),
-            None if delta > 0 => self.held_by_loop.push((loop_id, delta.unsigned_abs())),
-            None => {}
-        }
-        self.held_by_loop.retain(|(_, count)| *count > 0);
-    }
 }
 
-impl crate::scope::waits::InternalBlocker for Mutex<State> {
-    fn blocks_only(&self, loop_id: u64) -> bool {
-        let state = self.lock().unwrap_or_else(|e| e.into_inner());
-        let by_this_loop = state
-            .held_by_loop
-            .iter()
-            .find(|(id, _)| *id == loop_id)
-            .map_or(0, |&(_, count)| count);
-        loop_id != 0 && state.held > 0 && by_this_loop == state.held
-    }
-
+impl crate::scope::waits::DescribeWait for Mutex<State> {
     fn describe_wait(&self, key: u32) -> String {
         let state = self.lock().unwrap_or_else(|e| e.into_inner());
         let (node, watcher) = unpack_wait_key(key);
@@ -205,9 +183,7 @@ fn unpack_wait_key(key: u32) -> (wait_list::Key, bool) {
 }
 
 fn wake_all(wakes: Wakes) {
-    for waker in wakes {
-        waker.wake();
-    }
+    crate::wakers::wake_all(wakes);
 }
 
 #[track_caller]
@@ -281,7 +257,6 @@ impl Limiter {
                 held: 0,
                 acquirers: WaitList::default(),
                 watchers: WaitList::default(),
-                held_by_loop: SmallVec::new(),
             })),
         }
     }
@@ -424,10 +399,8 @@ impl Limiter {
     /// assert!(limiter.try_acquire().is_some());
     /// ```
     pub fn try_acquire(&self) -> Option<Slot> {
-        let mut state = self.lock();
-        state
-            .try_take()
-            .then(|| Slot::taken(self.clone(), &mut state))
+        let taken = self.lock().try_take();
+        taken.then(|| Slot::taken(self.clone()))
     }
 
     /// Runs `future` while holding a slot: waits for the slot (FIFO), then awaits the
@@ -516,8 +489,8 @@ impl Limiter {
         Throttle::new(self.clone(), stream)
     }
 
-    /// The shared state as the deadlock analysis sees it.
-    pub(crate) fn blocker(&self) -> Arc<dyn crate::scope::waits::InternalBlocker> {
+    /// The shared state, for describing a wait on it in a dump.
+    pub(crate) fn describer(&self) -> Arc<dyn crate::scope::waits::DescribeWait> {
         self.shared.clone()
     }
 }
@@ -559,17 +532,12 @@ impl fmt::Debug for Limiter {
 #[must_use = "a slot is released when dropped; bind it (`let _slot = ..`) to hold it"]
 pub struct Slot {
     limiter: Limiter,
-    /// The `run` loop the slot was taken in (0: outside any loop).
-    loop_id: u64,
 }
 
 impl Slot {
-    /// A slot just taken (counted in `state.held`) by the code running now; `state` is
-    /// the limiter's locked state, where the holder's loop is recorded.
-    fn taken(limiter: Limiter, state: &mut State) -> Self {
-        let loop_id = crate::runtime::current_loop();
-        state.count_holder(loop_id, 1);
-        Slot { limiter, loop_id }
+    /// A slot just taken (counted in `state.held`).
+    fn taken(limiter: Limiter) -> Self {
+        Slot { limiter }
     }
 
     /// The limiter this slot belongs to.
@@ -604,9 +572,7 @@ impl Drop for Slot {
     fn drop(&mut self) {
         let mut wakes = Wakes::new();
         {
-            let mut state = self.limiter.lock();
-            state.count_holder(self.loop_id, -1);
-            state.release(&mut wakes);
+            self.limiter.lock().release(&mut wakes);
         }
         wake_all(wakes);
     }

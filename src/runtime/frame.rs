@@ -28,6 +28,10 @@ struct Frame {
     /// Where this poll's wait reports start in the report stack (see `scope::waits`), once
     /// something reported.
     first_report: Option<usize>,
+    /// Task polls made by scopes nested in this poll, for the poll budget of the scope
+    /// polling this task: a deep tree of busy scopes then yields to the loop after a
+    /// bounded number of polls in all, not a budget per level multiplied by the depth.
+    polls: u32,
 }
 
 const NO_FRAME: Frame = Frame {
@@ -36,6 +40,7 @@ const NO_FRAME: Frame = Frame {
     stuck_holds: 0,
     shielded: false,
     first_report: None,
+    polls: 0,
 };
 
 thread_local! {
@@ -51,6 +56,8 @@ pub(crate) struct FrameReport {
     pub(crate) shielded: bool,
     /// Where the poll's wait reports start, if it made any.
     pub(crate) first_report: Option<usize>,
+    /// Task polls made by scopes nested in the poll.
+    pub(crate) polls: u32,
 }
 
 /// Polls with `task` (a waker data pointer; `index`, its slot in the current scope) as
@@ -80,8 +87,19 @@ pub(crate) fn poll_in_frame<R>(
         stuck_holds: frame.stuck_holds,
         shielded: frame.shielded,
         first_report: frame.first_report,
+        polls: frame.polls,
     };
     (output, report)
+}
+
+/// Called by a scope as its poll returns: counts the task polls it made (nested ones
+/// included) in the poll of the enclosing task.
+pub(crate) fn add_polls(polls: u32) {
+    POLL_FRAME.with(|f| {
+        let mut frame = f.get();
+        frame.polls = frame.polls.saturating_add(polls);
+        f.set(frame);
+    });
 }
 
 /// The slot of the task being polled in the current scope (`u32::MAX`: a body or root).

@@ -41,8 +41,8 @@ pub use config::Config;
 use context::LoopContext;
 pub(crate) use context::{adopt_if_root_scope, current_loop, with_current};
 pub(crate) use frame::{
-    FrameReport, current_index, note_report, observe_shield, poll_in_frame, report_shielded,
-    report_stuck_hold,
+    FrameReport, add_polls, current_index, note_report, observe_shield, poll_in_frame,
+    report_shielded, report_stuck_hold,
 };
 pub(crate) use park::LoopWaker;
 
@@ -123,6 +123,8 @@ pub fn run_with<F: IntoFuture>(config: Config, future: F) -> F::Output {
     let root_id = waker.data();
     // The root starts from the caller's task-local values; its changes stay inside.
     let mut values = crate::context::Values::snapshot();
+    // Consecutive ticks that found a task ready again at once.
+    let mut busy_ticks: u32 = 0;
     loop {
         let (poll, report) = poll_in_frame(root_id, u32::MAX, || {
             values.enter(|| root.as_mut().poll(&mut cx))
@@ -142,12 +144,21 @@ pub fn run_with<F: IntoFuture>(config: Config, future: F) -> F::Output {
             );
         }
         if notifier.take_notification() {
+            // Busy: a task is ready again at once. Timers that came due and buffered
+            // futures still get their turn now and then (see `BUSY_FLUSH_TICKS`), so a
+            // task that never stops yielding starves neither.
+            busy_ticks = busy_ticks.wrapping_add(1);
+            context.timers().fire_due();
+            if busy_ticks % BUSY_FLUSH_TICKS == 0 {
+                context.buffered.flush_all();
+            }
             continue;
         }
+        busy_ticks = 0;
         // Nothing is ready. Idle work of the loop (due timers, flushing buffered futures)
         // goes here, before the deadlock check and the park. Due timers first: they make
         // tasks ready, so the loop is not idle after all.
-        if let Idle::Fired = context.timers().on_idle(false) {
+        if context.timers().fire_due() {
             notifier.take_notification(); // the next poll covers the wakes they made
             continue;
         }
@@ -157,8 +168,8 @@ pub fn run_with<F: IntoFuture>(config: Config, future: F) -> F::Output {
             continue;
         }
         // Only now may a virtual clock jump to the next deadline.
-        let park_until = match context.timers().on_idle(true) {
-            Idle::Fired => {
+        let park_until = match context.timers().on_idle(&waker, || notifier.is_notified()) {
+            Idle::Poll => {
                 notifier.take_notification();
                 continue;
             }
@@ -190,11 +201,21 @@ pub fn run_with<F: IntoFuture>(config: Config, future: F) -> F::Output {
                 held: notifier.held_by(),
                 waits: &root_waits,
             };
-            if crate::scope::deadlock::is_deadlocked(context.id(), root, &context.live_scopes()) {
+            let this_loop = crate::scope::deadlock::LoopView {
+                id: context.id(),
+                frozen: context.timers().is_frozen(),
+            };
+            if crate::scope::deadlock::is_deadlocked(this_loop, root, &context.live_scopes()) {
+                let held_clock = if this_loop.frozen {
+                    " or on a timer of the virtual clock, which is held (duet::hold_clock) with \
+                     nothing advancing it (duet::advance)"
+                } else {
+                    ""
+                };
                 panic!(
                     "duet::run: deadlock: every task is waiting, and each waits only on other \
-                     tasks of this run (join handles, nested scopes, limiter slots they hold), \
-                     so none can ever resume. The task tree:\n{}",
+                     tasks of this run (join handles, nested scopes){held_clock}, so none can \
+                     ever resume. The task tree:\n{}",
                     crate::dump()
                 );
             }
@@ -212,6 +233,13 @@ pub(crate) fn polling_loop(waker: &Waker) -> Option<Rc<LoopContext>> {
         None
     }
 }
+
+/// How many consecutive busy ticks (polls of the root after which a task was ready again
+/// at once) the loop lets pass before it flushes buffered futures anyway. Flushing waits
+/// for idle points so that requests accumulate into batches; a loop that never goes idle
+/// must still send them. A tick polls at most about `ROUND_BUDGET` tasks per level of
+/// scopes, so this is a few thousand task polls.
+const BUSY_FLUSH_TICKS: u32 = 16;
 
 /// How long a loop with nothing timed to wake it waits before analysing its task tree for
 /// a deadlock (only then: the analysis walks every task).

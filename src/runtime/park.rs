@@ -35,10 +35,13 @@ impl LoopWaker {
         self.notified.swap(false, Ordering::Acquire)
     }
 
-    /// Parks until notified, consuming the notification, or until `until` (a timer's
-    /// deadline on the real clock) has passed. Spurious unparks (e.g. from an outer loop's
-    /// wakers when this loop is nested) are absorbed here.
+    /// True while a notification is pending (without consuming it).
+    pub(crate) fn is_notified(&self) -> bool {
+        self.notified.load(Ordering::Acquire)
+    }
+
     /// Parks for up to `duration`; true if a notification arrived (and was consumed).
+    #[cfg(not(all(loom, test)))]
     pub(crate) fn park_briefly(&self, duration: std::time::Duration) -> bool {
         let deadline = Instant::now() + duration;
         loop {
@@ -53,6 +56,17 @@ impl LoopWaker {
         }
     }
 
+    /// Under loom, time does not pass (a timed park is a yield), so a brief park is one
+    /// yield: the analysis that follows it then runs against every interleaving.
+    #[cfg(all(loom, test))]
+    pub(crate) fn park_briefly(&self, _duration: std::time::Duration) -> bool {
+        if self.take_notification() {
+            return true;
+        }
+        thread::park_timeout(_duration);
+        self.take_notification()
+    }
+
     /// The root task as the deadlock analysis sees it: queued (notified), and the clones
     /// of its waker beyond the loop's own two references.
     pub(crate) fn held_by(self: &Arc<Self>) -> crate::scope::HeldBy {
@@ -62,6 +76,9 @@ impl LoopWaker {
         }
     }
 
+    /// Parks until notified, consuming the notification, or until `until` (a timer's
+    /// deadline on the real clock) has passed. Spurious unparks (e.g. from an outer loop's
+    /// wakers when this loop is nested) are absorbed here.
     pub(crate) fn park(&self, until: Option<Instant>) {
         while !self.take_notification() {
             match until {

@@ -110,13 +110,18 @@ pub(crate) struct ScopeCore {
     /// polls. `has_handle_cancels` mirrors "not empty" for the driver's fast path.
     handle_cancels: RefCell<Vec<TaskKey>>,
     has_handle_cancels: Cell<bool>,
-    /// The `run` loop the scope was opened under (0: outside any loop).
-    loop_id: u64,
+    /// The `run` loop that polled the scope last (0: outside any loop); a scope future
+    /// continued by a later `run` moves to it (see `follow_polling_loop`).
+    loop_id: Cell<u64>,
 }
 
 impl ScopeCore {
     pub(crate) fn new(location: &'static Location<'static>, parent: Option<ParentLink>) -> Self {
-        let signal = Arc::new(Signal::default());
+        let (loop_id, gate) = crate::runtime::with_current(|context| match context {
+            Some(c) => (c.id(), c.timers().gate().cloned()),
+            None => (0, None),
+        });
+        let signal = Arc::new(Signal::new(gate));
         ScopeCore {
             id: NEXT_SCOPE_ID.fetch_add(1, Ordering::Relaxed),
             location,
@@ -133,12 +138,40 @@ impl ScopeCore {
             body: RefCell::new(BodyView::default()),
             handle_cancels: RefCell::new(Vec::new()),
             has_handle_cancels: Cell::new(false),
-            loop_id: current_loop(),
+            loop_id: Cell::new(loop_id),
         }
     }
 
     pub(crate) fn id(&self) -> u64 {
         self.id
+    }
+
+    /// The `run` loop driving the scope (0: outside any loop).
+    pub(crate) fn loop_id(&self) -> u64 {
+        self.loop_id.get()
+    }
+
+    /// Called as the scope's driver starts a poll: a scope polled by another loop than
+    /// the last one (a future continued by a later `run`, one frame per `run`) joins that
+    /// loop's task tree, so that its dumps and deadlock analysis see it, and Ctrl-C
+    /// reaches it if it is that loop's root scope.
+    #[inline]
+    pub(crate) fn follow_polling_loop(self: &Rc<Self>) {
+        let polling = current_loop();
+        if polling != self.loop_id.get() {
+            self.move_to_loop(polling);
+        }
+    }
+
+    #[cold]
+    fn move_to_loop(self: &Rc<Self>, polling: u64) {
+        self.loop_id.set(polling);
+        crate::runtime::with_current(|context| {
+            if let Some(context) = context {
+                context.register_scope(self);
+            }
+        });
+        crate::runtime::adopt_if_root_scope(&self.signal);
     }
 
     pub(crate) fn location(&self) -> &'static Location<'static> {
@@ -192,11 +225,12 @@ impl ScopeCore {
     fn set_reason(&self, reason: CancelReason) {
         self.cancel_reason.borrow_mut().get_or_insert(reason);
         let observers = std::mem::take(&mut *self.observers.borrow_mut());
-        for observer in observers.iter().filter_map(Weak::upgrade) {
-            if let Some(waker) = observer.waker.borrow_mut().take() {
-                waker.wake();
-            }
-        }
+        crate::wakers::wake_all(
+            observers
+                .iter()
+                .filter_map(Weak::upgrade)
+                .filter_map(|observer| observer.waker.borrow_mut().take()),
+        );
     }
 
     /// The reason the scope is cancelling or was torn down, if it is.
@@ -271,10 +305,8 @@ impl ScopeCore {
     /// that loop is blocked until the current call returns.
     #[track_caller]
     pub(crate) fn assert_reachable_from_here(&self) {
-        if self.loop_id != 0
-            && self.phase.get() != Phase::Finished
-            && current_loop() != self.loop_id
-        {
+        let loop_id = self.loop_id.get();
+        if loop_id != 0 && self.phase.get() != Phase::Finished && current_loop() != loop_id {
             panic!(
                 "duet: deadlock: awaiting a JoinHandle whose task belongs to an outer \
                  duet::run, from inside a nested duet::run (or another blocking executor) on \

@@ -4,10 +4,12 @@
 //! wake it (no timer). A task (or the root) *can be woken* if it is queued, or if some
 //! clone of its waker is held by something that is not one of duet's *internal waits*:
 //!
-//! - a join handle of a task of the same loop (it fires only when that task ends);
-//! - a scope opened in the task (it fires only when one of its own tasks is woken);
-//! - a limiter slot, if every held slot of that limiter belongs to a task of this loop
-//!   (it fires only when one of those tasks releases its slot).
+//! - a join handle of a task of a scope this loop drives (it fires only when that task
+//!   ends);
+//! - a scope opened in the task and driven by this loop (it fires only when one of its
+//!   own tasks is woken, or a cancel handle is used, which the analysis checks);
+//! - a timer, while the loop's virtual clock is frozen by a [`ClockHold`](crate::ClockHold)
+//!   and nothing advances it (the hold is `!Send`: only a task of the loop can release it).
 //!
 //! Each internal wait a task reported at its last poll (see `waits`) holds exactly one
 //! clone of the task's waker, so the clones beyond them are *external*: another thread,
@@ -15,14 +17,16 @@
 //! not the root, has an external clone or is queued, then nothing outside the tree can
 //! wake it and nothing inside can run: the tree is deadlocked.
 //!
-//! No false positives by construction, with one documented exception: every clone that
-//! is not accounted for by an internal wait counts as a possible waker, even one that will
-//! never fire. The exception is a limiter whose capacity some other thread would raise to
-//! release a task: duet assumes nobody does that to resolve a deadlock.
+//! No false positives: every clone that is not accounted for by an internal wait counts
+//! as a possible waker, even one that will never fire. That is why a limiter wait is
+//! never internal: a [`Slot`](crate::Slot) is `Send`, and a slot that looks held by a
+//! stuck task may be on another thread, about to be released. Nor is a join handle or
+//! scope of another loop (a scope future continued by a later `run`): this loop's
+//! analysis cannot see that scope's tasks.
 
 use std::collections::HashSet;
-use std::rc::Rc;
-use std::sync::Arc;
+use std::rc::{Rc, Weak};
+use std::time::Instant;
 
 use super::core::{Phase, ScopeCore};
 use super::table::HeldBy;
@@ -34,10 +38,22 @@ pub(crate) struct RootView<'a> {
     pub(crate) waits: &'a [Wait],
 }
 
-/// True if no task of the loop `loop_id` (whose live scopes are `scopes`) and not its
-/// root can be woken any more.
-pub(crate) fn is_deadlocked(loop_id: u64, root: RootView<'_>, scopes: &[Rc<ScopeCore>]) -> bool {
-    if can_be_woken(loop_id, root.held, root.waits) {
+/// What the analysis knows about the loop it runs for.
+#[derive(Clone, Copy)]
+pub(crate) struct LoopView {
+    pub(crate) id: u64,
+    /// The loop's virtual clock is frozen: its timers cannot fire.
+    pub(crate) frozen: bool,
+}
+
+/// True if no task of the loop (whose live scopes are `scopes`) and not its root can be
+/// woken any more.
+pub(crate) fn is_deadlocked(
+    this_loop: LoopView,
+    root: RootView<'_>,
+    scopes: &[Rc<ScopeCore>],
+) -> bool {
+    if can_be_woken(this_loop, root.held, root.waits) {
         return false;
     }
     for scope in scopes {
@@ -51,7 +67,7 @@ pub(crate) fn is_deadlocked(loop_id: u64, root: RootView<'_>, scopes: &[Rc<Scope
         if !body.done {
             match scope.body_held_by() {
                 None => return false, // being polled: it is running
-                Some(held) if can_be_woken(loop_id, held, &body.waits) => return false,
+                Some(held) if can_be_woken(this_loop, held, &body.waits) => return false,
                 Some(_) => {}
             }
         }
@@ -59,7 +75,7 @@ pub(crate) fn is_deadlocked(loop_id: u64, root: RootView<'_>, scopes: &[Rc<Scope
         for view in scope.tasks.borrow().views(scope.id()) {
             match view.held_externally {
                 None => return false,
-                Some(held) if can_be_woken(loop_id, held, &view.waits) => return false,
+                Some(held) if can_be_woken(this_loop, held, &view.waits) => return false,
                 Some(_) => {}
             }
         }
@@ -67,35 +83,38 @@ pub(crate) fn is_deadlocked(loop_id: u64, root: RootView<'_>, scopes: &[Rc<Scope
     true
 }
 
-fn can_be_woken(loop_id: u64, held: HeldBy, waits: &[Wait]) -> bool {
-    held.queued || held.clones > internal_waits(loop_id, waits)
+fn can_be_woken(this_loop: LoopView, held: HeldBy, waits: &[Wait]) -> bool {
+    held.queued || held.clones > internal_waits(this_loop, waits)
 }
 
 /// How many clones of a task's waker its internal waits hold. A wait reported twice in
 /// one poll (the same future polled twice) holds one clone, so waits are counted once
 /// per identity.
-fn internal_waits(loop_id: u64, waits: &[Wait]) -> usize {
+fn internal_waits(this_loop: LoopView, waits: &[Wait]) -> usize {
     #[derive(PartialEq, Eq, Hash)]
     enum Identity {
         Join(*const ScopeCore, u32),
         Scope(*const ScopeCore),
-        Limiter(*const (), u32),
+        Sleep(Instant),
     }
+    let driven_here = |scope: &Weak<ScopeCore>| {
+        scope
+            .upgrade()
+            .is_some_and(|scope| scope.loop_id() == this_loop.id)
+    };
     let mut seen = HashSet::new();
     waits
         .iter()
         .filter(|wait| match wait {
             Wait::Join { scope, index } => {
-                scope.strong_count() > 0 && seen.insert(Identity::Join(scope.as_ptr(), *index))
+                driven_here(scope) && seen.insert(Identity::Join(scope.as_ptr(), *index))
             }
             Wait::Scope(scope) => {
-                scope.strong_count() > 0 && seen.insert(Identity::Scope(scope.as_ptr()))
+                driven_here(scope) && seen.insert(Identity::Scope(scope.as_ptr()))
             }
-            Wait::Limiter { limiter, key, .. } => {
-                let id = Arc::as_ptr(limiter) as *const ();
-                limiter.blocks_only(loop_id) && seen.insert(Identity::Limiter(id, *key))
-            }
-            Wait::Sleep(_) | Wait::External(_) => false,
+            // Two sleeps of one task with the same deadline count once: conservative.
+            Wait::Sleep(at) => this_loop.frozen && seen.insert(Identity::Sleep(*at)),
+            Wait::Limiter { .. } | Wait::External(_) => false,
         })
         .count()
 }

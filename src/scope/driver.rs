@@ -14,10 +14,11 @@
 //!    siblings. Cancellation is applied again after every task poll. A scope with a
 //!    deadline runs its rounds under it (see `time::deadline`).
 //! 3. Run further rounds while tasks are queued, until [`ROUND_BUDGET`] task polls have
-//!    been made in this poll of the scope, or the scope's deadline has passed; then yield
+//!    been made in this poll of the scope (counting the polls made by scopes nested in
+//!    its tasks, through the poll frame), or the scope's deadline has passed; then yield
 //!    to the parent (wake it and return `Pending`), so a busy scope cannot starve the
-//!    rest of the tree. A round is never cut short: every task queued at its start is
-//!    polled.
+//!    rest of the tree, nor keep the loop from its timers for long. A round is never cut
+//!    short: every task queued at its start is polled.
 //! 4. Check the timers: a passed deadline (with no enclosing deadline that is earlier or
 //!    equal) starts cancellation with `CancelReason::TimedOut`; the end of a grace period
 //!    starts the hard phase.
@@ -70,13 +71,13 @@ use super::output::BodyOutput;
 use super::tasks::{Exit, PanicPayload};
 use super::waits::{self, Wait};
 use super::{ErrorPolicy, ScopeOptions};
-use crate::runtime::{poll_in_frame, report_shielded, report_stuck_hold};
+use crate::runtime::{add_polls, poll_in_frame, report_shielded, report_stuck_hold};
 use crate::time::{EnteredDeadline, Sleep, sleep_until, yields_to_enclosing};
 use crate::{CancelReason, ScopeError, TaskRef};
 
 /// Task polls after which a scope that still has queued tasks yields to its parent
 /// (beyond the first round, which always runs whole).
-pub(crate) const ROUND_BUDGET: usize = 128;
+pub(crate) const ROUND_BUDGET: u32 = 128;
 
 /// What ended the scope early. The first one decides the scope's result.
 enum Ending {
@@ -182,6 +183,7 @@ where
             core.phase.get() != Phase::Finished,
             "duet: a scope future was polled after it completed"
         );
+        core.follow_polling_loop();
         let _current = current::enter_scope(core);
 
         core.polling.set(true);
@@ -190,7 +192,8 @@ where
             .deadline
             .as_ref()
             .map(|t| EnteredDeadline::new(t.deadline()));
-        let mut polls = 0;
+        // Task polls made in this poll of the scope, those of nested scopes included.
+        let mut polls: u32 = 0;
         loop {
             apply_cancellations(&mut this);
             if is_done(&this) {
@@ -203,11 +206,11 @@ where
             }
             for index in batch.drain(..) {
                 let exit = if index == BODY {
-                    poll_body(&mut this)
+                    poll_body(&mut this, &mut polls)
                 } else {
-                    poll_task(scope, index)
+                    poll_task(scope, index, &mut polls)
                 };
-                polls += 1;
+                polls = polls.saturating_add(1);
                 if let Some((exit, task)) = exit {
                     record_exit(&mut this, exit, task);
                 }
@@ -226,6 +229,7 @@ where
         *this.batch = batch;
         core.polling.set(false);
         drop(entered);
+        add_polls(polls);
 
         if this.ending.is_none() && deadline_passed(&mut this, cx) {
             let grace = *this.default_grace;
@@ -436,6 +440,7 @@ fn deadline_passed<E, B, V>(
 
 fn poll_body<E, B, V>(
     this: &mut Projection<'_, '_, '_, E, B, V>,
+    polls: &mut u32,
 ) -> Option<(Exit<E>, Option<TaskRef>)>
 where
     B: Future,
@@ -453,6 +458,7 @@ where
     let (poll, report) = poll_in_frame(waker.data(), BODY, || {
         panic::catch_unwind(AssertUnwindSafe(|| body.as_mut().poll(&mut cx)))
     });
+    *polls = polls.saturating_add(report.polls);
     let waits = waits::take(report.first_report);
     {
         let mut view = core.body.borrow_mut();
@@ -489,7 +495,11 @@ where
     }
 }
 
-fn poll_task<E>(scope: &Scope<'_, E>, index: u32) -> Option<(Exit<E>, Option<TaskRef>)> {
+fn poll_task<E>(
+    scope: &Scope<'_, E>,
+    index: u32,
+    polls: &mut u32,
+) -> Option<(Exit<E>, Option<TaskRef>)> {
     let core = &scope.inner.core;
     let waker = core.tasks.borrow_mut().start_poll(index)?;
     let Some(mut task) = scope.inner.futures.borrow_mut().take(index) else {
@@ -499,6 +509,7 @@ fn poll_task<E>(scope: &Scope<'_, E>, index: u32) -> Option<(Exit<E>, Option<Tas
     let (poll, report) = poll_in_frame(waker.waker().data(), index, || {
         task.as_mut().poll_task(&mut cx)
     });
+    *polls = polls.saturating_add(report.polls);
     let waits = waits::take(report.first_report);
     match poll {
         Poll::Pending => {

@@ -14,6 +14,7 @@
 //!
 //! [`TaskWaker`]: super::waker::TaskWaker
 
+use std::sync::Arc;
 use std::task::Waker;
 use std::time::Duration;
 
@@ -23,6 +24,7 @@ use crate::CancelReason;
 use crate::cancel::request::{CancelRequest, Grace};
 use crate::sync::atomic::{AtomicUsize, Ordering};
 use crate::sync::{Mutex, MutexGuard};
+use crate::time::ClockGate;
 
 #[derive(Default)]
 struct ReadyQueue {
@@ -38,9 +40,24 @@ pub(crate) struct Signal {
     /// Live [`CancelHandle`](crate::CancelHandle)s: each one can wake the scope from
     /// outside the task tree, so a scope with any of them is never "stuck".
     remote_handles: AtomicUsize,
+    /// The gate of the virtual clock the scope was opened under, which every wake of its
+    /// tasks counts itself in (see `time::gate`); `None` on the real clock.
+    gate: Option<Arc<ClockGate>>,
 }
 
 impl Signal {
+    pub(crate) fn new(gate: Option<Arc<ClockGate>>) -> Self {
+        Signal {
+            gate,
+            ..Signal::default()
+        }
+    }
+
+    #[inline]
+    pub(crate) fn gate(&self) -> Option<&ClockGate> {
+        self.gate.as_deref()
+    }
+
     fn lock(&self) -> MutexGuard<'_, ReadyQueue> {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }

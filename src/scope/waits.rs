@@ -38,7 +38,7 @@ pub(crate) enum Wait {
     Sleep(Instant),
     /// A slot of a limiter, or room in it.
     Limiter {
-        limiter: Arc<dyn InternalBlocker>,
+        limiter: Arc<dyn DescribeWait>,
         /// The waiter's key in the limiter's queues (tells two waits apart; the limiter
         /// describes it on demand, so that reporting a wait costs no walk of its queue).
         key: u32,
@@ -82,13 +82,9 @@ impl std::ops::Deref for Waits {
     }
 }
 
-/// A shared primitive whose waiters can only be released by tasks of one loop, at times.
-pub(crate) trait InternalBlocker: Send + Sync {
-    /// True if, right now, only tasks of the `run` loop `loop_id` can release the
-    /// primitive's waiters (so if none of them can run, the waiters never will either).
-    fn blocks_only(&self, loop_id: u64) -> bool;
-
-    /// Describes the wait of the waiter `key` for a dump (its place in the queue, say).
+/// A shared primitive that can describe one of its waiters for a dump.
+pub(crate) trait DescribeWait: Send + Sync {
+    /// Describes the wait of the waiter `key` (its place in the queue, say).
     fn describe_wait(&self, key: u32) -> String;
 }
 

@@ -4,7 +4,10 @@
 //! already set, pushes the slot index onto the scope's ready queue (which wakes the
 //! scope's parent when needed, see `signal`); the scope then polls that task and no
 //! other. The scope clears `queued` just before it polls the task, so a wake during the
-//! poll queues the task again.
+//! poll queues the task again. Under a virtual clock, a wake is counted in the clock's
+//! gate from before it sets `queued` until it has pushed and woken the parent
+//! (`time::gate`): a second wake that finds `queued` set while the first is on its way
+//! must not let the clock jump.
 //!
 //! The scope keeps each waker as a [`WakerSlot`]: the shared `Arc` plus a ready-made
 //! [`Waker`] of it, so polling costs no reference-count traffic. It also asks the waker
@@ -29,6 +32,9 @@ impl Wake for TaskWaker {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
+        // Under a virtual clock, the wake counts itself until it has reached the scope's
+        // parent, so that the clock does not jump while it is on its way.
+        let _in_flight = self.signal.gate().map(|gate| gate.begin_wake());
         if !self.queued.swap(true, Ordering::AcqRel) {
             self.signal.push(self.index);
         }

@@ -17,6 +17,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::gate::ClockGate;
+
 /// How far ahead a deadline may lie: about 30 years. Longer durations (up to
 /// `Duration::MAX`) are clamped to this horizon instead of overflowing `Instant`.
 pub(crate) const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
@@ -60,6 +62,14 @@ impl Clock {
         }
     }
 
+    /// The gate of a virtual clock (`None` for the real clock, which nothing holds).
+    pub(crate) fn gate(&self) -> Option<&Arc<ClockGate>> {
+        match self {
+            Clock::Real => None,
+            Clock::Virtual(clock) => Some(&clock.gate),
+        }
+    }
+
     /// 0 for the real clock, the virtual clock's id otherwise.
     pub(crate) fn id(&self) -> u64 {
         match self {
@@ -74,6 +84,8 @@ impl Clock {
 pub(crate) struct VirtualClock {
     id: u64,
     now: Mutex<Instant>,
+    /// What keeps the clock from jumping (see `gate`).
+    pub(crate) gate: Arc<ClockGate>,
 }
 
 impl VirtualClock {
@@ -82,6 +94,7 @@ impl VirtualClock {
         Arc::new(VirtualClock {
             id: NEXT_CLOCK_ID.fetch_add(1, Ordering::Relaxed),
             now: Mutex::new(start),
+            gate: Arc::default(),
         })
     }
 

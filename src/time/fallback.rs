@@ -14,7 +14,8 @@
 //! 1. The thread only waits after it has fired every due timer and read the earliest
 //!    remaining deadline under the queue's mutex; an insertion of an earlier timer
 //!    notifies the condvar under the same mutex, so no deadline is slept through.
-//! 2. Wakers are woken with the mutex released (a waker may poll or register timers).
+//! 2. Wakers are woken with the mutex released (a waker may poll or register timers); a
+//!    waker that panics is reported by the panic hook and does not stop the thread.
 //! 3. The fallback always uses the real clock.
 
 use std::sync::{Arc, OnceLock};
@@ -58,9 +59,9 @@ fn serve(queue: &TimerQueue) -> ! {
         let next = state.heap.fire_due(now, &mut fired);
         if !fired.is_empty() {
             drop(state);
-            for waker in fired.drain(..) {
-                waker.wake();
-            }
+            // A panicking waker must not end the thread that serves every such timer:
+            // the others are woken, and the panic was reported by the panic hook.
+            drop(crate::wakers::wake_all_catching(fired.drain(..)));
             state = queue.lock();
             continue;
         }

@@ -1,18 +1,23 @@
 //! The timers of one `run` loop: its clock, its timer queue, and its idle step.
 //!
 //! Each [`LoopContext`](crate::runtime) owns one [`LoopTimers`]. Timers polled while the
-//! loop is current register in its queue; when the loop goes idle it calls
-//! [`LoopTimers::on_idle`], which fires the due timers, jumps a virtual clock to the next
-//! deadline when nothing is due, and otherwise tells the loop how long it may park.
+//! loop is current register in its queue. The loop fires the due ones with
+//! [`LoopTimers::fire_due`] when it goes idle, and also between polls while it stays busy
+//! (so a task that never stops yielding cannot starve them). When nothing is due and
+//! nothing else is ready, [`LoopTimers::on_idle`] jumps a virtual clock to the next
+//! deadline if its gate allows (see `gate`), and otherwise tells the loop how long it may
+//! park.
 //!
 //! # Invariants
 //!
 //! 1. Only timers polled while this loop is current are registered here, so every waker
 //!    in the queue was handed out by a poll that this loop (or code it called) made.
-//! 2. A virtual clock is advanced only by `on_idle`, only when nothing is due, and only
-//!    to the earliest pending deadline: virtual time never skips a timer.
-//! 3. When the loop ends, its queue is closed and its wakers dropped, so a timer that
-//!    outlives the loop holds no waker there (it re-registers where it is polled next).
+//! 2. A virtual clock is advanced only by `on_idle`, only when nothing is due, only while
+//!    its gate is open, and only to the earliest pending deadline: virtual time never
+//!    skips a timer, nor a wake-up on its way, nor work duet knows is in flight.
+//! 3. When the loop ends, its queue is closed and the wakers still in it are woken, so a
+//!    future that outlives the loop (polled again by a later `run`) is polled again and
+//!    re-registers its timer there.
 //! 4. Every timer in the queue has a deadline later than `fired_through`: the idle step
 //!    fires everything up to the clock reading it passes as `now` before recording it,
 //!    and a timer registers only when its deadline is ahead of the clock, which is never
@@ -25,13 +30,15 @@ use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use super::clock::{Clock, VirtualClock};
+use super::gate::{ClockGate, Closed};
 use super::queue::{Service, TimerQueue};
 
 /// What the loop should do after its idle step.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Idle {
-    /// Timers fired (their tasks were woken): poll again without parking.
-    Fired,
+    /// Timers fired (their tasks were woken), or a wake-up arrived: poll again without
+    /// parking.
+    Poll,
     /// Nothing is due: park until notified, or at the latest until this real instant.
     Park(Option<Instant>),
 }
@@ -102,36 +109,81 @@ impl LoopTimers {
         deadline <= self.fired_through.get()
     }
 
-    /// The loop's idle step: fires due timers; with a virtual clock, nothing due and
-    /// `advance_virtual_clock`, first jumps the clock to the earliest pending deadline.
-    /// (The loop asks without advancing first, so that other idle work, such as flushing
-    /// buffered futures, happens at the current virtual time.)
-    pub(crate) fn on_idle(&self, advance_virtual_clock: bool) -> Idle {
-        let mut fired = self.fired.take();
-        let now = self.now();
-        let mut next = self.queue.fire_due(now, &mut fired);
-        self.fired_through.set(now);
-        if let (true, true, Some(deadline), Clock::Virtual(clock)) =
-            (advance_virtual_clock, fired.is_empty(), next, &self.clock)
-        {
-            clock.advance_to(deadline);
-            next = self.queue.fire_due(deadline, &mut fired);
-            self.fired_through.set(deadline);
-        }
-        let idle = match (fired.is_empty(), &self.clock) {
-            (false, _) => Idle::Fired,
-            // Parking a little past the deadline lets timers due close together fire in
-            // one wake-up; nothing fires early, since firing compares with the clock.
-            (true, Clock::Real) => Idle::Park(next.map(|n| n.checked_add(self.slack).unwrap_or(n))),
-            // A virtual deadline is no real instant to park until (and with a timer
-            // pending, the jump above always fires one).
-            (true, Clock::Virtual(_)) => Idle::Park(None),
+    /// The gate of the loop's virtual clock (`None` on the real clock).
+    pub(crate) fn gate(&self) -> Option<&Arc<ClockGate>> {
+        self.clock.gate()
+    }
+
+    /// True while the user holds a virtual clock still and nothing is advancing it: no
+    /// timer of this loop can fire before something else happens.
+    pub(crate) fn is_frozen(&self) -> bool {
+        self.gate().is_some_and(|gate| gate.is_frozen())
+    }
+
+    /// Fires every timer due at the current time; true if any fired. Reads the clock
+    /// only if a timer is pending.
+    pub(crate) fn fire_due(&self) -> bool {
+        let Some(next) = self.queue.next_deadline() else {
+            return false;
         };
-        for waker in fired.drain(..) {
-            waker.wake();
-        }
+        let now = self.now();
+        next <= now && self.fire_until(now).0
+    }
+
+    /// Fires the timers due at `now` (waking them outside the queue's lock, every one
+    /// even if a waker panics) and records `now` as fired through. Also returns the next
+    /// pending deadline.
+    fn fire_until(&self, now: Instant) -> (bool, Option<Instant>) {
+        let mut fired = self.fired.take();
+        let next = self.queue.fire_due(now, &mut fired);
+        self.fired_through.set(now);
+        let any = !fired.is_empty();
+        let panic = crate::wakers::wake_all_catching(fired.drain(..));
         *self.fired.borrow_mut() = fired;
-        idle
+        if let Some(payload) = panic {
+            crate::wakers::reraise(payload);
+        }
+        (any, next)
+    }
+
+    /// The idle step, once nothing is due and nothing else is ready: on a virtual clock,
+    /// jumps to the earliest pending deadline and fires it, if the gate is open (and no
+    /// notification arrived meanwhile, as `notified` tells); otherwise says how long the
+    /// loop may park. While a wake-up or work in flight keeps the gate closed, `waker` (the
+    /// loop's own) is registered to be woken when it opens.
+    pub(crate) fn on_idle(&self, waker: &Waker, notified: impl Fn() -> bool) -> Idle {
+        let now = self.now();
+        let (fired, next) = self.fire_until(now);
+        if fired {
+            return Idle::Poll;
+        }
+        let (Clock::Virtual(clock), Some(deadline)) = (&self.clock, next) else {
+            // Parking a little past the deadline lets timers due close together fire in
+            // one wake-up; nothing fires early, since firing compares with the clock. A
+            // virtual clock with no timer has no instant to park until.
+            return Idle::Park(match self.clock {
+                Clock::Real => next.map(|n| n.checked_add(self.slack).unwrap_or(n)),
+                Clock::Virtual(_) => None,
+            });
+        };
+        let gate = &clock.gate;
+        drop(gate.take_waiter()); // a registration left from an earlier idle step
+        let open = match gate.check(deadline) {
+            Err(Closed::InFlight) => gate.wait_until_open(deadline, waker),
+            other => other,
+        };
+        if open.is_err() {
+            return Idle::Park(None);
+        }
+        drop(gate.take_waiter());
+        if notified() {
+            // A wake-up finished just before the gate was seen open: it happened at the
+            // current virtual time, so its task runs before the clock moves.
+            return Idle::Poll;
+        }
+        clock.advance_to(deadline);
+        self.fire_until(deadline);
+        Idle::Poll
     }
 }
 

@@ -25,7 +25,9 @@
 mod clock;
 mod deadline;
 mod fallback;
+mod gate;
 mod heap;
+mod hold;
 mod loop_timers;
 mod queue;
 mod scope;
@@ -37,6 +39,9 @@ use std::time::{Duration, Instant};
 
 pub(crate) use clock::DEFAULT_SLACK;
 pub(crate) use deadline::{EnteredDeadline, yields_to_enclosing};
+pub(crate) use gate::ClockGate;
+pub use hold::{Advance, ClockHold, advance, hold_clock};
+pub(crate) use hold::{WorkHold, hold_for_work};
 pub(crate) use loop_timers::{Idle, LoopTimers};
 pub use scope::{deadline_scope, timeout_scope};
 pub use sleep::{Sleep, sleep, sleep_until};

@@ -11,7 +11,8 @@
 //! 2. A queue served by a thread (`Service::Thread`) notifies the condvar whenever a new
 //!    timer becomes the earliest, under the same mutex the thread waits with, so the
 //!    thread never sleeps past a deadline.
-//! 3. A closed queue (its loop ended) accepts no timers; keys into it are all dead.
+//! 3. A closed queue (its loop ended) accepts no timers; keys into it are all dead, and
+//!    the timers it held when it closed were woken.
 
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::task::Waker;
@@ -101,19 +102,25 @@ impl TimerQueue {
         drop(waker);
     }
 
+    /// The earliest pending deadline, if any.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.lock().heap.peek_live()
+    }
+
     /// Fires due timers into `fired` and returns the next pending deadline.
     pub(crate) fn fire_due(&self, now: Instant, fired: &mut Vec<Waker>) -> Option<Instant> {
         self.lock().heap.fire_due(now, fired)
     }
 
-    /// Closes the queue and drops its wakers: its loop has ended, and a timer still
-    /// registered here re-registers wherever it is polled next.
+    /// Closes the queue and wakes the timers still registered: their loop has ended, and
+    /// a future that outlives it (to be continued by a later `run`) must be polled again
+    /// to re-register its timer there.
     pub(crate) fn close(&self) {
         let wakers = {
             let mut state = self.lock();
             state.closed = true;
             state.heap.clear()
         };
-        drop(wakers);
+        crate::wakers::wake_all(wakers);
     }
 }

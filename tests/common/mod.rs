@@ -195,3 +195,28 @@ pub async fn yields(n: usize) {
         duet::yield_now().await;
     }
 }
+
+/// A waker that panics when woken (a foreign executor with a bug), counting its wakes.
+#[derive(Default)]
+pub struct PanickingWaker {
+    wakes: AtomicUsize,
+}
+
+impl PanickingWaker {
+    pub fn new() -> Arc<Self> {
+        Arc::new(PanickingWaker::default())
+    }
+    pub fn wakes(&self) -> usize {
+        self.wakes.load(Ordering::SeqCst)
+    }
+}
+
+impl Wake for PanickingWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.wakes.fetch_add(1, Ordering::SeqCst);
+        panic!("the foreign waker panicked");
+    }
+}
