@@ -196,13 +196,18 @@ impl<T: 'static> ContextVar<T> {
     pub fn set(&'static self, value: T) {
         let key = self.key();
         let value: Rc<dyn Any> = Rc::new(value);
-        CURRENT.with(|c| {
+        // The value replaced is dropped after the context is released: its destructor
+        // may read the context.
+        let _replaced = CURRENT.with(|c| {
             let mut current = c.borrow_mut();
             let map = Rc::make_mut(current.0.get_or_insert_with(Default::default));
             HAS_VALUES.with(|h| h.set(true));
             match map.iter_mut().find(|(k, _)| *k == key) {
-                Some(entry) => entry.1 = value,
-                None => map.push((key, value)),
+                Some(entry) => Some(std::mem::replace(&mut entry.1, value)),
+                None => {
+                    map.push((key, value));
+                    None
+                }
             }
         });
     }
@@ -229,13 +234,12 @@ impl<T: 'static> ContextVar<T> {
     /// ```
     pub fn remove(&'static self) {
         let key = self.key();
-        CURRENT.with(|c| {
+        // Dropped after the context is released (see `set`).
+        let _removed = CURRENT.with(|c| {
             let mut current = c.borrow_mut();
-            if let Some(shared) = current.0.as_mut() {
-                if shared.iter().any(|(k, _)| *k == key) {
-                    Rc::make_mut(shared).retain(|(k, _)| *k != key);
-                }
-            }
+            let shared = current.0.as_mut()?;
+            let position = shared.iter().position(|(k, _)| *k == key)?;
+            Some(Rc::make_mut(shared).remove(position).1)
         });
     }
 

@@ -211,13 +211,36 @@ fn a_batch_with_too_few_values_fails_the_rest_with_a_message() {
 }
 
 #[test]
-fn a_panicking_send_fails_the_requests_with_a_panic_error() {
-    let batcher = Batcher::new(|_batch: Batch<u8, u8>| panic!("send failed"));
+fn a_panicking_send_fails_every_request_with_the_panics_own_message() {
+    let batcher = Batcher::new(|_batch: Batch<u8, u8>| panic!("send failed: backend gone"));
     let (a, b) = duet::run(async { futures::join!(batcher.get(1), batcher.get(2)) });
-    assert!(a.unwrap_err().is_panic());
-    assert!(b.unwrap_err().is_panic());
+    for error in [a.unwrap_err(), b.unwrap_err()] {
+        assert!(error.is_panic());
+        assert_eq!(
+            error.to_string(),
+            "the job completing this AwaitableFuture panicked: send failed: backend gone"
+        );
+    }
     // The loop and the batcher still work afterwards.
     assert_eq!(duet::run(async { 1 }), 1);
+}
+
+#[test]
+fn a_batch_dropped_by_a_panic_elsewhere_still_fails_its_requests() {
+    // The batch goes to another thread, which panics while holding it: no hang, and a
+    // message that says what happened.
+    let batcher = Batcher::new(|batch: Batch<u8, u8>| {
+        thread::spawn(move || {
+            let _batch = batch;
+            panic!("the worker crashed");
+        });
+    });
+    let got = duet::run(batcher.get(1));
+    assert_eq!(
+        got.unwrap_err().to_string(),
+        "the job completing this AwaitableFuture panicked: the batch was dropped by a panic \
+         before it was completed"
+    );
 }
 
 #[test]

@@ -488,3 +488,140 @@ fn errors_in_the_soft_phase_are_kept() {
         })
     );
 }
+
+/// A task that sleeps 100 ms inside a shield, logs, and then waits forever.
+async fn shielded_cleanup(log: &RefCell<Vec<&'static str>>) {
+    duet::shield(async {
+        duet::sleep(ms(100)).await;
+        log.borrow_mut().push("cleanup finished");
+    })
+    .await;
+    log.borrow_mut().push("after the shield");
+    pending::<()>().await;
+}
+
+#[test]
+fn a_join_handle_cancel_waits_for_the_shield_like_a_scope_cancel() {
+    let log = RefCell::new(Vec::new());
+    let probe = Probe::new();
+    let (outcome, took) = duet::run_with(virtual_clock(), async {
+        let start = duet::now();
+        let outcome = duet::scope(async |s| {
+            let h = s.spawn(probe.track(shielded_cleanup(&log)));
+            duet::sleep(ms(10)).await; // the task is inside its shield now
+            h.cancel();
+            Ok::<_, Infallible>(h.await)
+        })
+        .await
+        .unwrap();
+        (outcome, duet::now() - start)
+    });
+    assert_eq!(*log.borrow(), ["cleanup finished", "after the shield"]);
+    assert_eq!(
+        took,
+        ms(100),
+        "the handle's await ended when the shield did"
+    );
+    assert_eq!(
+        outcome.unwrap_err(),
+        JoinError::Cancelled(CancelReason::JoinHandle)
+    );
+    assert_eq!((probe.dropped(), probe.completed()), (1, 0));
+}
+
+#[test]
+fn every_way_of_cancelling_waits_for_a_shield() {
+    // Handle, scope, fail-fast, timeout scope, `timeout`, try_pmap's failure, grace: each
+    // lets the shielded cleanup finish.
+    fn check(what: &str, body: impl AsyncFnOnce(&RefCell<Vec<&'static str>>)) {
+        let log = RefCell::new(Vec::new());
+        duet::run_with(virtual_clock(), body(&log));
+        assert!(
+            log.borrow().contains(&"cleanup finished"),
+            "{what}: the shield was cut: {:?}",
+            log.borrow()
+        );
+    }
+    check("scope cancel", async |log| {
+        let _ = duet::scope(async |s| {
+            s.spawn(shielded_cleanup(log));
+            duet::sleep(ms(10)).await;
+            s.cancel();
+            Ok::<_, Infallible>(())
+        })
+        .await;
+    });
+    check("fail-fast", async |log| {
+        let _ = duet::scope(async |s| {
+            s.spawn(async {
+                shielded_cleanup(log).await;
+                Ok(())
+            });
+            duet::sleep(ms(10)).await;
+            Err::<(), _>("failed")
+        })
+        .await;
+    });
+    check("timeout scope", async |log| {
+        let _ = duet::timeout_scope(ms(10), async |s| {
+            s.spawn(shielded_cleanup(log));
+            Ok::<_, Infallible>(())
+        })
+        .await;
+    });
+    check("timeout", async |log| {
+        let _ = duet::timeout(ms(10), shielded_cleanup(log)).await;
+    });
+    check("grace", async |log| {
+        let _ = duet::scope(async |s| {
+            s.spawn(shielded_cleanup(log));
+            duet::sleep(ms(10)).await;
+            s.cancel_with_grace(ms(1));
+            Ok::<_, Infallible>(())
+        })
+        .await;
+    });
+    check("try_pmap failure", async |log| {
+        let r = duet::try_pmap_async([0, 1], None, async |i: u32| {
+            if i == 0 {
+                shielded_cleanup(log).await;
+                Ok(())
+            } else {
+                duet::sleep(ms(10)).await;
+                Err("call 1 failed")
+            }
+        })
+        .await;
+        assert_eq!(r, Err("call 1 failed"));
+    });
+}
+
+#[test]
+fn a_task_cancelling_itself_through_its_own_handle_is_dropped_at_its_next_await() {
+    let handle: RefCell<Option<duet::JoinHandle<()>>> = RefCell::new(None);
+    let reached = Cell::new(0);
+    let outcome = duet::run_scope(async |s| {
+        let (handle, reached) = (&handle, &reached);
+        let h = s.spawn(async move {
+            duet::yield_now().await; // the handle is stored by now
+            handle.borrow().as_ref().unwrap().cancel();
+            reached.set(1);
+            duet::yield_now().await;
+            reached.set(2);
+        });
+        *handle.borrow_mut() = Some(h);
+        duet::yield_now().await;
+        duet::yield_now().await;
+        let h = handle.borrow_mut().take().unwrap();
+        Ok::<_, Infallible>(h.await)
+    });
+    assert_eq!(
+        reached.get(),
+        1,
+        "dropped at the await after cancelling itself"
+    );
+    assert_eq!(
+        outcome.unwrap().unwrap_err(),
+        JoinError::Cancelled(CancelReason::JoinHandle)
+    );
+}

@@ -180,3 +180,90 @@ fn with_borrows_without_cloning() {
     BORROWED.remove();
     assert_eq!(BORROWED.with(|v| v.map(|v| v.0)), None);
 }
+
+static OWNER: ContextVar<&'static str> = ContextVar::new("owner");
+
+/// Records, when dropped, the `OWNER` it sees and the cancellation it observes.
+struct Witness<'a>(&'a RefCell<Vec<(Option<&'static str>, Option<duet::CancelReason>)>>);
+
+impl Drop for Witness<'_> {
+    fn drop(&mut self) {
+        self.0
+            .borrow_mut()
+            .push((OWNER.get(), duet::cancel_reason()));
+    }
+}
+
+#[test]
+fn a_cancelled_tasks_destructors_see_its_own_context_and_its_own_cancellation() {
+    use duet::CancelReason;
+    let seen = RefCell::new(Vec::new());
+    let seen = &seen;
+    // By its join handle, from a body with another value.
+    duet::run_scope(async |s| {
+        let h = s.spawn(async move {
+            OWNER.set("the task");
+            let _witness = Witness(seen);
+            std::future::pending::<()>().await
+        });
+        duet::yield_now().await;
+        OWNER.set("the canceller");
+        h.cancel();
+        duet::yield_now().await;
+        Ok::<_, Infallible>(())
+    })
+    .unwrap();
+    // By the scope's cancellation.
+    let _ = duet::run_scope(async |s| {
+        s.spawn(async move {
+            OWNER.set("the task");
+            let _witness = Witness(seen);
+            std::future::pending::<()>().await
+        });
+        duet::yield_now().await;
+        OWNER.set("the canceller");
+        s.cancel();
+        Ok::<_, Infallible>(())
+    });
+    // With the scope future itself dropped (by a timeout around it).
+    duet::run(async {
+        OWNER.set("the canceller");
+        let _ = duet::timeout(
+            Duration::from_millis(1),
+            duet::scope(async |s| {
+                s.spawn(async move {
+                    OWNER.set("the task");
+                    let _witness = Witness(seen);
+                    std::future::pending::<()>().await
+                });
+                Ok::<_, Infallible>(())
+            }),
+        )
+        .await;
+    });
+    assert_eq!(
+        *seen.borrow(),
+        [
+            (Some("the task"), Some(CancelReason::JoinHandle)),
+            (Some("the task"), Some(CancelReason::Explicit)),
+            (Some("the task"), Some(CancelReason::Dropped)),
+        ]
+    );
+}
+
+#[test]
+fn a_value_whose_drop_reads_the_context_can_be_replaced_and_removed() {
+    struct ReadsContext;
+    impl Drop for ReadsContext {
+        fn drop(&mut self) {
+            let _ = OWNER.get(); // would find the context borrowed inside `set`
+        }
+    }
+    static GUARDED: ContextVar<ReadsContext> = ContextVar::new("guarded");
+    duet::run(async {
+        GUARDED.set(ReadsContext);
+        GUARDED.set(ReadsContext); // drops the first
+        GUARDED.remove(); // drops the second
+        GUARDED.set(ReadsContext);
+    });
+}

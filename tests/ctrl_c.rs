@@ -128,3 +128,41 @@ fn without_the_option_ctrl_c_keeps_its_default_behaviour() {
     let status = wait(child);
     assert_eq!(status.signal(), Some(2), "killed by SIGINT: {status:?}");
 }
+
+#[test]
+fn ctrl_c_during_a_nested_run_cancels_it_and_then_the_outer_run() {
+    let (child, mut lines) = start(&["--nested-run"]);
+    assert_eq!(next_line(&mut lines), "ready: press Ctrl-C to cancel");
+    interrupt(&child);
+    let rest: Vec<String> = lines.map(Result::unwrap).collect();
+    let status = wait(child);
+    assert_eq!(
+        rest,
+        [
+            "task 9: cleaned up",
+            "nested run returned: Err(Cancelled { reason: Interrupted, errors: [] })",
+            "run returned: scope cancelled because the program was interrupted (Ctrl-C)",
+        ]
+    );
+    assert_eq!(status.code(), Some(130));
+}
+
+#[test]
+fn ctrl_c_during_a_root_pmap_drops_its_calls_and_panics_with_advice() {
+    let (mut child, mut lines) = start(&["--pmap"]);
+    assert_eq!(next_line(&mut lines), "ready: press Ctrl-C to cancel");
+    assert_eq!(next_line(&mut lines), "ready: press Ctrl-C to cancel");
+    interrupt(&child);
+    let mut rest: Vec<String> = lines.map(Result::unwrap).collect();
+    rest.sort();
+    assert_eq!(rest, ["task 0: cleaned up", "task 1: cleaned up"]);
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    let status = wait(child);
+    assert!(
+        stderr.contains("duet::run: interrupted by Ctrl-C; the root future is dropped"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("internal error"), "{stderr}");
+    assert_eq!(status.code(), Some(101), "a panic exit");
+}

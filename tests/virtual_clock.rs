@@ -298,21 +298,53 @@ fn a_zero_timeout_fires_at_the_next_await() {
 }
 
 #[test]
-fn a_zero_timeout_scope_runs_the_body_to_its_first_await() {
+fn a_zero_timeout_scope_keeps_what_its_first_poll_finishes_and_cuts_the_rest() {
+    // As `timeout(Duration::ZERO, scope(..))`: the scope's first poll runs what is ready
+    // (the child, the body past its yield); the first wait that is not ready is cut.
     let reached = RefCell::new(Vec::new());
     let (r, took) = virtual_run(async || {
         duet::timeout_scope(Duration::ZERO, async |s| {
             reached.borrow_mut().push("body start");
             s.spawn(async { reached.borrow_mut().push("child") });
             duet::yield_now().await;
-            reached.borrow_mut().push("after await");
+            reached.borrow_mut().push("after the yield");
+            duet::sleep(ms(1)).await;
+            reached
+                .borrow_mut()
+                .push("never: cut at its first real wait");
             Ok::<_, Infallible>(())
         })
         .await
     });
     assert!(r.unwrap_err().is_timeout());
-    assert_eq!(*reached.borrow(), ["body start"]);
+    assert_eq!(
+        *reached.borrow(),
+        ["body start", "child", "after the yield"]
+    );
     assert_eq!(took, Duration::ZERO);
+    let (by_scope, _) = virtual_run(async || {
+        duet::timeout_scope(Duration::ZERO, async |s| {
+            let h = s.spawn(async { Ok(3) });
+            Ok::<_, Infallible>(h.await.unwrap())
+        })
+        .await
+    });
+    let (by_timeout, _) = virtual_run(async || {
+        duet::timeout(
+            Duration::ZERO,
+            duet::scope(async |s| {
+                let h = s.spawn(async { Ok(3) });
+                Ok::<_, Infallible>(h.await.unwrap())
+            }),
+        )
+        .await
+    });
+    assert_eq!(by_scope.unwrap(), 3, "ready within the first poll: kept");
+    assert_eq!(
+        by_timeout.unwrap().unwrap(),
+        3,
+        "the same with timeout around a scope"
+    );
 }
 
 #[test]
@@ -646,4 +678,39 @@ fn holding_or_advancing_the_real_clock_panics_with_advice() {
         advanced.starts_with("duet::advance: the clock here is the real clock"),
         "{advanced}"
     );
+}
+
+#[test]
+fn a_value_ready_in_the_poll_where_the_deadline_passes_wins_for_every_time_primitive() {
+    // The work's task finishes exactly at the deadline; the body sees it in the same poll.
+    async fn work(s: &duet::Scope<'_, Infallible>) -> Result<u32, Infallible> {
+        let h = s.spawn(async {
+            duet::sleep(ms(10)).await;
+            Ok(5)
+        });
+        Ok(h.await.unwrap())
+    }
+    let (by_timeout, _) =
+        virtual_run(async || duet::timeout(ms(10), duet::scope(async |s| work(s).await)).await);
+    let (by_scope, _) =
+        virtual_run(async || duet::timeout_scope(ms(10), async |s| work(s).await).await);
+    let (by_deadline_scope, _) = virtual_run(async || {
+        duet::deadline_scope(duet::now() + ms(10), async |s| work(s).await).await
+    });
+    assert_eq!(by_timeout.unwrap().unwrap(), 5);
+    assert_eq!(by_scope.unwrap(), 5, "timeout_scope keeps the value too");
+    assert_eq!(by_deadline_scope.unwrap(), 5);
+    // Work that is not ready by then is still cut, at the deadline.
+    let (late, took) = virtual_run(async || {
+        duet::timeout_scope(ms(10), async |s| {
+            let h = s.spawn(async {
+                duet::sleep(ms(11)).await;
+                Ok(5)
+            });
+            Ok::<_, Infallible>(h.await.unwrap())
+        })
+        .await
+    });
+    assert!(late.unwrap_err().is_timeout());
+    assert_eq!(took, ms(10));
 }

@@ -57,7 +57,8 @@ use std::future::Future;
 
 use futures::{StreamExt, TryStreamExt};
 
-use crate::{Limiter, Scope, run, scope};
+use crate::scope::internal_scope;
+use crate::{Limiter, Scope, run};
 pub use engine::{PmapStream, TryPmapStream};
 use engine::{start, start_with};
 pub use input::{AnyIterable, PmapLimit, ViaIterator, ViaStream};
@@ -158,12 +159,12 @@ where
 {
     let limit = limit.into().check("pmap_async");
     async move {
-        let out = scope(async |s| {
+        let out = internal_scope(async |s| {
             let stream = start(s, items.into_item_stream(), limit, f, Ok::<U, Infallible>);
             Ok::<_, Infallible>(PmapStream { engine: stream }.collect::<Vec<U>>().await)
         })
         .await;
-        out.unwrap_or_else(|e| unreachable!("nothing can cancel or fail pmap's own scope: {e}"))
+        out.unwrap_or_else(|e| own_scope_ended("pmap_async", e))
     }
 }
 
@@ -209,12 +210,12 @@ where
 {
     let limit = limit.into().check("try_pmap_async");
     async move {
-        let out = scope(async |s| {
+        let out = internal_scope(async |s| {
             let stream = start(s, items.into_item_stream(), limit, f, identity);
             Ok::<_, Infallible>(TryPmapStream { engine: stream }.try_collect().await)
         })
         .await;
-        out.unwrap_or_else(|e| unreachable!("nothing can cancel or fail pmap's own scope: {e}"))
+        out.unwrap_or_else(|e| own_scope_ended("try_pmap_async", e))
     }
 }
 
@@ -338,6 +339,21 @@ where
 
 fn identity<T>(value: T) -> T {
     value
+}
+
+/// What a pmap does if its own scope reports an error. Nothing can make it: the calls are
+/// infallible to that scope (their errors travel through the stream), its handle never
+/// leaves the pmap, and Ctrl-C does not adopt it (`internal_scope`), so an interrupt
+/// reaches whatever runs the pmap instead (a root that is not a scope panics saying so).
+/// Should that ever change, the caller learns what happened rather than getting a wrong
+/// result.
+#[cold]
+#[track_caller]
+fn own_scope_ended(form: &str, error: crate::ScopeError<Infallible>) -> ! {
+    panic!(
+        "duet::{form}: the scope running its calls ended early ({error}), so there are no \
+         results to return"
+    )
 }
 
 /// [`pmap_stream`] whose calls take slots of a shared `limiter` (for

@@ -134,9 +134,13 @@ impl Config {
     /// Ctrl-C while the run unwinds kills the process as usual.
     ///
     /// With several loops running (nested runs, which inherit the setting, or loops on
-    /// other threads), Ctrl-C interrupts the innermost one that was entered last. No
-    /// signal handler is installed until a loop with this option starts; when none is
-    /// running, Ctrl-C keeps its default behaviour.
+    /// other threads), Ctrl-C interrupts every one of them: a nested run unwinds at once
+    /// and returns its `Cancelled` error to the task that called it, and the loops it is
+    /// nested in unwind when control returns to them. A duet function that cannot return
+    /// the interruption (`pmap_async` or the sync `pmap` at the root of a run) panics with
+    /// the "not a scope" message. Runs started after the interrupt (cleanup code that calls
+    /// `run`) are not interrupted. No signal handler is installed until a loop with this
+    /// option starts; when none is running, Ctrl-C keeps its default behaviour.
     ///
     /// # Examples
     ///

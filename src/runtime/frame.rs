@@ -108,16 +108,17 @@ pub(crate) fn current_index() -> u32 {
 }
 
 /// Records that the polled task made a wait report at `position` of the report stack, if
-/// `waker` is its own waker; false (and nothing recorded) otherwise.
-pub(crate) fn note_report(waker: &Waker, position: usize) -> bool {
+/// `waker` is its own waker, and returns where this poll's reports start; `None` (and
+/// nothing recorded) for another waker.
+pub(crate) fn note_report(waker: &Waker, position: usize) -> Option<usize> {
     POLL_FRAME.with(|f| {
         let mut frame = f.get();
         if frame.task == 0 || waker.data() as usize != frame.task {
-            return false;
+            return None;
         }
-        frame.first_report.get_or_insert(position);
+        let first = *frame.first_report.get_or_insert(position);
         f.set(frame);
-        true
+        Some(first)
     })
 }
 

@@ -1,12 +1,15 @@
 //! Ctrl-C as structured cancellation (cargo feature `ctrl-c`).
 //!
 //! A loop started with [`Config::cancel_on_ctrl_c`](crate::Config) registers a *target*;
-//! nested loops inside it register their own, so the innermost running root is the one
-//! interrupted. The scopes its loop polls directly (root scopes) adopt the target. On
-//! SIGINT, a signal-hook thread marks the innermost target interrupted, cancels its root
-//! scopes with [`CancelReason::Interrupted`](crate::CancelReason::Interrupted) and wakes its loop: scopes unwind as for any
-//! cancellation and the root scope returns `ScopeError::Cancelled`. A loop whose root is
-//! not a scope drops the root and panics with a message instead.
+//! nested loops inside it register their own. The scopes a loop polls directly (root
+//! scopes) adopt its target. On SIGINT, a signal-hook thread marks every registered target
+//! interrupted, cancels their root scopes with
+//! [`CancelReason::Interrupted`](crate::CancelReason::Interrupted) and wakes their loops:
+//! the innermost loop of a nested stack unwinds at once, the ones it is nested in when
+//! control returns to them (their cancellation is pending meanwhile), and loops on other
+//! threads at once. Scopes unwind as for any cancellation and each root scope returns
+//! `ScopeError::Cancelled`. A loop whose root is not a scope drops the root and panics
+//! with a message instead.
 //!
 //! While a target is unwinding, and while no target is registered, a SIGINT runs the
 //! default action (the process exits): signal-hook's `register_conditional_default`
@@ -72,7 +75,7 @@ mod enabled {
                 let mut signals = Signals::new([SIGINT])?;
                 std::thread::Builder::new()
                     .name("duet-ctrl-c".into())
-                    .spawn(move || signals.forever().for_each(|_| interrupt_innermost()))?;
+                    .spawn(move || signals.forever().for_each(|_| interrupt_all()))?;
                 Ok(())
             };
             if let Err(error) = install() {
@@ -88,12 +91,14 @@ mod enabled {
         exit_flag().store(exit, Ordering::SeqCst);
     }
 
-    fn interrupt_innermost() {
+    /// Interrupts every opted-in loop that was not interrupted yet. (The first version
+    /// interrupted only the innermost one: a Ctrl-C during a nested `run` cancelled the
+    /// nested tree and the outer tree, which had opted in too, carried on.)
+    fn interrupt_all() {
         let targets = targets();
-        if let Some(target) = targets
+        for target in targets
             .iter()
-            .rev()
-            .find(|t| !t.interrupted.load(Ordering::SeqCst))
+            .filter(|t| !t.interrupted.load(Ordering::SeqCst))
         {
             target.interrupt();
         }
@@ -101,8 +106,7 @@ mod enabled {
     }
 
     impl Target {
-        /// Registers a target for the loop woken by `notifier`; it stays the innermost one
-        /// until dropped with [`Target::leave`].
+        /// Registers a target for the loop woken by `notifier`, until [`Target::leave`].
         pub(crate) fn enter(notifier: Arc<LoopWaker>) -> Arc<Target> {
             exit_flag();
             let target = Arc::new(Target {

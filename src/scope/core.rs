@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::Waker;
 use std::time::Instant;
 
+use super::Interruptible;
 use super::signal::Signal;
 use super::table::{HeldBy, TaskTable};
 use super::task_ref::TaskRef;
@@ -113,10 +114,16 @@ pub(crate) struct ScopeCore {
     /// The `run` loop that polled the scope last (0: outside any loop); a scope future
     /// continued by a later `run` moves to it (see `follow_polling_loop`).
     loop_id: Cell<u64>,
+    /// Whether Ctrl-C may adopt the scope as a root scope of its loop.
+    interruptible: Interruptible,
 }
 
 impl ScopeCore {
-    pub(crate) fn new(location: &'static Location<'static>, parent: Option<ParentLink>) -> Self {
+    pub(crate) fn new(
+        location: &'static Location<'static>,
+        parent: Option<ParentLink>,
+        interruptible: Interruptible,
+    ) -> Self {
         let (loop_id, gate) = crate::runtime::with_current(|context| match context {
             Some(c) => (c.id(), c.timers().gate().cloned()),
             None => (0, None),
@@ -139,6 +146,7 @@ impl ScopeCore {
             handle_cancels: RefCell::new(Vec::new()),
             has_handle_cancels: Cell::new(false),
             loop_id: Cell::new(loop_id),
+            interruptible,
         }
     }
 
@@ -171,7 +179,9 @@ impl ScopeCore {
                 context.register_scope(self);
             }
         });
-        crate::runtime::adopt_if_root_scope(&self.signal);
+        if self.interruptible == Interruptible::AtTheRoot {
+            crate::runtime::adopt_if_root_scope(&self.signal);
+        }
     }
 
     pub(crate) fn location(&self) -> &'static Location<'static> {

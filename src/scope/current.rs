@@ -29,19 +29,27 @@ thread_local! {
 pub(crate) struct Restore {
     scope: Option<Rc<ScopeCore>>,
     in_shield: bool,
+    dropping: Option<CancelReason>,
 }
 
 impl Drop for Restore {
     fn drop(&mut self) {
         SCOPE.with(|s| *s.borrow_mut() = self.scope.take());
         IN_SHIELD.with(|s| s.set(self.in_shield));
+        if self.dropping.is_some() {
+            DROPPING.with(|d| *d.borrow_mut() = self.dropping.take());
+        }
     }
 }
 
+/// Makes `scope` current, outside any shield and any drop: code polled by a scope (or
+/// by a new root) observes that scope's cancellation, even when the poll happens inside
+/// the destructor of a task being dropped.
 fn replace(scope: Option<Rc<ScopeCore>>, in_shield: bool) -> Restore {
     Restore {
         scope: SCOPE.with(|s| s.replace(scope)),
         in_shield: IN_SHIELD.with(|s| s.replace(in_shield)),
+        dropping: DROPPING.with(|d| d.borrow_mut().take()),
     }
 }
 
@@ -90,6 +98,14 @@ fn observed_scope() -> Option<Rc<ScopeCore>> {
 /// [`CancelReason::Parent`] with the reason of the nearest cancelled ancestor (the walk
 /// stops at a shield).
 pub(crate) fn observed_reason() -> Option<CancelReason> {
+    if IN_SHIELD.with(Cell::get) {
+        return None;
+    }
+    // A destructor of a task being cancelled (or of a future a cancelled task owned)
+    // observes its own task's cancellation, whatever scope is polling right now.
+    if let Some(reason) = dropping_reason() {
+        return Some(reason);
+    }
     let mut core = observed_scope()?;
     let mut own = true;
     loop {

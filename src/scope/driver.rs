@@ -15,7 +15,7 @@
 //!    deadline runs its rounds under it (see `time::deadline`).
 //! 3. Run further rounds while tasks are queued, until [`ROUND_BUDGET`] task polls have
 //!    been made in this poll of the scope (counting the polls made by scopes nested in
-//!    its tasks, through the poll frame), or the scope's deadline has passed; then yield
+//!    its tasks, through the poll frame); then yield
 //!    to the parent (wake it and return `Pending`), so a busy scope cannot starve the
 //!    rest of the tree, nor keep the loop from its timers for long. A round is never cut
 //!    short: every task queued at its start is polled.
@@ -68,7 +68,8 @@ use super::core::{BODY, Phase};
 use super::current;
 use super::handle::Scope;
 use super::output::BodyOutput;
-use super::tasks::{Exit, PanicPayload};
+use super::table::Cancel;
+use super::tasks::{Exit, PanicPayload, drop_task};
 use super::waits::{self, Wait};
 use super::{ErrorPolicy, ScopeOptions};
 use crate::runtime::{add_polls, poll_in_frame, report_shielded, report_stuck_hold};
@@ -216,12 +217,10 @@ where
                 }
                 apply_cancellations(&mut this);
             }
+            // A passed deadline does not stop the rounds: like `timeout`, which polls its
+            // future once more and keeps a value that is ready, the scope runs what is
+            // queued (within the budget) and is cut only if that did not finish it.
             if polls >= ROUND_BUDGET {
-                break;
-            }
-            // A deadline takes effect at the next await: once it has passed, no further
-            // round runs (the check below ends the scope).
-            if this.deadline.as_ref().is_some_and(Sleep::is_elapsed) {
                 break;
             }
         }
@@ -359,16 +358,12 @@ fn apply_pending_cancellations<E, B, V>(this: &mut Projection<'_, '_, '_, E, B, 
     }
     if core.has_task_cancels() {
         for key in core.take_task_cancels() {
-            let removed = core.tasks.borrow_mut().remove(key);
-            if removed {
-                let task = scope.inner.futures.borrow_mut().take(key.index);
-                let dropped =
-                    current::while_dropping(CancelReason::JoinHandle, || drop_catching(task));
-                if let Some(payload) = dropped {
-                    // A destructor panicked while its task was cancelled: that is a panic
-                    // of the task, and it ends the scope like one.
-                    let task = core.task_ref(key.index);
-                    record_exit(this, Exit::Panicked(payload), Some(task));
+            // A task suspended inside a shield is dropped when it leaves it (`poll_task`).
+            let task = core.task_ref(key.index); // before its release forgets its name
+            let cancel = core.tasks.borrow_mut().cancel(key);
+            if cancel == Cancel::Released {
+                if let Some(exit) = drop_cancelled_task(scope, key.index) {
+                    record_exit(this, exit, Some(task));
                 }
             }
         }
@@ -399,7 +394,7 @@ fn drop_unshielded<E, B, V>(this: &mut Projection<'_, '_, '_, E, B, V>) {
     current::while_dropping(reason.clone(), || {
         for index in victims {
             let task = scope.inner.futures.borrow_mut().take(index);
-            if let Some(payload) = drop_catching(task) {
+            if let Some(payload) = task.and_then(drop_task) {
                 this.panic.get_or_insert(payload);
             }
         }
@@ -495,6 +490,14 @@ where
     }
 }
 
+/// Drops a task its join handle cancelled (already released from the table). A
+/// destructor that panics is a panic of the task, and ends the scope like one.
+fn drop_cancelled_task<E>(scope: &Scope<'_, E>, index: u32) -> Option<Exit<E>> {
+    let task = scope.inner.futures.borrow_mut().take(index)?;
+    let dropped = current::while_dropping(CancelReason::JoinHandle, || drop_task(task));
+    dropped.map(Exit::Panicked)
+}
+
 fn poll_task<E>(
     scope: &Scope<'_, E>,
     index: u32,
@@ -514,9 +517,16 @@ fn poll_task<E>(
     match poll {
         Poll::Pending => {
             scope.inner.futures.borrow_mut().put(index, task);
-            core.tasks
+            let left_its_shield = core
+                .tasks
                 .borrow_mut()
                 .finish_pending(index, waker, report, waits);
+            if left_its_shield {
+                // Its handle cancelled it inside a shield, and the shield has ended.
+                let task = core.task_ref(index);
+                core.tasks.borrow_mut().release(index);
+                return drop_cancelled_task(scope, index).map(|exit| (exit, Some(task)));
+            }
             None
         }
         Poll::Ready(exit) => {
@@ -525,6 +535,7 @@ fn poll_task<E>(
                 Exit::Failed(_) | Exit::Panicked(_) => Some(core.task_ref(index)),
             };
             core.tasks.borrow_mut().finish_ready(index, waker);
+            // A finished future has dropped its state already: no context needed.
             match drop_catching(task) {
                 Some(payload) => Some((
                     Exit::Panicked(payload),
@@ -576,7 +587,7 @@ fn drop_everything<E, B>(
     let tasks = scope.inner.futures.borrow_mut().drain();
     current::while_dropping(reason.clone(), || {
         for task in tasks {
-            if let Some(payload) = drop_catching(task) {
+            if let Some(payload) = drop_task(task) {
                 panic.get_or_insert(payload);
             }
         }

@@ -9,6 +9,7 @@ use std::panic::Location;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::Interruptible;
 use super::core::{Phase, ScopeCore};
 use super::current;
 use super::join::{JoinHandle, join_pair};
@@ -75,8 +76,12 @@ pub struct Scope<'env, E = std::convert::Infallible> {
 
 impl<'env, E: 'env> Scope<'env, E> {
     /// A scope opened at `location`, linked to the scope and task running now.
-    pub(crate) fn new(location: &'static Location<'static>) -> Self {
-        let core = Rc::new(ScopeCore::new(location, current::parent_link()));
+    pub(crate) fn new(location: &'static Location<'static>, interruptible: Interruptible) -> Self {
+        let core = Rc::new(ScopeCore::new(
+            location,
+            current::parent_link(),
+            interruptible,
+        ));
         crate::runtime::with_current(|context| {
             if let Some(context) = context {
                 context.register_scope(&core);

@@ -138,6 +138,10 @@ impl<T> JoinHandle<T> {
     /// [`JoinError::Cancelled`] with [`CancelReason::JoinHandle`]. The rest of the scope
     /// carries on. Does nothing if the task has already finished.
     ///
+    /// A task suspended inside a [`shield`](crate::shield) is dropped once its shield has
+    /// ended, at its next await point, as when its scope is cancelled; if it finishes
+    /// before reaching one, its handle reports how it finished.
+    ///
     /// # Examples
     ///
     /// ```

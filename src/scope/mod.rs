@@ -329,11 +329,51 @@ where
     O: BodyOutput<E>,
     E: 'env,
 {
-    let location = Location::caller();
-    async move {
-        let scope = Scope::new(location);
+    open(options, Location::caller(), Interruptible::AtTheRoot, body)
+}
+
+/// A scope of duet's own (the calls of a `pmap`), whose result its caller turns into
+/// something else: Ctrl-C never adopts it as a root scope (whatever it runs under
+/// reports the interruption instead), and nothing else can cancel it.
+#[track_caller]
+pub(crate) fn internal_scope<'env, B, E, O>(
+    body: B,
+) -> impl Future<Output = Result<O::Ok, ScopeError<E>>>
+where
+    B: AsyncFnOnce(&Scope<'env, E>) -> O,
+    O: BodyOutput<E>,
+    E: 'env,
+{
+    open(
+        ScopeOptions::new(),
+        Location::caller(),
+        Interruptible::Never,
+        body,
+    )
+}
+
+/// Whether Ctrl-C may cancel a scope polled directly by an interruptible loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Interruptible {
+    AtTheRoot,
+    Never,
+}
+
+async fn open<'env, B, E, O>(
+    options: ScopeOptions,
+    location: &'static Location<'static>,
+    interruptible: Interruptible,
+    body: B,
+) -> Result<O::Ok, ScopeError<E>>
+where
+    B: AsyncFnOnce(&Scope<'env, E>) -> O,
+    O: BodyOutput<E>,
+    E: 'env,
+{
+    let scope = Scope::new(location, interruptible);
+    if interruptible == Interruptible::AtTheRoot {
         crate::runtime::adopt_if_root_scope(&scope.inner.core.signal);
-        let body = body(&scope);
-        driver::Driver::new(&scope, body, options).await
     }
+    let body = body(&scope);
+    driver::Driver::new(&scope, body, options).await
 }

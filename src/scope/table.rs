@@ -15,7 +15,9 @@
 //! 3. `held_count` (`shielded_count`) is the number of live tasks whose `held`
 //!    (`shielded`) flag is set. A task is held from insert until its first poll, then
 //!    whenever its waker was held after its last poll (see [`WakerSlot::is_held`]); it
-//!    is shielded when its last poll left it suspended inside a shield.
+//!    is shielded when its last poll left it suspended inside a shield. A task cancelled
+//!    by its join handle while shielded is `doomed`: the first poll that leaves it
+//!    unshielded says so, and the driver drops it.
 //! 4. A slot's waker is reused by the next task only if nobody else holds a clone of it.
 //! 5. A newly inserted task is queued in `spawned` (local to the scope's thread, no lock)
 //!    with its waker's `queued` flag set; the driver drains `spawned` with the shared
@@ -42,6 +44,9 @@ struct TaskMeta {
     live: bool,
     held: bool,
     shielded: bool,
+    /// Its join handle cancelled it while it was suspended inside a shield: it is dropped
+    /// as soon as a poll leaves it suspended outside the shield.
+    doomed: bool,
     location: &'static Location<'static>,
     /// What the task waits on, if its last poll reported anything (see `waits`). Kept in
     /// the slot, not in a map: every sleeping or queued task reports, and a map's hashing
@@ -68,6 +73,17 @@ pub(crate) struct TaskView {
     pub(crate) held_externally: Option<HeldBy>,
     pub(crate) shielded: bool,
     pub(crate) waits: Vec<Wait>,
+}
+
+/// What [`TaskTable::cancel`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cancel {
+    /// Released: drop its future now.
+    Released,
+    /// Suspended inside a shield: it is dropped when a poll leaves it outside.
+    Deferred,
+    /// Already finished (or a stale key).
+    Gone,
 }
 
 /// Who holds a suspended task's waker, as far as its counts tell.
@@ -126,6 +142,7 @@ impl TaskTable {
             slot.live = true;
             slot.held = true;
             slot.shielded = false;
+            slot.doomed = false;
             slot.location = location;
         } else {
             if self.slots.capacity() == 0 {
@@ -137,6 +154,7 @@ impl TaskTable {
                 live: true,
                 held: true,
                 shielded: false,
+                doomed: false,
                 location,
                 waits: Waits::default(),
             });
@@ -186,14 +204,15 @@ impl TaskTable {
         slot.waker.take()
     }
 
-    /// Ends the poll of a task that is still pending, keeping what it waits on.
+    /// Ends the poll of a task that is still pending, keeping what it waits on. True if
+    /// the task must be dropped now: it was cancelled inside a shield and has left it.
     pub(crate) fn finish_pending(
         &mut self,
         index: u32,
         waker: WakerSlot,
         report: FrameReport,
         waits: Option<Waits>,
-    ) {
+    ) -> bool {
         let slot = &mut self.slots[index as usize];
         match waits {
             Some(waits) => slot.waits = waits,
@@ -210,6 +229,7 @@ impl TaskTable {
             }
         }
         slot.waker = Some(waker);
+        slot.doomed && !slot.shielded
     }
 
     /// Ends the poll of a task that is ready, and releases its slot.
@@ -218,16 +238,22 @@ impl TaskTable {
         self.release(index);
     }
 
-    /// Releases the task under `key` if it is live and not being polled; true if so.
-    pub(crate) fn remove(&mut self, key: TaskKey) -> bool {
-        match self.slots.get(key.index as usize) {
-            Some(slot)
-                if slot.live && slot.generation == key.generation && slot.waker.is_some() =>
-            {
-                self.release(key.index);
-                true
+    /// A join handle's cancellation of the task under `key`: releases the task if it is
+    /// live, suspended and not shielded (the caller then drops it). A shielded one, or one
+    /// being polled (it cancelled itself through its own handle), is only marked, to be
+    /// dropped once a poll leaves it suspended outside a shield.
+    pub(crate) fn cancel(&mut self, key: TaskKey) -> Cancel {
+        match self.slots.get_mut(key.index as usize) {
+            Some(slot) if slot.live && slot.generation == key.generation => {
+                if slot.shielded || slot.waker.is_none() {
+                    slot.doomed = true;
+                    Cancel::Deferred
+                } else {
+                    self.release(key.index);
+                    Cancel::Released
+                }
             }
-            _ => false,
+            _ => Cancel::Gone,
         }
     }
 

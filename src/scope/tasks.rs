@@ -29,6 +29,17 @@ pub(crate) enum Exit<E> {
 pub(crate) trait Task<E> {
     /// Polls the task, catching a panic as [`Exit::Panicked`].
     fn poll_task(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Exit<E>>;
+
+    /// The task's context (task-local values), to drop the task in: a destructor of a
+    /// cancelled task reads its own task's context variables, as its polls do, not those
+    /// of whatever cancelled it.
+    fn context(&self) -> Values;
+}
+
+/// Drops a task inside its own context, returning the panic a destructor raised, if any.
+pub(crate) fn drop_task<E>(task: BoxedTask<'_, E>) -> Option<PanicPayload> {
+    let mut context = task.context();
+    context.enter(|| panic::catch_unwind(AssertUnwindSafe(move || drop(task))).err())
 }
 
 pub(crate) type BoxedTask<'env, E> = Pin<Box<dyn Task<E> + 'env>>;
@@ -83,6 +94,10 @@ where
                 Poll::Ready(Exit::Panicked(payload))
             }
         }
+    }
+
+    fn context(&self) -> Values {
+        self.context.clone()
     }
 }
 

@@ -17,6 +17,8 @@
 //!    nothing else: the poll frame records where its reports start in the report stack,
 //!    nested polls take theirs before returning, so the poll's own are the stack's tail.
 //! 2. A task's waits change only when it is polled.
+//! 3. One poll keeps at most `MAX_REPORTS_PER_POLL` reports (plus a marker saying more
+//!    were left out), so the report stack is bounded whatever a poll does.
 
 use std::cell::RefCell;
 use std::rc::Weak;
@@ -92,13 +94,27 @@ thread_local! {
     static REPORTS: RefCell<Vec<Wait>> = const { RefCell::new(Vec::new()) };
 }
 
+/// How many reports one poll of a task keeps: a task may poll a million sleeps in one
+/// poll, and their reports must not hold memory until it yields. Dropping a report can
+/// only make the deadlock analysis more careful (an unexplained waker clone counts as a
+/// possible wake-up), and the dump says that more were left out.
+const MAX_REPORTS_PER_POLL: usize = 32;
+
 /// Reports that the task polled with `waker` waits on `wait` (ignored unless `waker` is
 /// the polled task's own waker).
 pub(crate) fn report(waker: &Waker, wait: Wait) {
     REPORTS.with(|r| {
         let mut reports = r.borrow_mut();
-        if note_report(waker, reports.len()) {
-            reports.push(wait);
+        let position = reports.len();
+        let Some(first) = note_report(waker, position) else {
+            return;
+        };
+        match (position - first).cmp(&MAX_REPORTS_PER_POLL) {
+            std::cmp::Ordering::Less => reports.push(wait),
+            std::cmp::Ordering::Equal => reports.push(Wait::External(
+                "more, left out (a poll keeps its first 32 waits)",
+            )),
+            std::cmp::Ordering::Greater => {}
         }
     });
 }
