@@ -29,6 +29,9 @@
 //! 2. A map reachable from more than one context is never mutated.
 //! 3. `HAS_VALUES` is true exactly when the current context has a map (possibly empty
 //!    after removals), so `false` means "no values, nothing to swap".
+//! 4. A value is never dropped while the context is borrowed, and the variables' methods
+//!    use `try_with`: a value's destructor may read or change variables, also while the
+//!    thread exits and its context is being destroyed (it then finds none set).
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
@@ -197,11 +200,12 @@ impl<T: 'static> ContextVar<T> {
         let key = self.key();
         let value: Rc<dyn Any> = Rc::new(value);
         // The value replaced is dropped after the context is released: its destructor
-        // may read the context.
-        let _replaced = CURRENT.with(|c| {
+        // may read the context. (While the thread exits and its context is destroyed,
+        // there is nothing to set: the value is dropped.)
+        let _replaced = CURRENT.try_with(|c| {
             let mut current = c.borrow_mut();
             let map = Rc::make_mut(current.0.get_or_insert_with(Default::default));
-            HAS_VALUES.with(|h| h.set(true));
+            let _ = HAS_VALUES.try_with(|h| h.set(true));
             match map.iter_mut().find(|(k, _)| *k == key) {
                 Some(entry) => Some(std::mem::replace(&mut entry.1, value)),
                 None => {
@@ -235,7 +239,7 @@ impl<T: 'static> ContextVar<T> {
     pub fn remove(&'static self) {
         let key = self.key();
         // Dropped after the context is released (see `set`).
-        let _removed = CURRENT.with(|c| {
+        let _removed = CURRENT.try_with(|c| {
             let mut current = c.borrow_mut();
             let shared = current.0.as_mut()?;
             let position = shared.iter().position(|(k, _)| *k == key)?;
@@ -262,12 +266,15 @@ impl<T: 'static> ContextVar<T> {
     /// ```
     pub fn with<R>(&'static self, f: impl FnOnce(Option<&T>) -> R) -> R {
         let key = self.key();
-        let value = CURRENT.with(|c| {
-            c.borrow()
-                .0
-                .as_ref()
-                .and_then(|map| map.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone()))
-        });
+        let value = CURRENT
+            .try_with(|c| {
+                c.borrow()
+                    .0
+                    .as_ref()
+                    .and_then(|map| map.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone()))
+            })
+            .ok()
+            .flatten();
         f(value.as_deref().and_then(|v| v.downcast_ref::<T>()))
     }
 }

@@ -198,6 +198,34 @@
 //! });
 //! ```
 //!
+//! The virtual clock stands still while work duet started runs on other threads
+//! ([`unblock`], [`ThreadPool`] jobs, [`Batcher`] batches), so a timeout around blocking
+//! work does not fire early. A test that wants to look between two timers holds the clock
+//! ([`hold_clock`]) and steps it by hand ([`advance`]), firing timers in order:
+//!
+//! ```
+//! use std::cell::Cell;
+//! use std::time::Duration;
+//!
+//! let attempts = Cell::new(0);
+//! duet::run_with(duet::Config::new().virtual_clock(), duet::scope(async |s| {
+//!     let _hold = duet::hold_clock();
+//!     let attempts = &attempts;
+//!     s.spawn(async move {
+//!         for backoff in [1, 2, 4] {
+//!             attempts.set(attempts.get() + 1); // a retry loop with backoff
+//!             duet::sleep(Duration::from_secs(backoff)).await;
+//!         }
+//!     });
+//!     duet::advance(Duration::from_millis(2500)).await; // attempts at 0 s and 1 s
+//!     assert_eq!(attempts.get(), 2);
+//!     duet::advance(Duration::from_secs(1)).await; // 3.5 s: the third came at 3 s
+//!     assert_eq!(attempts.get(), 3);
+//!     Ok::<_, std::convert::Infallible>(())
+//! }))
+//! .unwrap();
+//! ```
+//!
 //! # Limits
 //!
 //! A [`Limiter`] lets at most N holders in at once and serves waiters in FIFO order; its

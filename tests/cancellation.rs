@@ -625,3 +625,85 @@ fn a_task_cancelling_itself_through_its_own_handle_is_dropped_at_its_next_await(
         JoinError::Cancelled(CancelReason::JoinHandle)
     );
 }
+
+#[test]
+fn a_time_limit_inside_a_shield_fires_by_itself_after_an_enclosing_deadline_passed() {
+    // The documented way to bound cleanup: `shield(timeout(d, cleanup()))`. The enclosing
+    // deadline passes while the shield runs; the cleanup's own bound must still end it
+    // (it used to yield to the enclosing deadline, whose holder waited for the shield:
+    // a busy loop that kept a virtual clock still forever).
+    let _watchdog = common::watchdog("a bounded cleanup", Duration::from_secs(20));
+    let log = RefCell::new(Vec::new());
+    let (r, took) = duet::run_with(virtual_clock(), async {
+        let start = duet::now();
+        let r = duet::timeout_scope(ms(20), async |s| {
+            let log = &log;
+            s.spawn(async move {
+                duet::sleep(ms(10)).await;
+                let bounded = duet::shield(duet::timeout(ms(50), pending::<()>())).await;
+                log.borrow_mut().push(bounded.is_err());
+            });
+            Ok::<_, Infallible>(())
+        })
+        .await;
+        (r, duet::now() - start)
+    });
+    assert!(r.unwrap_err().is_timeout());
+    assert_eq!(*log.borrow(), [true], "the cleanup's own timeout fired");
+    assert_eq!(took, ms(60));
+
+    // The same under an expired `timeout` instead of a deadline scope.
+    let (r, took) = duet::run_with(virtual_clock(), async {
+        let start = duet::now();
+        let r = duet::timeout(ms(20), async {
+            duet::sleep(ms(10)).await;
+            duet::shield(duet::timeout(ms(50), pending::<()>()))
+                .await
+                .is_err()
+        })
+        .await;
+        (r, duet::now() - start)
+    });
+    assert_eq!(r, Ok(true), "the shield finished, then its value was ready");
+    assert_eq!(took, ms(60));
+}
+
+#[test]
+fn nested_deadline_scopes_that_both_expired_wait_for_a_shield_without_spinning() {
+    let _watchdog = common::watchdog("nested deadlines around a shield", Duration::from_secs(20));
+    let (r, took) = duet::run_with(virtual_clock(), async {
+        let start = duet::now();
+        let r = duet::timeout_scope(Duration::ZERO, async |_| {
+            let inner = duet::timeout_scope(Duration::ZERO, async |_| {
+                duet::shield(duet::sleep(ms(1))).await;
+                Ok::<_, Infallible>(())
+            })
+            .await;
+            Ok::<_, Infallible>(inner.is_ok())
+        })
+        .await;
+        (r, duet::now() - start)
+    });
+    assert!(r.unwrap_err().is_timeout(), "the outer deadline reports");
+    assert_eq!(took, ms(1), "after the shield ended");
+}
+
+#[test]
+fn a_bounded_cleanup_on_the_real_clock_ends_at_its_bound() {
+    let _watchdog = common::watchdog("a real-clock bounded cleanup", Duration::from_secs(20));
+    let log = RefCell::new(Vec::new());
+    let start = std::time::Instant::now();
+    let r = duet::run(duet::timeout_scope(ms(200), async |s| {
+        let log = &log;
+        s.spawn(async move {
+            duet::sleep(ms(10)).await; // well inside the shield before the deadline
+            let bounded = duet::shield(duet::timeout(ms(300), pending::<()>())).await;
+            log.borrow_mut().push(bounded.is_err());
+        });
+        Ok::<_, Infallible>(())
+    }));
+    assert!(r.unwrap_err().is_timeout());
+    assert_eq!(*log.borrow(), [true]);
+    assert!(start.elapsed() >= ms(310));
+    assert!(start.elapsed() < Duration::from_secs(5));
+}

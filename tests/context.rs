@@ -267,3 +267,67 @@ fn a_value_whose_drop_reads_the_context_can_be_replaced_and_removed() {
         GUARDED.set(ReadsContext);
     });
 }
+
+#[test]
+fn a_value_whose_drop_reads_the_context_while_its_thread_exits_does_not_abort() {
+    // The thread's context is destroyed with the thread; a value's destructor that reads
+    // a variable then finds none set (reading it used to abort the process).
+    static READ_AT_EXIT: ContextVar<&'static str> = ContextVar::new("read_at_exit");
+    struct ReadsAtExit(std::sync::mpsc::Sender<Option<&'static str>>);
+    impl Drop for ReadsAtExit {
+        fn drop(&mut self) {
+            let _ = self.0.send(READ_AT_EXIT.get());
+        }
+    }
+    static HELD: ContextVar<ReadsAtExit> = ContextVar::new("held");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        READ_AT_EXIT.set("thread");
+        HELD.set(ReadsAtExit(tx));
+    });
+    assert!(thread.join().is_ok());
+    let seen = rx.recv().unwrap();
+    assert!(seen.is_none() || seen == Some("thread"), "{seen:?}");
+}
+
+#[test]
+fn grandchildren_dropped_with_a_cancelled_task_see_their_own_context() {
+    let seen = RefCell::new(Vec::new());
+    let seen = &seen;
+    duet::run_scope(async |s| {
+        let h = s.spawn(async move {
+            OWNER.set("child");
+            let _witness = Witness(seen);
+            let _ = duet::scope(async |inner| {
+                inner.spawn(async move {
+                    OWNER.set("grandchild");
+                    let _witness = Witness(seen);
+                    std::future::pending::<()>().await
+                });
+                std::future::pending::<()>().await;
+                Ok::<_, Infallible>(())
+            })
+            .await;
+        });
+        duet::yield_now().await;
+        duet::yield_now().await;
+        OWNER.set("canceller");
+        h.cancel();
+        duet::yield_now().await;
+        Ok::<_, Infallible>(())
+    })
+    .unwrap();
+    let seen = seen.borrow();
+    let owners: Vec<_> = seen.iter().map(|(owner, _)| *owner).collect();
+    assert_eq!(
+        owners,
+        [Some("grandchild"), Some("child")],
+        "descendants first"
+    );
+    assert_eq!(seen[1].1, Some(duet::CancelReason::JoinHandle));
+    assert!(
+        matches!(seen[0].1, Some(duet::CancelReason::Parent(_))),
+        "{:?}",
+        seen[0].1
+    );
+}

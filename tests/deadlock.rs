@@ -5,6 +5,7 @@ mod common;
 use std::cell::RefCell;
 use std::convert::Infallible;
 use std::future::pending;
+use std::rc::Rc;
 use std::thread;
 use std::time::Duration;
 
@@ -375,4 +376,96 @@ fn dump_shows_limiter_queue_positions_as_they_are_at_dump_time() {
          ├── task #2 spawned at <here>: waiting on a limiter slot (position 2 in its queue)\n\
          └── task #3 spawned at <here>: waiting on room in a limiter (position 1 in its queue)\n"
     );
+}
+
+#[test]
+fn a_scope_polled_twice_in_one_poll_counts_its_stuck_hold_once() {
+    // The scope is stuck (its task and body wait on nothing), and is polled twice in one
+    // poll of the root; the root also waits for a thread that answers after 200 ms.
+    let _watchdog = common::watchdog("a twice-polled stuck scope", Duration::from_secs(20));
+    let r = duet::run(async {
+        let mut stuck = std::pin::pin!(duet::scope(async |s| {
+            s.spawn(pending::<()>());
+            pending::<()>().await;
+            Ok::<_, Infallible>(())
+        }));
+        let (tx, rx) = futures::channel::oneshot::channel::<u32>();
+        thread::spawn(move || {
+            thread::sleep(ms(200));
+            let _ = tx.send(7);
+        });
+        let _ = futures::poll!(stuck.as_mut()); // a first poll...
+        match futures::future::select(stuck, rx).await {
+            futures::future::Either::Left(_) => 0, // ...and a second, in the same poll
+            futures::future::Either::Right((v, _)) => v.unwrap(),
+        }
+    });
+    assert_eq!(r, 7);
+}
+
+#[test]
+fn a_join_handle_peeked_and_handed_on_is_not_taken_for_a_deadlock() {
+    // Task `t` polls `b`'s handle once, hands it to the body and waits for a thread: its
+    // report of waiting on the join is stale, and must not explain away the thread's
+    // clone of its waker.
+    let _watchdog = common::watchdog("a handed-on join handle", Duration::from_secs(20));
+    let r = duet::run_scope(async |s| {
+        let slot_b: Rc<RefCell<Option<JoinHandle<()>>>> = Rc::default();
+        let handed: Rc<RefCell<Option<JoinHandle<()>>>> = Rc::default();
+        let (tx, rx) = futures::channel::oneshot::channel::<()>();
+        thread::spawn(move || {
+            thread::sleep(ms(200));
+            let _ = tx.send(());
+        });
+        let t = {
+            let (slot_b, handed) = (slot_b.clone(), handed.clone());
+            s.spawn(async move {
+                let mut b = slot_b.borrow_mut().take().unwrap();
+                let _ = futures::poll!(&mut b);
+                *handed.borrow_mut() = Some(b);
+                let _ = rx.await;
+            })
+        };
+        let b = s.spawn(async move {
+            let _ = t.await;
+        });
+        *slot_b.borrow_mut() = Some(b);
+        let b = loop {
+            if let Some(b) = handed.borrow_mut().take() {
+                break b;
+            }
+            duet::yield_now().await;
+        };
+        let _ = b.await;
+        Ok::<_, Infallible>(1)
+    });
+    assert_eq!(r.unwrap(), 1);
+}
+
+#[test]
+fn a_sleep_that_lost_a_select_under_a_held_clock_is_not_taken_for_a_deadlock() {
+    // Timers count as waits only the loop's tasks can end while the virtual clock is
+    // held; a sleep that was polled and then dropped holds nothing any more.
+    let _watchdog = common::watchdog("a lost select under a held clock", Duration::from_secs(20));
+    let r = duet::run_with(Config::new().virtual_clock(), async {
+        let _hold = duet::hold_clock();
+        duet::scope(async |s| {
+            let (tx, rx) = futures::channel::oneshot::channel::<u32>();
+            thread::spawn(move || {
+                thread::sleep(ms(200));
+                let _ = tx.send(3);
+            });
+            let t = s.spawn(async move {
+                let (ready_tx, ready_rx) = futures::channel::oneshot::channel::<()>();
+                ready_tx.send(()).unwrap();
+                let _ =
+                    futures::future::select(duet::sleep(Duration::from_secs(1)), ready_rx).await;
+                let _ = futures::poll!(duet::sleep(Duration::from_secs(1))); // peeked, dropped
+                Ok(rx.await.unwrap())
+            });
+            Ok::<_, Infallible>(t.await.unwrap())
+        })
+        .await
+    });
+    assert_eq!(r.unwrap(), 3);
 }

@@ -259,3 +259,52 @@ fn a_scope_continued_by_a_later_run_is_neither_a_deadlock_nor_an_outer_loops_tas
     assert_eq!(duet::run(future).unwrap(), 5);
     sender.join().unwrap();
 }
+
+#[test]
+fn a_join_handle_of_a_scope_a_later_run_has_not_polled_yet_is_not_an_outer_loops() {
+    // One run per frame: a task woken when the last run ended awaits the handle of a task
+    // of a nested scope that this frame's run has not polled yet (so it still names the
+    // last run, which has ended: no outer loop is blocked).
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    let slot: Rc<RefCell<Option<duet::JoinHandle<()>>>> = Rc::default();
+    let ((), _frames) = one_run_per_frame(async {
+        duet::scope(async |s| {
+            let (tx, rx) = oneshot::channel::<()>();
+            let into_slot = slot.clone();
+            s.spawn(async move {
+                duet::scope(async |inner| {
+                    let h = inner.spawn(async move {
+                        let _ = rx.await;
+                    });
+                    *into_slot.borrow_mut() = Some(h);
+                    Ok::<_, std::convert::Infallible>(())
+                })
+                .await
+                .unwrap();
+            });
+            let from_slot = slot.clone();
+            s.spawn(async move {
+                let mut h = loop {
+                    if let Some(h) = from_slot.borrow_mut().take() {
+                        break h;
+                    }
+                    duet::yield_now().await;
+                };
+                for _ in 0..3 {
+                    let lost = duet::sleep(Duration::from_millis(5));
+                    if let futures::future::Either::Left(_) =
+                        futures::future::select(&mut h, lost).await
+                    {
+                        return;
+                    }
+                }
+                let _ = tx.send(());
+                let _ = h.await;
+            });
+            Ok::<_, std::convert::Infallible>(())
+        })
+        .await
+        .unwrap()
+    });
+}

@@ -714,3 +714,143 @@ fn a_value_ready_in_the_poll_where_the_deadline_passes_wins_for_every_time_primi
     assert!(late.unwrap_err().is_timeout());
     assert_eq!(took, ms(10));
 }
+
+#[test]
+fn two_concurrent_advances_step_a_held_clock_through_every_deadline_in_order() {
+    let log = RefCell::new(Vec::new());
+    virtual_run(async || {
+        let _hold = duet::hold_clock();
+        let start = duet::now();
+        duet::scope(async |s| {
+            let log = &log;
+            s.spawn(async move {
+                duet::advance(secs(5)).await;
+                log.borrow_mut().push(("advanced 5", duet::now() - start));
+            });
+            s.spawn(async move {
+                duet::advance(secs(3)).await;
+                log.borrow_mut().push(("advanced 3", duet::now() - start));
+            });
+            s.spawn(async move {
+                duet::sleep(secs(4)).await;
+                log.borrow_mut().push(("slept 4", duet::now() - start));
+            });
+            Ok::<_, Infallible>(())
+        })
+        .await
+        .unwrap();
+    });
+    assert_eq!(
+        *log.borrow(),
+        [
+            ("advanced 3", secs(3)),
+            ("slept 4", secs(4)),
+            ("advanced 5", secs(5))
+        ]
+    );
+}
+
+#[test]
+fn an_advance_cut_short_leaves_the_clock_held_and_a_later_sleep_is_reported() {
+    let msg = panic_message(|| {
+        virtual_run(async || {
+            let _hold = duet::hold_clock();
+            let start = duet::now();
+            assert!(
+                duet::timeout(secs(1), duet::advance(secs(5)))
+                    .await
+                    .is_err()
+            );
+            assert_eq!(
+                duet::now() - start,
+                secs(1),
+                "the advance stopped where it was cut"
+            );
+            duet::sleep(secs(1)).await; // held, and nothing advances it
+        });
+    });
+    assert!(msg.contains("which is held (duet::hold_clock)"), "{msg}");
+}
+
+#[test]
+fn nested_runs_share_the_hold_and_can_advance_it() {
+    let ((), took) = virtual_run(async || {
+        let _hold = duet::hold_clock();
+        duet::run(duet::advance(secs(2))); // a nested run moves the clock held outside
+    });
+    assert_eq!(took, secs(2));
+    let ((inner, outer), _) = virtual_run(async || {
+        let start = duet::now();
+        let inner = duet::run(async {
+            let _hold = duet::hold_clock(); // held inside, released before returning
+            duet::advance(secs(1)).await;
+            duet::now() - start
+        });
+        duet::sleep(secs(1)).await;
+        (inner, duet::now() - start)
+    });
+    assert_eq!((inner, outer), (secs(1), secs(2)));
+}
+
+#[test]
+fn a_nested_run_sleeping_past_an_advance_of_the_tree_it_blocks_is_reported() {
+    // The outer tree's advance cannot be polled while the nested run blocks its thread.
+    let msg = panic_message(|| {
+        virtual_run(async || {
+            let _hold = duet::hold_clock();
+            duet::scope(async |s| {
+                s.spawn(duet::advance(secs(1)));
+                s.spawn(async {
+                    duet::yield_now().await;
+                    duet::run(duet::sleep(secs(5)));
+                });
+                Ok::<_, Infallible>(())
+            })
+            .await
+            .unwrap()
+        });
+    });
+    assert!(msg.starts_with("duet::run: deadlock"), "{msg}");
+}
+
+#[test]
+fn timers_created_inside_the_run_make_timeout_and_timeout_scope_agree_at_the_deadline() {
+    // The value comes from a grandchild finishing exactly at 10 ms, through a nested
+    // scope and a yield: every nesting of the two primitives keeps it.
+    async fn deep(s: &duet::Scope<'_, Infallible>) -> Result<u32, Infallible> {
+        let h = s.spawn(async {
+            let v = duet::scope(async |inner| {
+                let h = inner.spawn(async {
+                    duet::sleep(ms(10)).await;
+                    duet::yield_now().await;
+                    Ok::<_, Infallible>(5)
+                });
+                Ok::<_, Infallible>(h.await.unwrap())
+            })
+            .await
+            .unwrap();
+            Ok(v)
+        });
+        Ok(h.await.unwrap())
+    }
+    let (results, _) = virtual_run(async || {
+        let a = duet::timeout(ms(10), duet::scope(async |s| deep(s).await)).await;
+        let b = duet::timeout_scope(ms(10), async |s| deep(s).await).await;
+        let c = duet::timeout(ms(10), duet::timeout_scope(ms(10), async |s| deep(s).await)).await;
+        let d = duet::timeout_scope(ms(10), async |_| {
+            Ok::<_, Infallible>(
+                duet::timeout_scope(ms(10), async |s| deep(s).await)
+                    .await
+                    .unwrap(),
+            )
+        })
+        .await;
+        [
+            a.unwrap().unwrap(),
+            b.unwrap(),
+            c.unwrap().unwrap(),
+            d.unwrap(),
+        ]
+    });
+    assert_eq!(results, [5, 5, 5, 5]);
+}

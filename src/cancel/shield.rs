@@ -8,6 +8,7 @@ use pin_project_lite::pin_project;
 
 use crate::runtime::report_shielded;
 use crate::scope::current;
+use crate::time::EnteredDeadline;
 
 /// Runs `future` so that cancellation does not interrupt it: this is how async cleanup on
 /// cancellation is written in duet (Rust has no async drop).
@@ -20,9 +21,10 @@ use crate::scope::current;
 /// resolves), and scopes opened inside it are not cancelled by enclosing scopes.
 ///
 /// A shielded future's own time limit still applies: give cleanup a bound with
-/// `shield(timeout(d, cleanup()))`. A shield protects against duet's cancellation only; a
-/// future dropped by other code (say, the losing branch of a `select`) is dropped,
-/// shield or not.
+/// `shield(timeout(d, cleanup()))`. Deadlines around the shield do not reach inside it,
+/// so that bound fires by itself even after an enclosing deadline has passed. A shield
+/// protects against duet's cancellation only; a future dropped by other code (say, the
+/// losing branch of a `select`) is dropped, shield or not.
 ///
 /// # Cancel safety
 ///
@@ -86,7 +88,11 @@ impl<F: Future> Future for Shield<F> {
     /// marked as shielded for its scope.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let inner = self.project().inner;
+        // Out of reach of the deadlines around the shield, as of their cancellation: a
+        // time limit inside it (`shield(timeout(d, cleanup))`) fires on its own.
+        let outside_deadlines = EnteredDeadline::none();
         let poll = current::shielded(|| inner.poll(cx));
+        drop(outside_deadlines);
         if poll.is_pending() {
             report_shielded();
         }

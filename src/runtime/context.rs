@@ -49,6 +49,8 @@ pub(crate) struct LoopContext {
     /// Every scope opened under this loop (dead ones are pruned as it grows): the task
     /// tree, for dumps and the deadlock analysis.
     scopes: RefCell<Vec<Weak<ScopeCore>>>,
+    /// The loop this one is nested in, while this one runs (set and cleared by `Enter`).
+    outer: RefCell<Option<Rc<LoopContext>>>,
 }
 
 impl LoopContext {
@@ -74,6 +76,7 @@ impl LoopContext {
             ),
             scopes: RefCell::new(Vec::new()),
             buffered: FlushQueue::default(),
+            outer: RefCell::new(None),
         })
     }
 
@@ -146,21 +149,39 @@ pub(crate) fn current() -> Option<Rc<LoopContext>> {
     CURRENT.with(|c| c.borrow().clone())
 }
 
+/// True if the loop `id` is running on this thread and is not the innermost one: an
+/// outer loop, blocked until the nested call that runs now returns.
+pub(crate) fn is_blocked_outer_loop(id: u64) -> bool {
+    CURRENT.with(|c| {
+        let mut context = c.borrow().clone();
+        let mut innermost = true;
+        while let Some(loop_context) = context {
+            if loop_context.id == id {
+                return !innermost;
+            }
+            innermost = false;
+            context = loop_context.outer.borrow().clone();
+        }
+        false
+    })
+}
+
 /// Makes a context current until dropped, then restores the previous one.
 pub(crate) struct Enter {
-    previous: Option<Rc<LoopContext>>,
+    context: Rc<LoopContext>,
 }
 
 impl Enter {
     pub(crate) fn new(context: Rc<LoopContext>) -> Self {
-        Enter {
-            previous: CURRENT.with(|c| c.replace(Some(context))),
-        }
+        let previous = CURRENT.with(|c| c.replace(Some(context.clone())));
+        *context.outer.borrow_mut() = previous;
+        Enter { context }
     }
 }
 
 impl Drop for Enter {
     fn drop(&mut self) {
-        CURRENT.with(|c| *c.borrow_mut() = self.previous.take());
+        let previous = self.context.outer.borrow_mut().take();
+        CURRENT.with(|c| *c.borrow_mut() = previous);
     }
 }

@@ -12,7 +12,8 @@
 //!    nested `run` restores the frame of the caller.
 //! 2. A stuck hold is only counted when the holder's waker is the very waker of the task
 //!    in the current frame (same data pointer); any other waker is ignored, which can only
-//!    make deadlock detection miss a case, never report a false one.
+//!    make deadlock detection miss a case, never report a false one. A scope counts at
+//!    most one stuck hold per frame, as its last poll in the frame left it.
 
 use std::cell::Cell;
 use std::task::Waker;
@@ -32,6 +33,9 @@ struct Frame {
     /// polling this task: a deep tree of busy scopes then yields to the loop after a
     /// bounded number of polls in all, not a budget per level multiplied by the depth.
     polls: u32,
+    /// Identifies this poll (unique on the thread), so that a scope polled twice in it
+    /// counts its stuck hold once, and the state of its last poll.
+    poll_id: u64,
 }
 
 const NO_FRAME: Frame = Frame {
@@ -41,10 +45,13 @@ const NO_FRAME: Frame = Frame {
     shielded: false,
     first_report: None,
     polls: 0,
+    poll_id: 0,
 };
 
 thread_local! {
     static POLL_FRAME: Cell<Frame> = const { Cell::new(NO_FRAME) };
+    /// The id the next poll frame gets (ids start at 1: 0 means "none").
+    static NEXT_POLL_ID: Cell<u64> = const { Cell::new(1) };
 }
 
 /// What a poll left behind, reported by code nested in it.
@@ -74,9 +81,15 @@ pub(crate) fn poll_in_frame<R>(
             POLL_FRAME.with(|f| f.set(self.0));
         }
     }
+    let poll_id = NEXT_POLL_ID.with(|n| {
+        let id = n.get();
+        n.set(id + 1);
+        id
+    });
     let fresh = Frame {
         task: task as usize,
         index,
+        poll_id,
         ..NO_FRAME
     };
     let restore = Restore(POLL_FRAME.with(|f| f.replace(fresh)));
@@ -127,15 +140,26 @@ pub(crate) fn current_task() -> *const () {
     POLL_FRAME.with(|f| f.get().task as *const ())
 }
 
-/// Called by a scope that keeps a clone of `waker` registered but can never use it
-/// unless an event reaches the scope itself: its parent may discount that clone.
-pub(crate) fn report_stuck_hold(waker: &Waker) {
+/// Called by a scope at the end of each of its polls: `stuck` says whether it keeps a
+/// clone of `waker` registered that it can never use unless an event reaches the scope
+/// itself, so that its parent may discount that clone. `reported` is the scope's record of
+/// the poll in which it last counted one: a scope polled twice in one poll of its task
+/// holds one clone, and what counts is the state its last poll left.
+pub(crate) fn settle_stuck_hold(waker: &Waker, stuck: bool, reported: &Cell<u64>) {
     POLL_FRAME.with(|f| {
         let mut frame = f.get();
-        if frame.task != 0 && waker.data() as usize == frame.task {
-            frame.stuck_holds += 1;
-            f.set(frame);
+        if frame.task == 0 {
+            return;
         }
+        if reported.get() == frame.poll_id {
+            frame.stuck_holds -= 1; // counted by an earlier poll of this scope in this poll
+            reported.set(0);
+        }
+        if stuck && waker.data() as usize == frame.task {
+            frame.stuck_holds += 1;
+            reported.set(frame.poll_id);
+        }
+        f.set(frame);
     });
 }
 

@@ -39,10 +39,10 @@ use std::task::{Context, Poll, Waker};
 
 pub use config::Config;
 use context::LoopContext;
-pub(crate) use context::{adopt_if_root_scope, current_loop, with_current};
+pub(crate) use context::{adopt_if_root_scope, current_loop, is_blocked_outer_loop, with_current};
 pub(crate) use frame::{
     FrameReport, add_polls, current_index, note_report, observe_shield, poll_in_frame,
-    report_shielded, report_stuck_hold,
+    report_shielded, settle_stuck_hold,
 };
 pub(crate) use park::LoopWaker;
 
@@ -203,10 +203,10 @@ pub fn run_with<F: IntoFuture>(config: Config, future: F) -> F::Output {
             };
             let this_loop = crate::scope::deadlock::LoopView {
                 id: context.id(),
-                frozen: context.timers().is_frozen(),
+                frozen_timers: context.timers().frozen_timers(),
             };
-            if crate::scope::deadlock::is_deadlocked(this_loop, root, &context.live_scopes()) {
-                let held_clock = if this_loop.frozen {
+            if crate::scope::deadlock::is_deadlocked(&this_loop, root, &context.live_scopes()) {
+                let held_clock = if this_loop.frozen_timers.is_some() {
                     " or on a timer of the virtual clock, which is held (duet::hold_clock) with \
                      nothing advancing it (duet::advance)"
                 } else {
@@ -221,6 +221,11 @@ pub fn run_with<F: IntoFuture>(config: Config, future: F) -> F::Output {
             }
         }
         notifier.park(park_until);
+        // Timers that came due while parked fire before the next poll: a loop that wakes
+        // late (a busy machine) then serves them in deadline order. A poll first would let
+        // a deadline scope, which reads the clock itself, see its own deadline passed
+        // before a task's earlier timer had woken the task.
+        context.timers().fire_due();
     }
 }
 

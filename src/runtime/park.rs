@@ -73,6 +73,7 @@ impl LoopWaker {
         crate::scope::HeldBy {
             queued: self.notified.load(Ordering::Acquire),
             clones: Arc::strong_count(self).saturating_sub(2),
+            waker: Arc::as_ptr(self) as usize,
         }
     }
 

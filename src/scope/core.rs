@@ -116,6 +116,9 @@ pub(crate) struct ScopeCore {
     loop_id: Cell<u64>,
     /// Whether Ctrl-C may adopt the scope as a root scope of its loop.
     interruptible: Interruptible,
+    /// The poll frame in which the scope last counted a stuck hold (see
+    /// `runtime::settle_stuck_hold`); 0: none.
+    pub(crate) stuck_reported: Cell<u64>,
 }
 
 impl ScopeCore {
@@ -147,6 +150,7 @@ impl ScopeCore {
             has_handle_cancels: Cell::new(false),
             loop_id: Cell::new(loop_id),
             interruptible,
+            stuck_reported: Cell::new(0),
         }
     }
 
@@ -198,6 +202,7 @@ impl ScopeCore {
         (!body.done && !body.polling).then(|| HeldBy {
             queued: self.body_waker.is_queued(),
             clones: self.body_waker.clones(),
+            waker: self.body_waker.waker().data() as usize,
         })
     }
 
@@ -311,12 +316,16 @@ impl ScopeCore {
     }
 
     /// Panics if waiting for this scope's tasks from here can only deadlock: the scope
-    /// belongs to a `run` loop on this thread that is not the one currently polling, so
-    /// that loop is blocked until the current call returns.
+    /// belongs to a `run` loop that is still running on this thread, outside the one
+    /// polling now, so it is blocked until the current call returns. (A loop that has
+    /// ended is no such loop: its scope is continued by whichever loop polls it next.)
     #[track_caller]
     pub(crate) fn assert_reachable_from_here(&self) {
         let loop_id = self.loop_id.get();
-        if loop_id != 0 && self.phase.get() != Phase::Finished && current_loop() != loop_id {
+        if loop_id != 0
+            && self.phase.get() != Phase::Finished
+            && crate::runtime::is_blocked_outer_loop(loop_id)
+        {
             panic!(
                 "duet: deadlock: awaiting a JoinHandle whose task belongs to an outer \
                  duet::run, from inside a nested duet::run (or another blocking executor) on \

@@ -8,12 +8,14 @@
 //!   ends);
 //! - a scope opened in the task and driven by this loop (it fires only when one of its
 //!   own tasks is woken, or a cancel handle is used, which the analysis checks);
-//! - a timer, while the loop's virtual clock is frozen by a [`ClockHold`](crate::ClockHold)
-//!   and nothing advances it (the hold is `!Send`: only a task of the loop can release it).
+//! - a timer, while the loop's virtual clock is held by a [`ClockHold`](crate::ClockHold)
+//!   and no `advance` reaches the next deadline (the hold is `!Send`: only a task of the
+//!   loop can release it); counted from the loop's timer queue.
 //!
-//! Each internal wait a task reported at its last poll (see `waits`) holds exactly one
-//! clone of the task's waker, so the clones beyond them are *external*: another thread,
-//! a timer, a channel, a completable future, an I/O driver. If no task of the tree, and
+//! Each internal wait a task reported at its last poll (see `waits`) that still holds the
+//! task's very waker (checked: the join's registered waiter, the scope's registered parent
+//! waker) holds exactly one clone of it, so the clones beyond them are *external*: another
+//! thread, a timer, a channel, a completable future, an I/O driver. If no task of the tree, and
 //! not the root, has an external clone or is queued, then nothing outside the tree can
 //! wake it and nothing inside can run: the tree is deadlocked.
 //!
@@ -24,9 +26,8 @@
 //! scope of another loop (a scope future continued by a later `run`): this loop's
 //! analysis cannot see that scope's tasks.
 
-use std::collections::HashSet;
-use std::rc::{Rc, Weak};
-use std::time::Instant;
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
 
 use super::core::{Phase, ScopeCore};
 use super::table::HeldBy;
@@ -39,17 +40,17 @@ pub(crate) struct RootView<'a> {
 }
 
 /// What the analysis knows about the loop it runs for.
-#[derive(Clone, Copy)]
 pub(crate) struct LoopView {
     pub(crate) id: u64,
-    /// The loop's virtual clock is frozen: its timers cannot fire.
-    pub(crate) frozen: bool,
+    /// When the loop's virtual clock cannot reach its next deadline before a task runs
+    /// (`LoopTimers::frozen_timers`): how many of its timers each waker is registered in.
+    pub(crate) frozen_timers: Option<HashMap<usize, usize>>,
 }
 
 /// True if no task of the loop (whose live scopes are `scopes`) and not its root can be
 /// woken any more.
 pub(crate) fn is_deadlocked(
-    this_loop: LoopView,
+    this_loop: &LoopView,
     root: RootView<'_>,
     scopes: &[Rc<ScopeCore>],
 ) -> bool {
@@ -83,38 +84,43 @@ pub(crate) fn is_deadlocked(
     true
 }
 
-fn can_be_woken(this_loop: LoopView, held: HeldBy, waits: &[Wait]) -> bool {
-    held.queued || held.clones > internal_waits(this_loop, waits)
+fn can_be_woken(this_loop: &LoopView, held: HeldBy, waits: &[Wait]) -> bool {
+    held.queued || held.clones > internal_holds(this_loop, held.waker, waits)
 }
 
-/// How many clones of a task's waker its internal waits hold. A wait reported twice in
-/// one poll (the same future polled twice) holds one clone, so waits are counted once
-/// per identity.
-fn internal_waits(this_loop: LoopView, waits: &[Wait]) -> usize {
+/// How many clones of a task's waker (`waker`, its data pointer) are held by internal
+/// waits. A report is only a hint: the future that made it may have been dropped or
+/// handed to another task since (a join handle peeked at and passed on, a sleep that lost
+/// a `select`), so each one counts only if the thing it names still holds this very
+/// waker, and once per thing. Timers are counted from the timer queue itself.
+fn internal_holds(this_loop: &LoopView, waker: usize, waits: &[Wait]) -> usize {
     #[derive(PartialEq, Eq, Hash)]
     enum Identity {
         Join(*const ScopeCore, u32),
         Scope(*const ScopeCore),
-        Sleep(Instant),
     }
-    let driven_here = |scope: &Weak<ScopeCore>| {
-        scope
-            .upgrade()
-            .is_some_and(|scope| scope.loop_id() == this_loop.id)
-    };
+    let driven_here = |scope: &Rc<ScopeCore>| scope.loop_id() == this_loop.id;
     let mut seen = HashSet::new();
-    waits
+    let from_waits = waits
         .iter()
         .filter(|wait| match wait {
-            Wait::Join { scope, index } => {
-                driven_here(scope) && seen.insert(Identity::Join(scope.as_ptr(), *index))
-            }
-            Wait::Scope(scope) => {
-                driven_here(scope) && seen.insert(Identity::Scope(scope.as_ptr()))
-            }
-            // Two sleeps of one task with the same deadline count once: conservative.
-            Wait::Sleep(at) => this_loop.frozen && seen.insert(Identity::Sleep(*at)),
-            Wait::Limiter { .. } | Wait::External(_) => false,
+            Wait::Join { scope, index } => scope.upgrade().is_some_and(|core| {
+                driven_here(&core)
+                    && core.tasks.borrow().join_waiter(*index) == waker
+                    && seen.insert(Identity::Join(Rc::as_ptr(&core), *index))
+            }),
+            Wait::Scope(scope) => scope.upgrade().is_some_and(|core| {
+                driven_here(&core)
+                    && core.signal.registered() == waker
+                    && seen.insert(Identity::Scope(Rc::as_ptr(&core)))
+            }),
+            Wait::Sleep(_) | Wait::Limiter { .. } | Wait::External(_) => false,
         })
-        .count()
+        .count();
+    let from_timers = this_loop
+        .frozen_timers
+        .as_ref()
+        .and_then(|timers| timers.get(&waker).copied())
+        .unwrap_or(0);
+    from_waits + from_timers
 }

@@ -72,7 +72,7 @@ use super::table::Cancel;
 use super::tasks::{Exit, PanicPayload, drop_task};
 use super::waits::{self, Wait};
 use super::{ErrorPolicy, ScopeOptions};
-use crate::runtime::{add_polls, poll_in_frame, report_shielded, report_stuck_hold};
+use crate::runtime::{add_polls, poll_in_frame, report_shielded, settle_stuck_hold};
 use crate::time::{EnteredDeadline, Sleep, sleep_until, yields_to_enclosing};
 use crate::{CancelReason, ScopeError, TaskRef};
 
@@ -249,6 +249,7 @@ where
         apply_cancellations(&mut this);
 
         if is_done(&this) {
+            settle_stuck_hold(cx.waker(), false, &core.stuck_reported);
             return Poll::Ready(finish(this));
         }
 
@@ -265,6 +266,7 @@ where
             || new_cancel_request(&this)
             || core.has_task_cancels();
         if more_work {
+            settle_stuck_hold(cx.waker(), false, &core.stuck_reported);
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
@@ -274,9 +276,7 @@ where
             && this.grace_timer.is_none()
             && tasks.held_count() == 0
             && !core.signal.has_remote_handles();
-        if stuck {
-            report_stuck_hold(cx.waker());
-        }
+        settle_stuck_hold(cx.waker(), stuck, &core.stuck_reported);
         Poll::Pending
     }
 }
@@ -425,9 +425,8 @@ fn deadline_passed<E, B, V>(
         return false;
     }
     if yields_to_enclosing(timer.deadline()) {
-        // An enclosing holder, no later, reports when this poll returns to it; the wake
-        // is a safety net should the poll not return through it.
-        cx.waker().wake_by_ref();
+        // An enclosing holder, no later, acts on its deadline when this poll returns to
+        // it (see `time::deadline`, invariant 2).
         return false;
     }
     true

@@ -40,6 +40,9 @@ pub(crate) struct Signal {
     /// Live [`CancelHandle`](crate::CancelHandle)s: each one can wake the scope from
     /// outside the task tree, so a scope with any of them is never "stuck".
     remote_handles: AtomicUsize,
+    /// The data pointer of the parent's waker registered last (for the deadlock analysis,
+    /// which runs on the loop's thread, as the registration does).
+    registered: AtomicUsize,
     /// The gate of the virtual clock the scope was opened under, which every wake of its
     /// tasks counts itself in (see `time::gate`); `None` on the real clock.
     gate: Option<Arc<ClockGate>>,
@@ -97,7 +100,14 @@ impl Signal {
     }
 
     pub(crate) fn register(&self, waker: &Waker) {
+        self.registered
+            .store(waker.data() as usize, Ordering::Relaxed);
         self.parent.register(waker);
+    }
+
+    /// The data pointer of the waker registered last: whose task the scope would wake.
+    pub(crate) fn registered(&self) -> usize {
+        self.registered.load(Ordering::Relaxed)
     }
 
     /// Wakes whoever polls the scope without queueing a task.

@@ -47,6 +47,10 @@ struct TaskMeta {
     /// Its join handle cancelled it while it was suspended inside a shield: it is dropped
     /// as soon as a poll leaves it suspended outside the shield.
     doomed: bool,
+    /// The data pointer of the waker its join handle last registered to be woken with
+    /// when the task ends (0: none), so the deadlock analysis can check that a task that
+    /// reported waiting on this join still is the one it would wake.
+    join_waiter: usize,
     location: &'static Location<'static>,
     /// What the task waits on, if its last poll reported anything (see `waits`). Kept in
     /// the slot, not in a map: every sleeping or queued task reports, and a map's hashing
@@ -93,6 +97,9 @@ pub(crate) struct HeldBy {
     pub(crate) queued: bool,
     /// Clones of its waker besides the scope's own references.
     pub(crate) clones: usize,
+    /// The waker's data pointer: its identity, to check that a wait the task reported
+    /// still holds a clone of this very waker.
+    pub(crate) waker: usize,
 }
 
 impl TaskTable {
@@ -143,6 +150,7 @@ impl TaskTable {
             slot.held = true;
             slot.shielded = false;
             slot.doomed = false;
+            slot.join_waiter = 0;
             slot.location = location;
         } else {
             if self.slots.capacity() == 0 {
@@ -155,6 +163,7 @@ impl TaskTable {
                 held: true,
                 shielded: false,
                 doomed: false,
+                join_waiter: 0,
                 location,
                 waits: Waits::default(),
             });
@@ -280,6 +289,23 @@ impl TaskTable {
         self.live -= 1;
     }
 
+    /// Records the waker the join handle of the task under `key` registered.
+    pub(crate) fn note_join_waiter(&mut self, key: TaskKey, waker: &std::task::Waker) {
+        if let Some(slot) = self.slots.get_mut(key.index as usize) {
+            if slot.live && slot.generation == key.generation {
+                slot.join_waiter = waker.data() as usize;
+            }
+        }
+    }
+
+    /// The waker (data pointer) the join handle of the live task `index` waits with.
+    pub(crate) fn join_waiter(&self, index: u32) -> usize {
+        self.slots
+            .get(index as usize)
+            .filter(|slot| slot.live)
+            .map_or(0, |slot| slot.join_waiter)
+    }
+
     /// Indices of the live tasks, with whether each is shielded.
     pub(crate) fn live_tasks(&self) -> impl Iterator<Item = (u32, bool)> + '_ {
         (0..)
@@ -316,6 +342,7 @@ impl TaskTable {
                     held_externally: slot.waker.as_ref().map(|w| HeldBy {
                         queued: w.is_queued(),
                         clones: w.clones(),
+                        waker: w.waker().data() as usize,
                     }),
                     shielded,
                     waits: slot.waits.to_vec(),

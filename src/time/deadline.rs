@@ -19,8 +19,14 @@
 //!
 //! 1. The enclosing deadline is restored when the guard drops, including on unwind.
 //! 2. A holder yields only to a deadline that is enclosing it on the current call stack,
-//!    earlier or equal to its own, hence already passed; that holder fires before the
-//!    poll returns to the loop, so yielding never leaves a passed deadline unreported.
+//!    earlier or equal to its own, hence already passed; that holder acts on it before
+//!    the poll returns to the loop (fires, or, if what it guards is suspended inside a
+//!    shield, waits for the shield), so yielding never leaves a passed deadline
+//!    unreported. A yielding holder does not wake its task: if the enclosing holder waits
+//!    for a shield, such a wake would re-poll the task forever (a busy loop that kept a
+//!    virtual clock still for good).
+//! 3. Inside a shield no deadline encloses anything: enclosing deadlines cannot cut
+//!    shielded work, so they must not make the shielded work's own limits yield either.
 
 use std::time::Instant;
 
@@ -37,6 +43,18 @@ impl EnteredDeadline {
         let enclosing = with_source(|source| {
             let enclosing = source.enclosing();
             source.set_enclosing(Some(enclosing.map_or(deadline, |e| e.min(deadline))));
+            enclosing
+        });
+        EnteredDeadline { enclosing }
+    }
+
+    /// Marks a poll as running under no deadline until dropped: what a shield polls
+    /// is out of reach of every deadline enclosing the shield, so its own time limits
+    /// (`shield(timeout(d, cleanup))`) fire by themselves.
+    pub(crate) fn none() -> Self {
+        let enclosing = with_source(|source| {
+            let enclosing = source.enclosing();
+            source.set_enclosing(None);
             enclosing
         });
         EnteredDeadline { enclosing }

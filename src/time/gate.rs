@@ -138,10 +138,12 @@ impl ClockGate {
         Ok(())
     }
 
-    /// True while the user holds the clock and no `advance` is under way: the clock
-    /// cannot move at all, so a timer cannot fire unless something else changes.
-    pub(crate) fn is_frozen(&self) -> bool {
-        self.user.load(Ordering::Relaxed) > 0 && self.limits().is_empty()
+    /// True while the user holds the clock and no `advance` reaches `deadline`: the clock
+    /// cannot get there unless a task runs (only tasks release a `ClockHold`, and an
+    /// `advance` that could lets the clock reach its own target first, which is earlier).
+    pub(crate) fn is_frozen_before(&self, deadline: Instant) -> bool {
+        self.user.load(Ordering::Relaxed) > 0
+            && !self.limits().iter().any(|&limit| deadline <= limit)
     }
 
     /// Takes the loop's registration back (the loop is running again: a clone of its

@@ -230,6 +230,15 @@ impl TimerHeap {
         wakers
     }
 
+    /// How many pending timers each waker (by data pointer) is registered in.
+    pub(crate) fn count_by_waker(&self) -> std::collections::HashMap<usize, usize> {
+        let mut counts = std::collections::HashMap::new();
+        for waker in self.slots.iter().filter_map(|s| s.waker.as_ref()) {
+            *counts.entry(waker.data() as usize).or_insert(0) += 1;
+        }
+        counts
+    }
+
     /// Pending timers.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {

@@ -145,8 +145,10 @@ impl fmt::Debug for ClockHold {
 /// The clock steps from deadline to deadline as it would on its own: at each step the
 /// tasks woken run before the clock moves on, so a task that sleeps 1 s twice during an
 /// `advance` of 5 s wakes at 1 s and 2 s. The future completes when the clock reads
-/// [`now()`](crate::now) + `duration` (computed when `advance` is called). Without a hold
-/// it is the same as [`sleep`](crate::sleep).
+/// [`now()`](crate::now) + `duration` (computed when `advance` is called). The clock may
+/// move up to that target from the advance's first poll until it completes or is
+/// dropped (an advance polled once by a `select` and kept lets it move too). Without a
+/// hold it is the same as [`sleep`](crate::sleep).
 ///
 /// # Cancel safety
 ///
@@ -191,7 +193,7 @@ pub fn advance(duration: Duration) -> Advance {
 /// # Examples
 ///
 /// See [`advance`].
-#[must_use = "the clock only moves while the advance is awaited"]
+#[must_use = "the clock only moves once the advance is awaited"]
 pub struct Advance {
     gate: Arc<ClockGate>,
     target: Instant,
@@ -199,7 +201,7 @@ pub struct Advance {
     stage: Stage,
 }
 
-/// The gate lets the clock move up to the target only while the advance is awaited.
+/// The gate lets the clock move up to the target from the first poll to the end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
     Created,

@@ -114,10 +114,15 @@ impl LoopTimers {
         self.clock.gate()
     }
 
-    /// True while the user holds a virtual clock still and nothing is advancing it: no
-    /// timer of this loop can fire before something else happens.
-    pub(crate) fn is_frozen(&self) -> bool {
-        self.gate().is_some_and(|gate| gate.is_frozen())
+    /// If this loop's virtual clock cannot reach its next deadline (the user holds it
+    /// and no `advance` goes that far), so that none of its timers can fire before a task
+    /// of the tree runs: how many of them each waker (by data pointer) is registered in.
+    /// `None` when the timers can fire.
+    pub(crate) fn frozen_timers(&self) -> Option<std::collections::HashMap<usize, usize>> {
+        let gate = self.gate()?;
+        let next = self.queue.next_deadline()?;
+        gate.is_frozen_before(next)
+            .then(|| self.queue.count_by_waker())
     }
 
     /// Fires every timer due at the current time; true if any fired. Reads the clock

@@ -102,6 +102,11 @@ impl TimerQueue {
         drop(waker);
     }
 
+    /// How many pending timers each waker (by data pointer) is registered in.
+    pub(crate) fn count_by_waker(&self) -> std::collections::HashMap<usize, usize> {
+        self.lock().heap.count_by_waker()
+    }
+
     /// The earliest pending deadline, if any.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
         self.lock().heap.peek_live()

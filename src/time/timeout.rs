@@ -207,9 +207,7 @@ impl<F: Future> Future for Timeout<F> {
         }
         if yields_to_enclosing(deadline) {
             // An enclosing deadline, no later than this one, has passed as well: its
-            // holder reports it when this poll returns. The wake is a safety net should
-            // the poll not return through that holder.
-            cx.waker().wake_by_ref();
+            // holder acts on it when this poll returns to it (see `deadline`, invariant 2).
             return Poll::Pending;
         }
         this.future.set(None);
