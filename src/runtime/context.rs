@@ -13,7 +13,7 @@
 //! 3. `buffered` holds only futures that a task of this loop polled; the loop flushes it
 //!    at its idle step, before it considers parking.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,6 +32,8 @@ static NEXT_LOOP_ID: AtomicU64 = AtomicU64::new(1);
 
 thread_local! {
     static CURRENT: RefCell<Option<Rc<LoopContext>>> = const { RefCell::new(None) };
+    /// `CURRENT`'s id (0: none), for the checks made at every poll of a scope.
+    static CURRENT_ID: Cell<u64> = const { Cell::new(0) };
 }
 
 /// State of one `run` loop.
@@ -140,8 +142,9 @@ pub(crate) fn adopt_if_root_scope(scope: &Arc<Signal>) {
 }
 
 /// The id of the innermost loop on this thread, or 0 outside any loop.
+#[inline]
 pub(crate) fn current_loop() -> u64 {
-    CURRENT.with(|c| c.borrow().as_ref().map_or(0, |c| c.id()))
+    CURRENT_ID.with(Cell::get)
 }
 
 /// The innermost loop's context on this thread, if any.
@@ -173,6 +176,7 @@ pub(crate) struct Enter {
 
 impl Enter {
     pub(crate) fn new(context: Rc<LoopContext>) -> Self {
+        CURRENT_ID.with(|id| id.set(context.id));
         let previous = CURRENT.with(|c| c.replace(Some(context.clone())));
         *context.outer.borrow_mut() = previous;
         Enter { context }
@@ -182,6 +186,7 @@ impl Enter {
 impl Drop for Enter {
     fn drop(&mut self) {
         let previous = self.context.outer.borrow_mut().take();
+        CURRENT_ID.with(|id| id.set(previous.as_ref().map_or(0, |p| p.id)));
         CURRENT.with(|c| *c.borrow_mut() = previous);
     }
 }

@@ -24,17 +24,19 @@ struct Frame {
     task: usize,
     /// The polled task's slot in its scope (`BODY` for a body or a loop's root).
     index: u32,
-    stuck_holds: usize,
+    stuck_holds: u32,
     shielded: bool,
     /// Where this poll's wait reports start in the report stack (see `scope::waits`), once
-    /// something reported.
-    first_report: Option<usize>,
+    /// something reported (`NO_REPORT` until then). Kept small: the frame is copied in
+    /// and out at every poll.
+    first_report: u32,
     /// Task polls made by scopes nested in this poll, for the poll budget of the scope
     /// polling this task: a deep tree of busy scopes then yields to the loop after a
     /// bounded number of polls in all, not a budget per level multiplied by the depth.
     polls: u32,
-    /// Identifies this poll (unique on the thread), so that a scope polled twice in it
-    /// counts its stuck hold once, and the state of its last poll.
+    /// Identifies this poll (unique on the thread; 0 until a stuck hold is counted in
+    /// it, which is rare, so that most polls never draw one), so that a scope polled
+    /// twice in it counts its stuck hold once, and the state of its last poll.
     poll_id: u64,
 }
 
@@ -43,10 +45,13 @@ const NO_FRAME: Frame = Frame {
     index: u32::MAX,
     stuck_holds: 0,
     shielded: false,
-    first_report: None,
+    first_report: NO_REPORT,
     polls: 0,
     poll_id: 0,
 };
+
+/// `Frame::first_report` before any report.
+pub(crate) const NO_REPORT: u32 = u32::MAX;
 
 thread_local! {
     static POLL_FRAME: Cell<Frame> = const { Cell::new(NO_FRAME) };
@@ -61,8 +66,8 @@ pub(crate) struct FrameReport {
     pub(crate) stuck_holds: usize,
     /// The task is suspended inside a shield (directly, or in a nested scope).
     pub(crate) shielded: bool,
-    /// Where the poll's wait reports start, if it made any.
-    pub(crate) first_report: Option<usize>,
+    /// Where the poll's wait reports start (`NO_REPORT` if it made none).
+    pub(crate) first_report: u32,
     /// Task polls made by scopes nested in the poll.
     pub(crate) polls: u32,
 }
@@ -81,15 +86,9 @@ pub(crate) fn poll_in_frame<R>(
             POLL_FRAME.with(|f| f.set(self.0));
         }
     }
-    let poll_id = NEXT_POLL_ID.with(|n| {
-        let id = n.get();
-        n.set(id + 1);
-        id
-    });
     let fresh = Frame {
         task: task as usize,
         index,
-        poll_id,
         ..NO_FRAME
     };
     let restore = Restore(POLL_FRAME.with(|f| f.replace(fresh)));
@@ -97,7 +96,7 @@ pub(crate) fn poll_in_frame<R>(
     let frame = POLL_FRAME.with(Cell::get);
     drop(restore);
     let report = FrameReport {
-        stuck_holds: frame.stuck_holds,
+        stuck_holds: frame.stuck_holds as usize,
         shielded: frame.shielded,
         first_report: frame.first_report,
         polls: frame.polls,
@@ -110,7 +109,7 @@ pub(crate) fn poll_in_frame<R>(
 pub(crate) fn add_polls(polls: u32) {
     POLL_FRAME.with(|f| {
         let mut frame = f.get();
-        frame.polls = frame.polls.saturating_add(polls);
+        frame.polls = frame.polls.wrapping_add(polls);
         f.set(frame);
     });
 }
@@ -129,9 +128,12 @@ pub(crate) fn note_report(waker: &Waker, position: usize) -> Option<usize> {
         if frame.task == 0 || waker.data() as usize != frame.task {
             return None;
         }
-        let first = *frame.first_report.get_or_insert(position);
+        if frame.first_report == NO_REPORT {
+            // One poll keeps a few dozen reports (`scope::waits`): positions stay small.
+            frame.first_report = u32::try_from(position).unwrap_or(NO_REPORT - 1);
+        }
         f.set(frame);
-        Some(first)
+        Some(frame.first_report as usize)
     })
 }
 
@@ -145,17 +147,31 @@ pub(crate) fn current_task() -> *const () {
 /// itself, so that its parent may discount that clone. `reported` is the scope's record of
 /// the poll in which it last counted one: a scope polled twice in one poll of its task
 /// holds one clone, and what counts is the state its last poll left.
+#[inline]
 pub(crate) fn settle_stuck_hold(waker: &Waker, stuck: bool, reported: &Cell<u64>) {
+    if stuck || reported.get() != 0 {
+        settle_stuck_hold_slow(waker, stuck, reported);
+    }
+}
+
+fn settle_stuck_hold_slow(waker: &Waker, stuck: bool, reported: &Cell<u64>) {
     POLL_FRAME.with(|f| {
         let mut frame = f.get();
         if frame.task == 0 {
             return;
         }
-        if reported.get() == frame.poll_id {
+        if frame.poll_id != 0 && reported.get() == frame.poll_id {
             frame.stuck_holds -= 1; // counted by an earlier poll of this scope in this poll
             reported.set(0);
         }
         if stuck && waker.data() as usize == frame.task {
+            if frame.poll_id == 0 {
+                frame.poll_id = NEXT_POLL_ID.with(|n| {
+                    let id = n.get();
+                    n.set(id + 1);
+                    id
+                });
+            }
             frame.stuck_holds += 1;
             reported.set(frame.poll_id);
         }

@@ -6,15 +6,18 @@
 //!    identifies the root task.
 //! 2. If the root is ready, `run` returns its output.
 //! 3. If a wake arrived during the poll (a task woke itself or a sibling, a scope yielded
-//!    its budget), the loop polls again at once: no system call is made.
+//!    its budget), the loop polls again at once: no system call is made. It first fires
+//!    the timers that came due, and every `BUSY_FLUSH_TICKS` busy ticks in a row flushes
+//!    buffered futures, so a loop that never goes idle still serves both.
 //! 4. Otherwise the loop is idle: this is where per-loop idle work runs (see `context`).
 //!    Due timers fire first; if any fired, the loop polls again. Then the loop flushes
 //!    the buffered futures its tasks are waiting for (see `interop::buffered`), and polls
 //!    again if that woke a task. Only then may a virtual clock jump to the next deadline
-//!    (firing it). Then, if nothing but stuck scopes holds the root's waker, no event can
-//!    ever resume the root and `run` panics with a deadlock message instead of hanging.
-//!    Otherwise the thread parks until a waker, from any thread, notifies it, or until
-//!    the earliest timer is due.
+//!    (firing it), if its gate is open (see `time::gate`). Then, if nothing but stuck
+//!    scopes holds the root's waker, no event can ever resume the root and `run` panics
+//!    with a deadlock message instead of hanging. Otherwise the thread parks until a
+//!    waker, from any thread, notifies it, or until the earliest timer is due, and fires
+//!    the timers that came due before it polls again.
 //!
 //! # Invariants
 //!
@@ -25,6 +28,8 @@
 //!    under it has been dropped by then.
 //! 3. A nested `run` has its own notifier: wakes of the outer tree only unpark the thread
 //!    and stay pending in the outer loop's flag until the nested `run` returns.
+//! 4. A due timer waits at most one poll of the root to fire, busy or idle; a poll of the
+//!    root is bounded (`scope::driver`, the round budget).
 
 mod config;
 mod context;
@@ -41,7 +46,7 @@ pub use config::Config;
 use context::LoopContext;
 pub(crate) use context::{adopt_if_root_scope, current_loop, is_blocked_outer_loop, with_current};
 pub(crate) use frame::{
-    FrameReport, add_polls, current_index, note_report, observe_shield, poll_in_frame,
+    FrameReport, NO_REPORT, add_polls, current_index, note_report, observe_shield, poll_in_frame,
     report_shielded, settle_stuck_hold,
 };
 pub(crate) use park::LoopWaker;

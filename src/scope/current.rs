@@ -20,7 +20,7 @@ use crate::CancelReason;
 thread_local! {
     /// Why tasks are being dropped right now, if a scope is dropping them: a scope future
     /// dropped with its task reports it (as `CancelReason::Parent`).
-    static DROPPING: RefCell<Option<CancelReason>> = const { RefCell::new(None) };
+    static DROPPING: Cell<Option<CancelReason>> = const { Cell::new(None) };
     static SCOPE: RefCell<Option<Rc<ScopeCore>>> = const { RefCell::new(None) };
     static IN_SHIELD: Cell<bool> = const { Cell::new(false) };
 }
@@ -37,7 +37,7 @@ impl Drop for Restore {
         SCOPE.with(|s| *s.borrow_mut() = self.scope.take());
         IN_SHIELD.with(|s| s.set(self.in_shield));
         if self.dropping.is_some() {
-            DROPPING.with(|d| *d.borrow_mut() = self.dropping.take());
+            DROPPING.with(|d| d.set(self.dropping.take()));
         }
     }
 }
@@ -49,7 +49,7 @@ fn replace(scope: Option<Rc<ScopeCore>>, in_shield: bool) -> Restore {
     Restore {
         scope: SCOPE.with(|s| s.replace(scope)),
         in_shield: IN_SHIELD.with(|s| s.replace(in_shield)),
-        dropping: DROPPING.with(|d| d.borrow_mut().take()),
+        dropping: DROPPING.with(Cell::take),
     }
 }
 
@@ -142,7 +142,7 @@ pub(crate) fn while_dropping<R>(reason: CancelReason, drop: impl FnOnce() -> R) 
     struct Restore(Option<CancelReason>);
     impl Drop for Restore {
         fn drop(&mut self) {
-            DROPPING.with(|d| *d.borrow_mut() = self.0.take());
+            DROPPING.with(|d| d.set(self.0.take()));
         }
     }
     let _restore = Restore(DROPPING.with(|d| d.replace(Some(reason))));
@@ -151,5 +151,9 @@ pub(crate) fn while_dropping<R>(reason: CancelReason, drop: impl FnOnce() -> R) 
 
 /// The reason the enclosing scope is dropping the task being dropped now, if any.
 pub(crate) fn dropping_reason() -> Option<CancelReason> {
-    DROPPING.with(|d| d.borrow().clone())
+    DROPPING.with(|d| {
+        let reason = d.take();
+        d.set(reason.clone());
+        reason
+    })
 }

@@ -211,7 +211,7 @@ where
                 } else {
                     poll_task(scope, index, &mut polls)
                 };
-                polls = polls.saturating_add(1);
+                polls = polls.wrapping_add(1);
                 if let Some((exit, task)) = exit {
                     record_exit(&mut this, exit, task);
                 }
@@ -452,7 +452,7 @@ where
     let (poll, report) = poll_in_frame(waker.data(), BODY, || {
         panic::catch_unwind(AssertUnwindSafe(|| body.as_mut().poll(&mut cx)))
     });
-    *polls = polls.saturating_add(report.polls);
+    *polls = polls.wrapping_add(report.polls);
     let waits = waits::take(report.first_report);
     {
         let mut view = core.body.borrow_mut();
@@ -511,7 +511,7 @@ fn poll_task<E>(
     let (poll, report) = poll_in_frame(waker.waker().data(), index, || {
         task.as_mut().poll_task(&mut cx)
     });
-    *polls = polls.saturating_add(report.polls);
+    *polls = polls.wrapping_add(report.polls);
     let waits = waits::take(report.first_report);
     match poll {
         Poll::Pending => {

@@ -199,7 +199,7 @@ impl<T> Future for JoinHandle<T> {
                 this.cell.state.set(JoinState::Running);
                 this.core.assert_reachable_from_here();
                 this.cell.set_waiter(cx.waker());
-                if let Ok(mut tasks) = this.core.tasks.try_borrow_mut() {
+                if let Ok(tasks) = this.core.tasks.try_borrow() {
                     tasks.note_join_waiter(this.key, cx.waker());
                 }
                 waits::report(

@@ -47,10 +47,6 @@ struct TaskMeta {
     /// Its join handle cancelled it while it was suspended inside a shield: it is dropped
     /// as soon as a poll leaves it suspended outside the shield.
     doomed: bool,
-    /// The data pointer of the waker its join handle last registered to be woken with
-    /// when the task ends (0: none), so the deadlock analysis can check that a task that
-    /// reported waiting on this join still is the one it would wake.
-    join_waiter: usize,
     location: &'static Location<'static>,
     /// What the task waits on, if its last poll reported anything (see `waits`). Kept in
     /// the slot, not in a map: every sleeping or queued task reports, and a map's hashing
@@ -143,14 +139,14 @@ impl TaskTable {
         let key = self.next_key();
         if self.free.pop().is_some() {
             let slot = &mut self.slots[key.index as usize];
-            if !slot.waker.as_ref().is_some_and(WakerSlot::is_unshared) {
-                slot.waker = Some(WakerSlot::new(signal.clone(), key.index));
+            match &slot.waker {
+                Some(waker) if waker.is_unshared() => waker.clear_join_waiter(),
+                _ => slot.waker = Some(WakerSlot::new(signal.clone(), key.index)),
             }
             slot.live = true;
             slot.held = true;
             slot.shielded = false;
             slot.doomed = false;
-            slot.join_waiter = 0;
             slot.location = location;
         } else {
             if self.slots.capacity() == 0 {
@@ -163,7 +159,6 @@ impl TaskTable {
                 held: true,
                 shielded: false,
                 doomed: false,
-                join_waiter: 0,
                 location,
                 waits: Waits::default(),
             });
@@ -290,20 +285,24 @@ impl TaskTable {
     }
 
     /// Records the waker the join handle of the task under `key` registered.
-    pub(crate) fn note_join_waiter(&mut self, key: TaskKey, waker: &std::task::Waker) {
-        if let Some(slot) = self.slots.get_mut(key.index as usize) {
+    /// (Kept in the task's waker, which has room for it: the slot stays one cache line.)
+    pub(crate) fn note_join_waiter(&self, key: TaskKey, waker: &std::task::Waker) {
+        if let Some(slot) = self.slots.get(key.index as usize) {
             if slot.live && slot.generation == key.generation {
-                slot.join_waiter = waker.data() as usize;
+                if let Some(own) = &slot.waker {
+                    own.set_join_waiter(waker);
+                }
             }
         }
     }
 
-    /// The waker (data pointer) the join handle of the live task `index` waits with.
+    /// The waker (data pointer) the join handle of the live task `index` waits with
+    /// (0: none known).
     pub(crate) fn join_waiter(&self, index: u32) -> usize {
-        self.slots
-            .get(index as usize)
-            .filter(|slot| slot.live)
-            .map_or(0, |slot| slot.join_waiter)
+        match self.slots.get(index as usize) {
+            Some(slot) if slot.live => slot.waker.as_ref().map_or(0, WakerSlot::join_waiter),
+            _ => 0,
+        }
     }
 
     /// Indices of the live tasks, with whether each is shielded.

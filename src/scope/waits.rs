@@ -27,7 +27,7 @@ use std::task::Waker;
 use std::time::Instant;
 
 use super::core::ScopeCore;
-use crate::runtime::note_report;
+use crate::runtime::{NO_REPORT, note_report};
 
 /// One thing a suspended task is waiting on.
 #[derive(Clone)]
@@ -122,8 +122,11 @@ pub(crate) fn report(waker: &Waker, wait: Wait) {
 /// Takes the reports of a poll that started them at `first` (see
 /// [`FrameReport::first_report`](crate::runtime::FrameReport::first_report)): `None`, and
 /// no thread-local access, when the poll made none.
-pub(crate) fn take(first: Option<usize>) -> Option<Waits> {
-    let first = first?;
+pub(crate) fn take(first: u32) -> Option<Waits> {
+    if first == NO_REPORT {
+        return None;
+    }
+    let first = first as usize;
     Some(REPORTS.with(|r| {
         let mut reports = r.borrow_mut();
         if reports.len() == first + 1 {

@@ -24,6 +24,10 @@ pub(crate) struct TaskWaker {
     signal: Arc<Signal>,
     index: u32,
     queued: AtomicBool,
+    /// The data pointer of the waker this task's join handle registered last (0: none),
+    /// for the deadlock analysis (loop thread only; an atomic for `Sync`). It fits in
+    /// this allocation's padding.
+    join_waiter: std::sync::atomic::AtomicUsize,
 }
 
 impl Wake for TaskWaker {
@@ -32,9 +36,21 @@ impl Wake for TaskWaker {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        // Under a virtual clock, the wake counts itself until it has reached the scope's
-        // parent, so that the clock does not jump while it is on its way.
-        let _in_flight = self.signal.gate().map(|gate| gate.begin_wake());
+        match self.signal.gate() {
+            None => self.queue(),
+            Some(gate) => {
+                // Under a virtual clock, the wake counts itself until it has reached the
+                // scope's parent, so that the clock does not jump while it is on its way.
+                let _in_flight = gate.begin_wake();
+                self.queue();
+            }
+        }
+    }
+}
+
+impl TaskWaker {
+    #[inline]
+    fn queue(&self) {
         if !self.queued.swap(true, Ordering::AcqRel) {
             self.signal.push(self.index);
         }
@@ -57,6 +73,7 @@ impl WakerSlot {
             signal,
             index,
             queued: AtomicBool::new(false),
+            join_waiter: std::sync::atomic::AtomicUsize::new(0),
         });
         WakerSlot {
             waker: Waker::from(shared.clone()),
@@ -98,6 +115,28 @@ impl WakerSlot {
         }
         fence(Ordering::Acquire);
         queued.load(Ordering::Relaxed)
+    }
+
+    /// Records the waker the task's join handle waits with.
+    pub(crate) fn set_join_waiter(&self, waker: &Waker) {
+        let data = waker.data() as usize;
+        self.shared
+            .join_waiter
+            .store(data, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Forgets it, for a slot reused by a new task.
+    pub(crate) fn clear_join_waiter(&self) {
+        self.shared
+            .join_waiter
+            .store(0, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The waker (data pointer) the task's join handle waits with (0: none).
+    pub(crate) fn join_waiter(&self) -> usize {
+        self.shared
+            .join_waiter
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// True while the task is queued to run.

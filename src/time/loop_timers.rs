@@ -132,15 +132,14 @@ impl LoopTimers {
             return false;
         };
         let now = self.now();
-        next <= now && self.fire_until(now).0
+        next <= now && self.fire_until(now)
     }
 
     /// Fires the timers due at `now` (waking them outside the queue's lock, every one
-    /// even if a waker panics) and records `now` as fired through. Also returns the next
-    /// pending deadline.
-    fn fire_until(&self, now: Instant) -> (bool, Option<Instant>) {
+    /// even if a waker panics) and records `now` as fired through; true if any fired.
+    fn fire_until(&self, now: Instant) -> bool {
         let mut fired = self.fired.take();
-        let next = self.queue.fire_due(now, &mut fired);
+        self.queue.fire_due(now, &mut fired);
         self.fired_through.set(now);
         let any = !fired.is_empty();
         let panic = crate::wakers::wake_all_catching(fired.drain(..));
@@ -148,20 +147,17 @@ impl LoopTimers {
         if let Some(payload) = panic {
             crate::wakers::reraise(payload);
         }
-        (any, next)
+        any
     }
 
-    /// The idle step, once nothing is due and nothing else is ready: on a virtual clock,
-    /// jumps to the earliest pending deadline and fires it, if the gate is open (and no
-    /// notification arrived meanwhile, as `notified` tells); otherwise says how long the
-    /// loop may park. While a wake-up or work in flight keeps the gate closed, `waker` (the
-    /// loop's own) is registered to be woken when it opens.
+    /// The idle step, once the due timers have fired (`fire_due`) and nothing else is
+    /// ready: on a virtual clock, jumps to the earliest pending deadline and fires it, if
+    /// the gate is open (and no notification arrived meanwhile, as `notified` tells);
+    /// otherwise says how long the loop may park (a real-clock deadline that passed since
+    /// `fire_due` makes the park return at once). While a wake-up or work in flight keeps
+    /// the gate closed, `waker` (the loop's own) is registered to be woken when it opens.
     pub(crate) fn on_idle(&self, waker: &Waker, notified: impl Fn() -> bool) -> Idle {
-        let now = self.now();
-        let (fired, next) = self.fire_until(now);
-        if fired {
-            return Idle::Poll;
-        }
+        let next = self.queue.next_deadline();
         let (Clock::Virtual(clock), Some(deadline)) = (&self.clock, next) else {
             // Parking a little past the deadline lets timers due close together fire in
             // one wake-up; nothing fires early, since firing compares with the clock. A
