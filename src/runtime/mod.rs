@@ -247,8 +247,8 @@ pub(crate) fn polling_loop(waker: &Waker) -> Option<Rc<LoopContext>> {
 /// How many consecutive busy ticks (polls of the root after which a task was ready again
 /// at once) the loop lets pass before it flushes buffered futures anyway. Flushing waits
 /// for idle points so that requests accumulate into batches; a loop that never goes idle
-/// must still send them. A tick polls at most about `ROUND_BUDGET` tasks per level of
-/// scopes, so this is a few thousand task polls.
+/// must still send them. A tick polls a bounded number of tasks (the scopes' round
+/// budgets), so this is some thousands of task polls.
 const BUSY_FLUSH_TICKS: u32 = 16;
 
 /// How long a loop with nothing timed to wake it waits before analysing its task tree for

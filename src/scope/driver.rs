@@ -14,8 +14,8 @@
 //!    siblings. Cancellation is applied again after every task poll. A scope with a
 //!    deadline runs its rounds under it (see `time::deadline`).
 //! 3. Run further rounds while tasks are queued, until [`ROUND_BUDGET`] task polls have
-//!    been made in this poll of the scope (counting the polls made by scopes nested in
-//!    its tasks, through the poll frame); then yield
+//!    been made in this poll of the scope, or [`TREE_BUDGET`] counting the polls made by
+//!    scopes nested in its tasks (reported through the poll frame); then yield
 //!    to the parent (wake it and return `Pending`), so a busy scope cannot starve the
 //!    rest of the tree, nor keep the loop from its timers for long. A round is never cut
 //!    short: every task queued at its start is polled.
@@ -79,6 +79,15 @@ use crate::{CancelReason, ScopeError, TaskRef};
 /// Task polls after which a scope that still has queued tasks yields to its parent
 /// (beyond the first round, which always runs whole).
 pub(crate) const ROUND_BUDGET: u32 = 128;
+
+/// Task polls, counting those of the scopes nested in its tasks, after which a scope
+/// that still has queued tasks yields to its parent. A budget of its own polls alone lets
+/// a tree of busy scopes poll 128 to the power of its depth tasks before the loop gets a
+/// turn (its timers, its flush); counting nested polls against `ROUND_BUDGET` itself made
+/// scopes high in a tree yield before their subtrees finished, which kept more of the tree
+/// alive at once and made a tree of small scopes 20 % slower (`performance.md`). With this
+/// larger tree budget a poll of the root stays within a few thousand task polls per level.
+pub(crate) const TREE_BUDGET: u32 = 32 * ROUND_BUDGET;
 
 /// What ended the scope early. The first one decides the scope's result.
 enum Ending {
@@ -193,8 +202,10 @@ where
             .deadline
             .as_ref()
             .map(|t| EnteredDeadline::new(t.deadline()));
-        // Task polls made in this poll of the scope, those of nested scopes included.
+        // Task polls made in this poll of the scope, and those made by scopes nested in
+        // its tasks (see `TREE_BUDGET`).
         let mut polls: u32 = 0;
+        let mut nested_polls: u32 = 0;
         loop {
             apply_cancellations(&mut this);
             if is_done(&this) {
@@ -207,9 +218,9 @@ where
             }
             for index in batch.drain(..) {
                 let exit = if index == BODY {
-                    poll_body(&mut this, &mut polls)
+                    poll_body(&mut this, &mut nested_polls)
                 } else {
-                    poll_task(scope, index, &mut polls)
+                    poll_task(scope, index, &mut nested_polls)
                 };
                 polls = polls.wrapping_add(1);
                 if let Some((exit, task)) = exit {
@@ -220,7 +231,7 @@ where
             // A passed deadline does not stop the rounds: like `timeout`, which polls its
             // future once more and keeps a value that is ready, the scope runs what is
             // queued (within the budget) and is cut only if that did not finish it.
-            if polls >= ROUND_BUDGET {
+            if polls >= ROUND_BUDGET || polls.wrapping_add(nested_polls) >= TREE_BUDGET {
                 break;
             }
         }
@@ -228,7 +239,7 @@ where
         *this.batch = batch;
         core.polling.set(false);
         drop(entered);
-        add_polls(polls);
+        add_polls(polls.wrapping_add(nested_polls));
 
         if this.ending.is_none() && deadline_passed(&mut this, cx) {
             let grace = *this.default_grace;
