@@ -8,7 +8,8 @@
 //! `cancel_on_ctrl_c` (Ctrl-C kills the process, as if duet were not there).
 //! `--nested-run` waits inside a nested `run` (a synchronous helper): Ctrl-C cancels the
 //! nested run, which returns its error to the task, and then the outer run. `--pmap` runs
-//! a `pmap_async` at the root: it cannot return the interruption, so `run_with` panics.
+//! a `pmap_async` at the root: it cannot return the interruption, so `run_with` panics;
+//! `--sync-pmap` runs the synchronous `pmap` inside a task, which panics likewise.
 
 use std::convert::Infallible;
 use std::thread;
@@ -66,6 +67,22 @@ fn main() {
                 let _cleanup = Cleanup { task, slow };
                 println!("ready: press Ctrl-C to cancel");
                 duet::sleep(Duration::from_secs(3600)).await;
+            }),
+        );
+        return;
+    }
+    if flag("--sync-pmap") {
+        let _ = duet::run_with(
+            config,
+            duet::scope(async |s| {
+                s.spawn(async move {
+                    duet::pmap(0..2, Some(2), async |task: u32| {
+                        let _cleanup = Cleanup { task, slow };
+                        println!("ready: press Ctrl-C to cancel");
+                        duet::sleep(Duration::from_secs(3600)).await;
+                    });
+                });
+                Ok::<_, Infallible>(())
             }),
         );
         return;

@@ -293,3 +293,51 @@ fn batches_from_other_threads_are_completed_per_key() {
     assert_eq!(b.unwrap_err().to_string(), "-2 is negative");
     assert_eq!(c.unwrap(), "#3");
 }
+
+/// A batcher whose batches a thread answers 100 ms later, with `answer`.
+fn answered_by_a_thread(answer: fn(Batch<u32, u32>)) -> Batcher<u32, u32> {
+    Batcher::new(move |batch: Batch<u32, u32>| {
+        thread::spawn(move || {
+            thread::sleep(Duration::from_millis(100));
+            answer(batch);
+        });
+    })
+}
+
+#[test]
+fn a_panicking_waker_of_one_request_strands_none_of_the_others() {
+    use std::future::Future;
+    use std::task::{Context, Waker};
+    let _watchdog = watchdog("a batch with a panicking waker", Duration::from_secs(20));
+    let complete = answered_by_a_thread(|batch| {
+        let values: Vec<u32> = batch.keys().map(|k| k * 10).collect();
+        batch.complete(values);
+    });
+    let fail = answered_by_a_thread(|batch| batch.fail("down"));
+    for (batcher, completes) in [(complete, true), (fail, false)] {
+        let bad = common::PanickingWaker::new();
+        let (a, b, c) = duet::run(async {
+            let first = batcher.get(1);
+            let mut foreign = Box::pin(first.clone());
+            let late = async {
+                duet::sleep(Duration::from_millis(20)).await; // the batch is sent by now
+                let waker = Waker::from(bad.clone());
+                assert!(
+                    foreign
+                        .as_mut()
+                        .poll(&mut Context::from_waker(&waker))
+                        .is_pending()
+                );
+            };
+            let (a, b, c, ()) = futures::join!(first, batcher.get(2), batcher.get(3), late);
+            (a, b, c)
+        });
+        assert_eq!(bad.wakes(), 1);
+        if completes {
+            assert_eq!((a.unwrap(), b.unwrap(), c.unwrap()), (10, 20, 30));
+        } else {
+            assert!(a.unwrap_err().is_failed() && b.unwrap_err().is_failed());
+            assert!(c.unwrap_err().is_failed(), "not abandoned by the panic");
+        }
+    }
+}

@@ -115,14 +115,18 @@ fn a_root_that_is_not_a_scope_is_dropped_and_run_panics_with_advice() {
 
 /// Waits for the child to end with `run`'s panic for an interrupted root that is not a
 /// scope, and nothing that looks like an internal error.
-fn expect_the_not_a_scope_panic(mut child: Child) {
+fn expect_the_not_a_scope_panic(child: Child) {
+    expect_panic(
+        child,
+        "duet::run: interrupted by Ctrl-C; the root future is dropped",
+    );
+}
+
+fn expect_panic(mut child: Child, message: &str) {
     let mut stderr = String::new();
     std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
     let status = wait(child);
-    assert!(
-        stderr.contains("duet::run: interrupted by Ctrl-C; the root future is dropped"),
-        "{stderr}"
-    );
+    assert!(stderr.contains(message), "{stderr}");
     assert!(!stderr.contains("internal error"), "{stderr}");
     assert_eq!(status.code(), Some(101), "a panic exit");
 }
@@ -164,4 +168,19 @@ fn ctrl_c_during_a_root_pmap_drops_its_calls_and_panics_with_advice() {
     rest.sort();
     assert_eq!(rest, ["task 0: cleaned up", "task 1: cleaned up"]);
     expect_the_not_a_scope_panic(child);
+}
+
+#[test]
+fn ctrl_c_during_a_sync_pmap_in_a_task_panics_naming_the_async_form() {
+    let (child, mut lines) = start(&["--sync-pmap"]);
+    assert_eq!(next_line(&mut lines), "ready: press Ctrl-C to cancel");
+    assert_eq!(next_line(&mut lines), "ready: press Ctrl-C to cancel");
+    interrupt(&child);
+    let mut rest: Vec<String> = lines.map(Result::unwrap).collect();
+    rest.sort();
+    assert_eq!(rest, ["task 0: cleaned up", "task 1: cleaned up"]);
+    expect_panic(
+        child,
+        "duet::run: interrupted by Ctrl-C inside a nested duet::run whose root is not a scope",
+    );
 }

@@ -469,3 +469,126 @@ fn a_sleep_that_lost_a_select_under_a_held_clock_is_not_taken_for_a_deadlock() {
     });
     assert_eq!(r.unwrap(), 3);
 }
+
+/// A oneshot that another thread answers after 300 ms.
+fn answered_later() -> futures::channel::oneshot::Receiver<u32> {
+    let (tx, rx) = futures::channel::oneshot::channel();
+    thread::spawn(move || {
+        thread::sleep(ms(300));
+        let _ = tx.send(42);
+    });
+    rx
+}
+
+#[test]
+fn a_join_record_made_stale_inside_the_joined_tasks_own_poll_is_not_trusted() {
+    // Task A polls X's handle once (A is then the recorded waiter) and waits for a
+    // thread; X polls its own handle during its own poll (the record cannot be updated
+    // then, its waker is out of its slot), then waits for A. A's report of waiting on the
+    // join is stale, and must not explain away the thread's clone of A's waker.
+    use futures::FutureExt;
+    let _watchdog = common::watchdog("a stale join record", Duration::from_secs(20));
+    let r = duet::run_scope(async |s| {
+        let to_x: Rc<RefCell<Option<JoinHandle<()>>>> = Rc::default();
+        let to_a: Rc<RefCell<Option<JoinHandle<()>>>> = Rc::default();
+        let (x_gets, x_waits_for) = (to_x.clone(), to_a.clone());
+        let x = s.spawn(async move {
+            let mut own = loop {
+                let handed = x_gets.borrow_mut().take();
+                if let Some(h) = handed {
+                    break h;
+                }
+                duet::yield_now().await;
+            };
+            assert!((&mut own).now_or_never().is_none());
+            let a = loop {
+                let handed = x_waits_for.borrow_mut().take();
+                if let Some(h) = handed {
+                    break h;
+                }
+                duet::yield_now().await;
+            };
+            let _ = a.await;
+        });
+        let mut x = Some(x);
+        let mut thread = answered_later();
+        let a = s.spawn(async move {
+            futures::future::poll_fn(|cx| {
+                if let Some(mut x) = x.take() {
+                    assert!(x.poll_unpin(cx).is_pending());
+                    *to_x.borrow_mut() = Some(x);
+                }
+                thread.poll_unpin(cx)
+            })
+            .await
+            .unwrap();
+        });
+        *to_a.borrow_mut() = Some(a);
+        Ok::<_, Infallible>(())
+    });
+    assert!(r.is_ok());
+}
+
+#[test]
+fn a_stuck_scope_dropped_in_the_poll_that_counted_it_leaves_no_stuck_hold_behind() {
+    // A zero timeout around a scope that waits on nothing: the scope is polled, found
+    // stuck (its hold counted in this poll), and dropped by the timeout in the same poll;
+    // then the task waits for a thread.
+    let _watchdog = common::watchdog("a dropped stuck scope", Duration::from_secs(20));
+    let v = duet::run(async {
+        let cut = duet::timeout(
+            Duration::ZERO,
+            duet::scope(async |_| pending::<Result<(), Infallible>>().await),
+        )
+        .await;
+        assert!(cut.is_err());
+        answered_later().await.unwrap()
+    });
+    assert_eq!(v, 42);
+    // The same in a task, on a real-clock timeout.
+    let got = std::cell::Cell::new(0);
+    duet::run_scope(async |s| {
+        let got = &got;
+        s.spawn(async move {
+            let cut = duet::timeout(
+                ms(20),
+                duet::scope(async |_| pending::<Result<(), Infallible>>().await),
+            )
+            .await;
+            assert!(cut.is_err());
+            got.set(answered_later().await.unwrap());
+        });
+        Ok::<_, Infallible>(())
+    })
+    .unwrap();
+    assert_eq!(got.get(), 42);
+}
+
+#[test]
+fn a_stuck_scope_moved_to_a_nested_task_in_the_same_poll_takes_its_hold_along() {
+    // The body polls a stuck scope once (its hold counted in the body's poll), then, in
+    // the same poll, hands it to a task of a nested scope, which polls it again (another
+    // waker, a nested frame) while waiting for a thread.
+    let _watchdog = common::watchdog("a moved stuck scope", Duration::from_secs(20));
+    let r = duet::run_scope(async |_| {
+        let mut stuck = Box::pin(duet::scope(async |s| {
+            s.spawn(pending::<()>());
+            pending::<()>().await;
+            Ok::<_, Infallible>(())
+        }));
+        assert!(futures::poll!(stuck.as_mut()).is_pending());
+        let v = duet::scope(async |inner| {
+            let h = inner.spawn(async move {
+                match futures::future::select(stuck, answered_later()).await {
+                    futures::future::Either::Left(_) => Ok(0),
+                    futures::future::Either::Right((v, _)) => Ok(v.unwrap()),
+                }
+            });
+            Ok::<_, Infallible>(h.await.unwrap())
+        })
+        .await
+        .unwrap();
+        Ok::<_, Infallible>(v)
+    });
+    assert_eq!(r.unwrap(), 42);
+}

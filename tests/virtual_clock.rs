@@ -854,3 +854,28 @@ fn timers_created_inside_the_run_make_timeout_and_timeout_scope_agree_at_the_dea
     });
     assert_eq!(results, [5, 5, 5, 5]);
 }
+
+#[test]
+fn a_batch_answered_request_by_request_holds_the_virtual_clock_until_the_last_answer() {
+    let batcher = duet::Batcher::new(|batch: duet::Batch<u32, u32>| {
+        std::thread::spawn(move || {
+            for (key, request) in batch.into_requests() {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                request.set_result(key * 10);
+            }
+        });
+    });
+    let ((a, b, c), took) = virtual_run(async || {
+        let limited = |key| duet::timeout(secs(5), batcher.get(key));
+        futures::join!(limited(1), limited(2), limited(3))
+    });
+    assert_eq!(
+        (
+            a.unwrap().unwrap(),
+            b.unwrap().unwrap(),
+            c.unwrap().unwrap()
+        ),
+        (10, 20, 30)
+    );
+    assert_eq!(took, Duration::ZERO);
+}

@@ -401,6 +401,15 @@ impl<T> AwaitableFuture<T> {
     pub(crate) fn try_complete(&self, outcome: Result<T, AwaitError>) -> bool {
         self.inner.try_complete(outcome).is_ok()
     }
+
+    /// Runs `f` once the future is complete (at once if it is), whatever the outcome,
+    /// without reading it.
+    pub(crate) fn on_done(&self, f: impl FnOnce() + Send + 'static) {
+        let callback: Callback<T> = Box::new(move |_: &FutureCell<T>| f());
+        if let Some(callback) = self.inner.add_callback(callback) {
+            callback(&self.inner);
+        }
+    }
 }
 
 impl<T: Clone> AwaitableFuture<T> {

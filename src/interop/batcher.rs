@@ -104,16 +104,18 @@ impl<K, V> Shared<K, V> {
             requests.iter().map(|(_, f)| f.clone()).collect();
         let batch = Batch {
             requests,
-            _hold: hold_for_work(),
+            hold: hold_for_work(),
         };
         let sending = Sending::enter();
         let sent = panic::catch_unwind(AssertUnwindSafe(|| (self.send)(batch)));
         drop(sending);
         if let Err(payload) = sent {
             let message = panic_message(&*payload);
-            for future in &sent_futures {
-                future.try_complete(Err(AwaitError::Panicked(message.clone())));
-            }
+            complete_all(
+                sent_futures
+                    .into_iter()
+                    .map(|future| (future, Err(AwaitError::Panicked(message.clone())))),
+            );
             panic::resume_unwind(payload);
         }
     }
@@ -265,7 +267,7 @@ impl<K, V> fmt::Debug for Batcher<K, V> {
 pub struct Batch<K, V> {
     requests: Vec<(K, AwaitableFuture<V>)>,
     /// A batch being sent holds a virtual clock still until it is completed or dropped.
-    _hold: Option<WorkHold>,
+    hold: Option<WorkHold>,
 }
 
 impl<K, V> Batch<K, V> {
@@ -335,19 +337,21 @@ impl<K, V> Batch<K, V> {
         let requests = std::mem::take(&mut self.requests);
         let expected = requests.len();
         let mut values = values.into_iter();
-        for (index, (_, future)) in requests.into_iter().enumerate() {
-            match values.next() {
-                Some(value) => {
-                    future.try_set_result(value);
-                }
-                None => {
-                    future.try_set_error(format!(
-                        "duet::Batch::complete: the batch got {index} values for {expected} \
-                         keys; give one value per key, in key order"
-                    ));
-                }
-            }
-        }
+        complete_all(
+            requests
+                .into_iter()
+                .enumerate()
+                .map(|(index, (_, future))| {
+                    let outcome = values.next().ok_or_else(|| {
+                let message = format!(
+                    "duet::Batch::complete: the batch got {index} values for {expected} keys; \
+                     give one value per key, in key order"
+                );
+                AwaitError::Failed(Arc::from(Box::<dyn Error + Send + Sync>::from(message)))
+            });
+                    (future, outcome)
+                }),
+        );
     }
 
     /// Fails every request with `error` (each awaiter gets the same error, shared).
@@ -364,9 +368,11 @@ impl<K, V> Batch<K, V> {
     /// ```
     pub fn fail(mut self, error: impl Into<Box<dyn Error + Send + Sync>>) {
         let error = AwaitError::Failed(Arc::from(error.into()));
-        for (_, future) in std::mem::take(&mut self.requests) {
-            future.try_complete(Err(error.clone()));
-        }
+        complete_all(
+            std::mem::take(&mut self.requests)
+                .into_iter()
+                .map(|(_, future)| (future, Err(error.clone()))),
+        );
     }
 
     /// The requests, each a key and the producer handle of its future, for completing
@@ -385,7 +391,35 @@ impl<K, V> Batch<K, V> {
     /// assert!(b.unwrap_err().is_failed());
     /// ```
     pub fn into_requests(mut self) -> Vec<(K, AwaitableFuture<V>)> {
-        std::mem::take(&mut self.requests)
+        let requests = std::mem::take(&mut self.requests);
+        // The batch is still being answered: a virtual clock's hold passes to the
+        // requests, and ends when the last of them is complete.
+        if let Some(hold) = self.hold.take() {
+            let hold = Arc::new(hold);
+            for (_, future) in &requests {
+                let hold = hold.clone();
+                future.on_done(move || drop(hold));
+            }
+        }
+        requests
+    }
+}
+
+/// Completes each future with its outcome, every one even if waking an awaiter panics;
+/// the first panic is re-raised once all are complete (a producer dropped while
+/// unwinding would otherwise abandon the requests after it).
+fn complete_all<V>(
+    completions: impl IntoIterator<Item = (AwaitableFuture<V>, Result<V, AwaitError>)>,
+) {
+    let mut first_panic = None;
+    for (future, outcome) in completions {
+        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| future.try_complete(outcome)))
+        {
+            first_panic.get_or_insert(payload);
+        }
+    }
+    if let Some(payload) = first_panic {
+        crate::wakers::reraise(payload);
     }
 }
 

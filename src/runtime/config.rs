@@ -137,8 +137,9 @@ impl Config {
     /// other threads), Ctrl-C interrupts every one of them: a nested run unwinds at once
     /// and returns its `Cancelled` error to the task that called it, and the loops it is
     /// nested in unwind when control returns to them. A duet function that cannot return
-    /// the interruption (`pmap_async` or the sync `pmap` at the root of a run) panics with
-    /// the "not a scope" message. Runs started after the interrupt (cleanup code that calls
+    /// the interruption (`pmap_async` at the root of a run, or the sync `pmap`, which runs
+    /// a loop of its own, anywhere) panics with a message that says so; call
+    /// `pmap_async` inside a scope to get the cancellation instead. Runs started after the interrupt (cleanup code that calls
     /// `run`) are not interrupted. No signal handler is installed until a loop with this
     /// option starts; when none is running, Ctrl-C keeps its default behaviour.
     ///

@@ -116,6 +116,11 @@ impl LoopContext {
         self.id
     }
 
+    /// True while this loop runs inside another one on its thread.
+    pub(crate) fn is_nested(&self) -> bool {
+        self.outer.borrow().is_some()
+    }
+
     pub(crate) fn timers(&self) -> &LoopTimers {
         &self.timers
     }

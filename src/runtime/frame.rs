@@ -55,8 +55,13 @@ pub(crate) const NO_REPORT: u32 = u32::MAX;
 
 thread_local! {
     static POLL_FRAME: Cell<Frame> = const { Cell::new(NO_FRAME) };
-    /// The id the next poll frame gets (ids start at 1: 0 means "none").
+    /// The id the next poll frame that counts a stuck hold gets (ids start at 1: 0 means
+    /// "none").
     static NEXT_POLL_ID: Cell<u64> = const { Cell::new(1) };
+    /// The active frames that counted stuck holds (innermost last), with how many of their
+    /// holds scopes have taken back from inside nested frames since.
+    static STUCK_FRAMES: std::cell::RefCell<Vec<(u64, u32)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// What a poll left behind, reported by code nested in it.
@@ -83,7 +88,11 @@ pub(crate) fn poll_in_frame<R>(
     struct Restore(Frame);
     impl Drop for Restore {
         fn drop(&mut self) {
-            POLL_FRAME.with(|f| f.set(self.0));
+            let ended = POLL_FRAME.with(|f| f.replace(self.0));
+            if ended.poll_id != 0 {
+                // Unwinding: the normal path settled it already (and cleared the id).
+                let _ = settle_frame(ended);
+            }
         }
     }
     let fresh = Frame {
@@ -93,7 +102,11 @@ pub(crate) fn poll_in_frame<R>(
     };
     let restore = Restore(POLL_FRAME.with(|f| f.replace(fresh)));
     let output = poll();
-    let frame = POLL_FRAME.with(Cell::get);
+    let mut frame = POLL_FRAME.with(Cell::get);
+    if frame.poll_id != 0 {
+        frame = settle_frame(frame);
+        POLL_FRAME.with(|f| f.set(frame));
+    }
     drop(restore);
     let report = FrameReport {
         stuck_holds: frame.stuck_holds as usize,
@@ -155,28 +168,66 @@ pub(crate) fn settle_stuck_hold(waker: &Waker, stuck: bool, reported: &Cell<u64>
 }
 
 fn settle_stuck_hold_slow(waker: &Waker, stuck: bool, reported: &Cell<u64>) {
+    // Whatever the scope counted before, in this frame or in one it is nested in, its
+    // registration has just been replaced: take it back first.
+    retract_stuck_hold(reported);
     POLL_FRAME.with(|f| {
         let mut frame = f.get();
-        if frame.task == 0 {
+        if !stuck || frame.task == 0 || waker.data() as usize != frame.task {
             return;
         }
-        if frame.poll_id != 0 && reported.get() == frame.poll_id {
-            frame.stuck_holds -= 1; // counted by an earlier poll of this scope in this poll
-            reported.set(0);
+        if frame.poll_id == 0 {
+            frame.poll_id = NEXT_POLL_ID.with(|n| {
+                let id = n.get();
+                n.set(id + 1);
+                id
+            });
+            STUCK_FRAMES.with(|s| s.borrow_mut().push((frame.poll_id, 0)));
         }
-        if stuck && waker.data() as usize == frame.task {
-            if frame.poll_id == 0 {
-                frame.poll_id = NEXT_POLL_ID.with(|n| {
-                    let id = n.get();
-                    n.set(id + 1);
-                    id
-                });
-            }
-            frame.stuck_holds += 1;
-            reported.set(frame.poll_id);
-        }
+        frame.stuck_holds += 1;
+        reported.set(frame.poll_id);
         f.set(frame);
     });
+}
+
+/// Takes back the stuck hold a scope counted (`reported` names the frame), because the
+/// scope is dropped or registers another waker: from the current frame, or, if the hold
+/// was counted in a frame the current one is nested in, at that frame's end. A hold
+/// counted in a frame that has ended stays counted: that poll's result was right when
+/// it was computed, and the hold's clone has gone since, which only lowers counts.
+pub(crate) fn retract_stuck_hold(reported: &Cell<u64>) {
+    let id = reported.replace(0);
+    if id == 0 {
+        return;
+    }
+    POLL_FRAME.with(|f| {
+        let mut frame = f.get();
+        if frame.poll_id == id {
+            frame.stuck_holds -= 1;
+            f.set(frame);
+            return;
+        }
+        STUCK_FRAMES.with(|s| {
+            if let Some(entry) = s.borrow_mut().iter_mut().find(|(frame, _)| *frame == id) {
+                entry.1 += 1;
+            }
+        });
+    });
+}
+
+/// Ends a frame that counted stuck holds: applies the holds retracted from nested frames
+/// (see `retract_stuck_hold`) and forgets the frame.
+fn settle_frame(mut frame: Frame) -> Frame {
+    let retracted = STUCK_FRAMES.with(|s| {
+        let mut frames = s.borrow_mut();
+        match frames.iter().rposition(|(id, _)| *id == frame.poll_id) {
+            Some(i) => frames.remove(i).1,
+            None => 0,
+        }
+    });
+    frame.stuck_holds = frame.stuck_holds.saturating_sub(retracted);
+    frame.poll_id = 0;
+    frame
 }
 
 /// Called when the polled task stays suspended inside a shield (a `shield` future, or a

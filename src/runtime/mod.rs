@@ -47,7 +47,7 @@ use context::LoopContext;
 pub(crate) use context::{adopt_if_root_scope, current_loop, is_blocked_outer_loop, with_current};
 pub(crate) use frame::{
     FrameReport, NO_REPORT, add_polls, current_index, note_report, observe_shield, poll_in_frame,
-    report_shielded, settle_stuck_hold,
+    report_shielded, retract_stuck_hold, settle_stuck_hold,
 };
 pub(crate) use park::LoopWaker;
 
@@ -141,6 +141,16 @@ pub fn run_with<F: IntoFuture>(config: Config, future: F) -> F::Output {
         }
         if context.interrupted_without_scope() {
             // Unwinding drops the root future (pinned in this frame) and all under it.
+            if context.is_nested() {
+                panic!(
+                    "duet::run: interrupted by Ctrl-C inside a nested duet::run whose root is \
+                     not a scope (a synchronous function that runs its own loop, such as \
+                     duet::pmap); it cannot return the interruption, so its root is dropped. \
+                     Call the async form (pmap_async) in the task instead, or run a scope at \
+                     the root of the nested run, to get ScopeError::Cancelled with \
+                     CancelReason::Interrupted."
+                );
+            }
             panic!(
                 "duet::run: interrupted by Ctrl-C; the root future is dropped because it is \
                  not a scope. Run a scope at the root (duet::run_scope, or run_with(config, \

@@ -119,6 +119,10 @@ pub(crate) struct ScopeCore {
     /// The poll frame in which the scope last counted a stuck hold (see
     /// `runtime::settle_stuck_hold`); 0: none.
     pub(crate) stuck_reported: Cell<u64>,
+    /// A join handle of one of its tasks was polled while it could not record its waiter
+    /// (from inside that task's own poll): the deadlock analysis no longer counts joins
+    /// on this scope's tasks as internal waits.
+    pub(crate) join_records_stale: Cell<bool>,
 }
 
 impl ScopeCore {
@@ -151,6 +155,7 @@ impl ScopeCore {
             loop_id: Cell::new(loop_id),
             interruptible,
             stuck_reported: Cell::new(0),
+            join_records_stale: Cell::new(false),
         }
     }
 

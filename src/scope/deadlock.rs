@@ -106,6 +106,7 @@ fn internal_holds(this_loop: &LoopView, waker: usize, waits: &[Wait]) -> usize {
         .filter(|wait| match wait {
             Wait::Join { scope, index } => scope.upgrade().is_some_and(|core| {
                 driven_here(&core)
+                    && !core.join_records_stale.get()
                     && core.tasks.borrow().join_waiter(*index) == waker
                     && seen.insert(Identity::Join(Rc::as_ptr(&core), *index))
             }),

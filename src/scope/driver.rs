@@ -133,6 +133,8 @@ pin_project! {
         fn drop(this: Pin<&mut Self>) {
             let mut this = this.project();
             let core = &this.scope.inner.core;
+            // Its registration goes with it: a stuck hold it counted is no hold any more.
+            crate::runtime::retract_stuck_hold(&core.stuck_reported);
             if core.phase.get() != Phase::Finished {
                 // Dropped before finishing: by a scope tearing down the task that held
                 // it (its reason is current), or by something else.

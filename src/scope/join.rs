@@ -199,8 +199,15 @@ impl<T> Future for JoinHandle<T> {
                 this.cell.state.set(JoinState::Running);
                 this.core.assert_reachable_from_here();
                 this.cell.set_waiter(cx.waker());
-                if let Ok(tasks) = this.core.tasks.try_borrow() {
-                    tasks.note_join_waiter(this.key, cx.waker());
+                let noted = this
+                    .core
+                    .tasks
+                    .try_borrow()
+                    .is_ok_and(|tasks| tasks.note_join_waiter(this.key, cx.waker()));
+                if !noted {
+                    // The record of who waits on this task may now be stale: the
+                    // deadlock analysis stops trusting this scope's join records.
+                    this.core.join_records_stale.set(true);
                 }
                 waits::report(
                     cx.waker(),

@@ -286,13 +286,18 @@ impl TaskTable {
 
     /// Records the waker the join handle of the task under `key` registered.
     /// (Kept in the task's waker, which has room for it: the slot stays one cache line.)
-    pub(crate) fn note_join_waiter(&self, key: TaskKey, waker: &std::task::Waker) {
-        if let Some(slot) = self.slots.get(key.index as usize) {
-            if slot.live && slot.generation == key.generation {
-                if let Some(own) = &slot.waker {
+    /// False if it could not be recorded: the task is being polled (its handle is polled
+    /// from inside its own poll), so its waker is out of the slot.
+    pub(crate) fn note_join_waiter(&self, key: TaskKey, waker: &std::task::Waker) -> bool {
+        match self.slots.get(key.index as usize) {
+            Some(slot) if slot.live && slot.generation == key.generation => match &slot.waker {
+                Some(own) => {
                     own.set_join_waiter(waker);
+                    true
                 }
-            }
+                None => false,
+            },
+            _ => true,
         }
     }
 
