@@ -85,12 +85,12 @@ pub(crate) fn poll_in_frame<R>(
     index: u32,
     poll: impl FnOnce() -> R,
 ) -> (R, FrameReport) {
+    /// Restores the caller's frame if `poll` unwinds (the normal path does it itself).
     struct Restore(Frame);
     impl Drop for Restore {
         fn drop(&mut self) {
             let ended = POLL_FRAME.with(|f| f.replace(self.0));
             if ended.poll_id != 0 {
-                // Unwinding: the normal path settled it already (and cleared the id).
                 let _ = settle_frame(ended);
             }
         }
@@ -102,12 +102,11 @@ pub(crate) fn poll_in_frame<R>(
     };
     let restore = Restore(POLL_FRAME.with(|f| f.replace(fresh)));
     let output = poll();
-    let mut frame = POLL_FRAME.with(Cell::get);
+    let mut frame = POLL_FRAME.with(|f| f.replace(restore.0));
+    std::mem::forget(restore);
     if frame.poll_id != 0 {
         frame = settle_frame(frame);
-        POLL_FRAME.with(|f| f.set(frame));
     }
-    drop(restore);
     let report = FrameReport {
         stuck_holds: frame.stuck_holds as usize,
         shielded: frame.shielded,
