@@ -160,27 +160,28 @@ fn ctrl_c_during_a_nested_run_cancels_it_and_then_the_outer_run() {
 
 #[test]
 fn ctrl_c_during_a_root_pmap_drops_its_calls_and_panics_with_advice() {
-    let (child, mut lines) = start(&["--pmap"]);
-    assert_eq!(next_line(&mut lines), "ready: press Ctrl-C to cancel");
-    assert_eq!(next_line(&mut lines), "ready: press Ctrl-C to cancel");
-    interrupt(&child);
-    let mut rest: Vec<String> = lines.map(Result::unwrap).collect();
-    rest.sort();
-    assert_eq!(rest, ["task 0: cleaned up", "task 1: cleaned up"]);
+    let child = interrupt_two_pmap_calls("--pmap");
     expect_the_not_a_scope_panic(child);
 }
 
 #[test]
 fn ctrl_c_during_a_sync_pmap_in_a_task_panics_naming_the_async_form() {
-    let (child, mut lines) = start(&["--sync-pmap"]);
+    let child = interrupt_two_pmap_calls("--sync-pmap");
+    expect_panic(
+        child,
+        "duet::run: interrupted by Ctrl-C inside a nested duet::run whose root is not a scope",
+    );
+}
+
+/// Starts the example in `mode`, whose two pmap calls print "ready"; interrupts it once
+/// both did and checks that both calls were dropped.
+fn interrupt_two_pmap_calls(mode: &str) -> Child {
+    let (child, mut lines) = start(&[mode]);
     assert_eq!(next_line(&mut lines), "ready: press Ctrl-C to cancel");
     assert_eq!(next_line(&mut lines), "ready: press Ctrl-C to cancel");
     interrupt(&child);
     let mut rest: Vec<String> = lines.map(Result::unwrap).collect();
     rest.sort();
     assert_eq!(rest, ["task 0: cleaned up", "task 1: cleaned up"]);
-    expect_panic(
-        child,
-        "duet::run: interrupted by Ctrl-C inside a nested duet::run whose root is not a scope",
-    );
+    child
 }
