@@ -402,6 +402,7 @@ mod limiter;
 #[cfg(all(loom, test))]
 mod loom_model;
 mod pmap;
+mod race;
 mod runtime;
 mod scope;
 mod sync;
@@ -425,10 +426,11 @@ pub use pmap::{
     AnyIterable, PmapLimit, PmapStream, TryPmapStream, ViaIterator, ViaStream, pmap, pmap_async,
     pmap_stream, try_pmap, try_pmap_async, try_pmap_stream,
 };
+pub use race::{first_ok, race};
 pub use runtime::{Config, run, run_scope, run_with};
 pub use scope::{
-    BodyOutput, ErrorPolicy, JoinHandle, Scope, ScopeOptions, TaskOutput, TaskRef, dump, scope,
-    scope_with,
+    BodyOutput, ErrorPolicy, JoinHandle, Scope, ScopeOptions, Supervised, TaskOutput, TaskRef,
+    TaskSet, dump, scope, scope_with, supervise, supervise_with,
 };
 pub use time::{
     Advance, ClockHold, Elapsed, Sleep, Timeout, advance, deadline, deadline_scope, hold_clock,

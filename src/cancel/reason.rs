@@ -33,6 +33,10 @@ pub enum CancelReason {
     /// The task alone was cancelled through [`JoinHandle::cancel`](crate::JoinHandle::cancel).
     #[error("cancelled through its join handle")]
     JoinHandle,
+    /// Cancelled by [`Scope::cancel_tasks`](crate::Scope::cancel_tasks): its scope stopped
+    /// its tasks and keeps the body's value.
+    #[error("cancelled because its scope stopped its tasks (Scope::cancel_tasks)")]
+    TasksCancelled,
     /// The named task of the same scope (or its body) failed with an error, and the
     /// scope's policy is to fail fast.
     #[error("cancelled because a sibling failed: {0}")]

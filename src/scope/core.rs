@@ -60,6 +60,24 @@ pub(crate) struct TaskKey {
 /// The slot index that stands for a scope's body.
 pub(crate) const BODY: u32 = u32::MAX;
 
+/// Who asked for one task to be cancelled: its join handle, or
+/// [`Scope::cancel_tasks`](crate::Scope::cancel_tasks) for every task of its scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TaskCancel {
+    Handle,
+    AllTasks,
+}
+
+impl TaskCancel {
+    /// The reason the task is cancelled for.
+    pub(crate) fn reason(self) -> CancelReason {
+        match self {
+            TaskCancel::Handle => CancelReason::JoinHandle,
+            TaskCancel::AllTasks => CancelReason::TasksCancelled,
+        }
+    }
+}
+
 /// Where a scope sits in the tree: the scope and task it was opened in.
 pub(crate) struct ParentLink {
     pub(crate) core: Rc<ScopeCore>,
@@ -109,7 +127,7 @@ pub(crate) struct ScopeCore {
     pub(crate) body_waker: WakerSlot,
     /// Tasks whose join handle asked to cancel them; drained by the driver between
     /// polls. `has_handle_cancels` mirrors "not empty" for the driver's fast path.
-    handle_cancels: RefCell<Vec<TaskKey>>,
+    handle_cancels: RefCell<Vec<(TaskKey, TaskCancel)>>,
     has_handle_cancels: Cell<bool>,
     /// The `run` loop that polled the scope last (0: outside any loop); a scope future
     /// continued by a later `run` moves to it (see `follow_polling_loop`).
@@ -295,9 +313,9 @@ impl ScopeCore {
         matches!(self.phase.get(), Phase::Running | Phase::Cancelling)
     }
 
-    pub(crate) fn request_task_cancel(&self, key: TaskKey) {
+    pub(crate) fn request_task_cancel(&self, key: TaskKey, by: TaskCancel) {
         if self.is_accepting() {
-            self.handle_cancels.borrow_mut().push(key);
+            self.handle_cancels.borrow_mut().push((key, by));
             self.has_handle_cancels.set(true);
             self.notify_unless_polling();
         }
@@ -310,7 +328,23 @@ impl ScopeCore {
         }
     }
 
-    pub(crate) fn take_task_cancels(&self) -> Vec<TaskKey> {
+    /// Asks for every task of the scope to be cancelled (not the body, and not tasks
+    /// spawned later): [`Scope::cancel_tasks`](crate::Scope::cancel_tasks).
+    pub(crate) fn request_cancel_tasks(&self) {
+        if self.is_accepting() {
+            let keys: Vec<TaskKey> = self.tasks.borrow().live_keys().collect();
+            if keys.is_empty() {
+                return;
+            }
+            self.handle_cancels
+                .borrow_mut()
+                .extend(keys.into_iter().map(|key| (key, TaskCancel::AllTasks)));
+            self.has_handle_cancels.set(true);
+            self.notify_unless_polling();
+        }
+    }
+
+    pub(crate) fn take_task_cancels(&self) -> Vec<(TaskKey, TaskCancel)> {
         self.has_handle_cancels.set(false);
         std::mem::take(&mut *self.handle_cancels.borrow_mut())
     }

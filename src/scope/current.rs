@@ -149,6 +149,16 @@ pub(crate) fn while_dropping<R>(reason: CancelReason, drop: impl FnOnce() -> R) 
     drop()
 }
 
+/// True if the task being dropped now is dropped for `reason`.
+pub(crate) fn is_dropping_for(reason: &CancelReason) -> bool {
+    DROPPING.with(|d| {
+        let current = d.take();
+        let matches = current.as_ref() == Some(reason);
+        d.set(current);
+        matches
+    })
+}
+
 /// The reason the enclosing scope is dropping the task being dropped now, if any.
 pub(crate) fn dropping_reason() -> Option<CancelReason> {
     DROPPING.with(|d| {

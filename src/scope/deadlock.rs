@@ -8,6 +8,8 @@
 //!   ends);
 //! - a scope opened in the task and driven by this loop (it fires only when one of its
 //!   own tasks is woken, or a cancel handle is used, which the analysis checks);
+//! - a [`TaskSet`](crate::TaskSet) whose scope this loop drives (it fires only when one
+//!   of its tasks ends);
 //! - a timer, while the loop's virtual clock is held by a [`ClockHold`](crate::ClockHold)
 //!   and no `advance` reaches the next deadline (the hold is `!Send`: only a task of the
 //!   loop can release it); counted from the loop's timer queue.
@@ -31,6 +33,7 @@ use std::rc::Rc;
 
 use super::core::{Phase, ScopeCore};
 use super::table::HeldBy;
+use super::task_set::SetShared;
 use super::waits::Wait;
 
 /// The loop's root task, as the analysis needs it.
@@ -98,6 +101,7 @@ fn internal_holds(this_loop: &LoopView, waker: usize, waits: &[Wait]) -> usize {
     enum Identity {
         Join(*const ScopeCore, u32),
         Scope(*const ScopeCore),
+        Set(*const SetShared),
     }
     let driven_here = |scope: &Rc<ScopeCore>| scope.loop_id() == this_loop.id;
     let mut seen = HashSet::new();
@@ -114,6 +118,12 @@ fn internal_holds(this_loop: &LoopView, waker: usize, waits: &[Wait]) -> usize {
                 driven_here(&core)
                     && core.signal.registered() == waker
                     && seen.insert(Identity::Scope(Rc::as_ptr(&core)))
+            }),
+            // A set fires only when one of its tasks ends; they are tasks of its scope.
+            Wait::Set(set) => set.upgrade().is_some_and(|set| {
+                set.scope.upgrade().is_some_and(|core| driven_here(&core))
+                    && set.registered() == waker
+                    && seen.insert(Identity::Set(Rc::as_ptr(&set)))
             }),
             Wait::Sleep(_) | Wait::Limiter { .. } | Wait::External(_) => false,
         })

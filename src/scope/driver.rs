@@ -64,7 +64,7 @@ use std::time::Duration;
 
 use pin_project_lite::pin_project;
 
-use super::core::{BODY, Phase};
+use super::core::{BODY, Phase, TaskCancel};
 use super::current;
 use super::handle::Scope;
 use super::output::BodyOutput;
@@ -167,7 +167,7 @@ impl<'s, 'env, E, B, V> Driver<'s, 'env, E, B, V> {
             body_held: true,
             body_shielded: false,
             body_value: None,
-            policy: options.policy,
+            policy: options.policy.unwrap_or_default(),
             default_grace: options.grace.unwrap_or(Duration::ZERO),
             errors: Vec::new(),
             ending: None,
@@ -180,12 +180,44 @@ impl<'s, 'env, E, B, V> Driver<'s, 'env, E, B, V> {
     }
 }
 
+/// How a scope ended, in full: the body's value if it returned one (even if tasks
+/// failed, or the scope was cancelled after the body returned), every error, and the
+/// reason if the scope was cancelled.
+pub(crate) struct Outcome<V, E> {
+    pub(crate) value: Option<V>,
+    pub(crate) errors: Vec<E>,
+    pub(crate) cancelled: Option<CancelReason>,
+}
+
+impl<V, E> Outcome<V, E> {
+    /// The result of a scope that keeps its value only if nothing went wrong.
+    pub(crate) fn into_result(self) -> Result<V, ScopeError<E>> {
+        let Outcome {
+            value,
+            mut errors,
+            cancelled,
+        } = self;
+        match cancelled {
+            Some(reason) => Err(ScopeError::Cancelled { reason, errors }),
+            None if !errors.is_empty() => {
+                let error = errors.remove(0);
+                Err(ScopeError::Failed {
+                    error,
+                    others: errors,
+                })
+            }
+            // Nothing ended the scope early and nothing failed: the body returned `Ok`.
+            None => Ok(value.expect("the body finished successfully before the scope did")),
+        }
+    }
+}
+
 impl<'env, E, B, V> Future for Driver<'_, 'env, E, B, V>
 where
     B: Future,
     B::Output: BodyOutput<E, Ok = V>,
 {
-    type Output = Result<V, ScopeError<E>>;
+    type Output = Outcome<V, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
@@ -370,12 +402,12 @@ fn apply_pending_cancellations<E, B, V>(this: &mut Projection<'_, '_, '_, E, B, 
         }
     }
     if core.has_task_cancels() {
-        for key in core.take_task_cancels() {
+        for (key, by) in core.take_task_cancels() {
             // A task suspended inside a shield is dropped when it leaves it (`poll_task`).
             let task = core.task_ref(key.index); // before its release forgets its name
-            let cancel = core.tasks.borrow_mut().cancel(key);
+            let cancel = core.tasks.borrow_mut().cancel(key, by);
             if cancel == Cancel::Released {
-                if let Some(exit) = drop_cancelled_task(scope, key.index) {
+                if let Some(exit) = drop_cancelled_task(scope, key.index, by) {
                     record_exit(this, exit, Some(task));
                 }
             }
@@ -502,11 +534,12 @@ where
     }
 }
 
-/// Drops a task its join handle cancelled (already released from the table). A
-/// destructor that panics is a panic of the task, and ends the scope like one.
-fn drop_cancelled_task<E>(scope: &Scope<'_, E>, index: u32) -> Option<Exit<E>> {
+/// Drops a task its join handle (or `Scope::cancel_tasks`) cancelled, already released
+/// from the table. A destructor that panics is a panic of the task, and ends the scope
+/// like one.
+fn drop_cancelled_task<E>(scope: &Scope<'_, E>, index: u32, by: TaskCancel) -> Option<Exit<E>> {
     let task = scope.inner.futures.borrow_mut().take(index)?;
-    let dropped = current::while_dropping(CancelReason::JoinHandle, || drop_task(task));
+    let dropped = current::while_dropping(by.reason(), || drop_task(task));
     dropped.map(Exit::Panicked)
 }
 
@@ -533,11 +566,11 @@ fn poll_task<E>(
                 .tasks
                 .borrow_mut()
                 .finish_pending(index, waker, report, waits);
-            if left_its_shield {
+            if let Some(by) = left_its_shield {
                 // Its handle cancelled it inside a shield, and the shield has ended.
                 let task = core.task_ref(index);
                 core.tasks.borrow_mut().release(index);
-                return drop_cancelled_task(scope, index).map(|exit| (exit, Some(task)));
+                return drop_cancelled_task(scope, index, by).map(|exit| (exit, Some(task)));
             }
             None
         }
@@ -614,31 +647,28 @@ fn drop_everything<E, B>(
     }
 }
 
-/// Produces the scope's result (or re-raises its panic) and marks it finished.
-fn finish<E, B, V>(this: Projection<'_, '_, '_, E, B, V>) -> Result<V, ScopeError<E>> {
+/// Produces the scope's outcome (or re-raises its panic) and marks it finished.
+fn finish<E, B, V>(this: Projection<'_, '_, '_, E, B, V>) -> Outcome<V, E> {
     let core = &this.scope.inner.core;
     core.phase.set(Phase::Finished);
     core.tasks.borrow_mut().clear();
     if let Some(payload) = this.panic.take() {
         panic::resume_unwind(payload);
     }
-    let mut errors = mem::take(this.errors);
-    match this.ending.take() {
-        Some(Ending::Cancelled(reason)) => Err(ScopeError::Cancelled { reason, errors }),
-        _ if !errors.is_empty() => {
-            let error = errors.remove(0);
-            Err(ScopeError::Failed {
-                error,
-                others: errors,
-            })
+    let errors = mem::take(this.errors);
+    let cancelled = match this.ending.take() {
+        Some(Ending::Cancelled(reason)) => Some(reason),
+        Some(Ending::Failed(_)) => {
+            debug_assert!(!errors.is_empty(), "a failure always leaves an error");
+            None
         }
-        Some(Ending::Failed(_) | Ending::Panicked(_)) => {
-            unreachable!("a failure always leaves an error or a panic")
-        }
-        None => Ok(this
-            .body_value
-            .take()
-            .expect("the body finished successfully before the scope did")),
+        Some(Ending::Panicked(_)) => unreachable!("a panic was re-raised above"),
+        None => None,
+    };
+    Outcome {
+        value: this.body_value.take(),
+        errors,
+        cancelled,
     }
 }
 

@@ -179,6 +179,17 @@ fn describe_wait(wait: &Wait, now: Instant) -> String {
             Some(scope) => format!("scope #{}", scope.id()),
             None => "a scope".to_string(),
         },
+        Wait::Set(set) => match set.upgrade() {
+            Some(set) => match set.scope.upgrade() {
+                Some(scope) => format!(
+                    "the next of {} tasks of scope #{} to finish (a TaskSet)",
+                    set.pending.get(),
+                    scope.id()
+                ),
+                None => "the next task of a TaskSet to finish".to_string(),
+            },
+            None => "a TaskSet".to_string(),
+        },
         Wait::Sleep(until) => format!("a sleep (due {})", relative(*until, now)),
         Wait::Limiter { limiter, key } => limiter.describe_wait(*key),
         Wait::External(what) => what.to_string(),

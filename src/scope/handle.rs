@@ -290,6 +290,57 @@ impl<'env, E: 'env> Scope<'env, E> {
         self.inner.core.is_cancel_requested()
     }
 
+    /// Stops the scope's tasks and keeps its value: cancels every task spawned into the
+    /// scope so far, but not the body, and not the scope itself.
+    ///
+    /// This is how a scope finishes early *with a value*: the body calls `cancel_tasks`
+    /// once it has what it needs and returns `Ok(value)`, and the scope returns that value
+    /// as soon as the cancelled tasks are torn down. [`cancel`](Self::cancel), by
+    /// contrast, cancels the body too and turns the scope's result into
+    /// [`ScopeError::Cancelled`](crate::ScopeError::Cancelled).
+    ///
+    /// Each task is cancelled as [`JoinHandle::cancel`] would: it is dropped at its
+    /// current await point (after its shield, if it is inside one), its handle reports
+    /// [`JoinError::Cancelled`](crate::JoinError::Cancelled) with
+    /// [`CancelReason::TasksCancelled`], which is also what
+    /// [`cancel_reason`](crate::cancel_reason) says in its destructors. Cancelled tasks are
+    /// not failures: the scope's result is the body's. A task may call it (on a clone of
+    /// the handle) and is cancelled with its siblings once its poll returns. Tasks spawned
+    /// afterwards run as usual, and so do the tasks of a [`pmap_stream`](crate::pmap_stream)
+    /// started afterwards (one started before is cancelled with the rest, and its stream
+    /// panics when polled, as when its scope is cancelled). Does nothing once the scope is
+    /// being cancelled.
+    ///
+    /// # Examples
+    ///
+    /// Ask four replicas, keep the first answer, stop the rest:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use futures::StreamExt;
+    ///
+    /// let first = duet::run_with(duet::Config::new().virtual_clock(), duet::scope(async |s| {
+    ///     let (answers, mut first) = futures::channel::mpsc::unbounded();
+    ///     for replica in 1..=4u64 {
+    ///         let answers = answers.clone();
+    ///         s.spawn(async move {
+    ///             duet::sleep(Duration::from_secs(replica)).await; // replica 1 is fastest
+    ///             let _ = answers.unbounded_send(replica);
+    ///         });
+    ///     }
+    ///     let answer = first.next().await;
+    ///     s.cancel_tasks(); // replicas 2 to 4 are dropped; the scope keeps `answer`
+    ///     Ok::<_, std::convert::Infallible>(answer)
+    /// }));
+    /// assert_eq!(first.unwrap(), Some(1));
+    /// ```
+    ///
+    /// [`JoinHandle::cancel`]: crate::JoinHandle::cancel
+    /// [`CancelReason::TasksCancelled`]: crate::CancelReason::TasksCancelled
+    pub fn cancel_tasks(&self) {
+        self.inner.core.request_cancel_tasks();
+    }
+
     /// Returns a `Send + Sync` handle that cancels this scope from any thread.
     ///
     /// While a cancel handle exists, the scope is never considered deadlocked: the handle

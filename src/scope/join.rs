@@ -16,7 +16,8 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
-use super::core::{ScopeCore, TaskKey};
+use super::core::{ScopeCore, TaskCancel, TaskKey};
+use super::current;
 use super::waits::{self, Wait};
 use crate::{CancelReason, JoinError};
 
@@ -34,6 +35,8 @@ pub(crate) struct JoinCell<T> {
     state: Cell<JoinState<T>>,
     waiter: Cell<Option<Waker>>,
     cancel_requested: Cell<bool>,
+    /// Dropped by `Scope::cancel_tasks` (its handle did not ask).
+    tasks_cancelled: Cell<bool>,
 }
 
 impl<T> JoinCell<T> {
@@ -74,6 +77,9 @@ impl<T> Completer<T> {
 impl<T> Drop for Completer<T> {
     fn drop(&mut self) {
         if self.cell.is_running() {
+            if current::is_dropping_for(&CancelReason::TasksCancelled) {
+                self.cell.tasks_cancelled.set(true);
+            }
             self.cell.settle(JoinState::Cancelled);
         }
     }
@@ -85,6 +91,7 @@ pub(crate) fn join_pair<T>(core: Rc<ScopeCore>, key: TaskKey) -> (Completer<T>, 
         state: Cell::new(JoinState::Running),
         waiter: Cell::new(None),
         cancel_requested: Cell::new(false),
+        tasks_cancelled: Cell::new(false),
     });
     (
         Completer { cell: cell.clone() },
@@ -155,7 +162,7 @@ impl<T> JoinHandle<T> {
     /// ```
     pub fn cancel(&self) {
         if self.cell.is_running() && !self.cell.cancel_requested.replace(true) {
-            self.core.request_task_cancel(self.key);
+            self.core.request_task_cancel(self.key, TaskCancel::Handle);
         }
     }
 
@@ -224,6 +231,8 @@ impl<T> Future for JoinHandle<T> {
             JoinState::Cancelled => {
                 Err(JoinError::Cancelled(if this.cell.cancel_requested.get() {
                     CancelReason::JoinHandle
+                } else if this.cell.tasks_cancelled.get() {
+                    CancelReason::TasksCancelled
                 } else {
                     this.core.cancel_reason().unwrap_or(CancelReason::Dropped)
                 }))

@@ -25,8 +25,10 @@ mod handle;
 mod join;
 mod output;
 pub(crate) mod signal;
+mod supervise;
 mod table;
 mod task_ref;
+mod task_set;
 mod tasks;
 pub(crate) mod waits;
 mod waker;
@@ -37,8 +39,10 @@ pub use handle::Scope;
 pub use join::JoinHandle;
 pub use output::{BodyOutput, TaskOutput};
 pub(crate) use signal::Signal;
+pub use supervise::{Supervised, supervise, supervise_with};
 pub(crate) use table::HeldBy;
 pub use task_ref::TaskRef;
+pub use task_set::TaskSet;
 
 use std::panic::Location;
 use std::time::{Duration, Instant};
@@ -81,7 +85,8 @@ pub enum ErrorPolicy {
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct ScopeOptions {
-    policy: ErrorPolicy,
+    // `None`: not chosen (fail-fast), which `supervise_with` tells apart from a choice.
+    policy: Option<ErrorPolicy>,
     timeout: Option<Duration>,
     deadline: Option<Instant>,
     grace: Option<Duration>,
@@ -119,7 +124,7 @@ impl ScopeOptions {
     /// assert_eq!(r.unwrap_err().into_errors().len(), 2);
     /// ```
     pub fn error_policy(mut self, policy: ErrorPolicy) -> Self {
-        self.policy = policy;
+        self.policy = Some(policy);
         self
     }
 
@@ -365,6 +370,24 @@ async fn open<'env, B, E, O>(
     interruptible: Interruptible,
     body: B,
 ) -> Result<O::Ok, ScopeError<E>>
+where
+    B: AsyncFnOnce(&Scope<'env, E>) -> O,
+    O: BodyOutput<E>,
+    E: 'env,
+{
+    open_outcome(options, location, interruptible, body)
+        .await
+        .into_result()
+}
+
+/// Runs a scope to its full outcome (see `supervise`, which keeps the body's value
+/// alongside the errors).
+async fn open_outcome<'env, B, E, O>(
+    options: ScopeOptions,
+    location: &'static Location<'static>,
+    interruptible: Interruptible,
+    body: B,
+) -> driver::Outcome<O::Ok, E>
 where
     B: AsyncFnOnce(&Scope<'env, E>) -> O,
     O: BodyOutput<E>,

@@ -27,7 +27,7 @@ use std::collections::HashMap;
 use std::panic::Location;
 use std::sync::Arc;
 
-use super::core::TaskKey;
+use super::core::{TaskCancel, TaskKey};
 use super::signal::Signal;
 use super::task_ref::TaskRef;
 use super::waits::{Wait, Waits};
@@ -44,15 +44,18 @@ struct TaskMeta {
     live: bool,
     held: bool,
     shielded: bool,
-    /// Its join handle cancelled it while it was suspended inside a shield: it is dropped
-    /// as soon as a poll leaves it suspended outside the shield.
-    doomed: bool,
+    /// Its join handle (or `Scope::cancel_tasks`) cancelled it while it was suspended
+    /// inside a shield: it is dropped as soon as a poll leaves it suspended outside.
+    doomed: Option<TaskCancel>,
     location: &'static Location<'static>,
     /// What the task waits on, if its last poll reported anything (see `waits`). Kept in
     /// the slot, not in a map: every sleeping or queued task reports, and a map's hashing
     /// and cache misses were a third of the cost of a queued limiter acquire.
     waits: Waits,
 }
+
+// One cache line per task, and within glibc's small-allocation cache when the table grows.
+const _: () = assert!(std::mem::size_of::<TaskMeta>() <= 64);
 
 pub(crate) struct TaskTable {
     slots: Vec<TaskMeta>,
@@ -146,7 +149,7 @@ impl TaskTable {
             slot.live = true;
             slot.held = true;
             slot.shielded = false;
-            slot.doomed = false;
+            slot.doomed = None;
             slot.location = location;
         } else {
             if self.slots.capacity() == 0 {
@@ -158,7 +161,7 @@ impl TaskTable {
                 live: true,
                 held: true,
                 shielded: false,
-                doomed: false,
+                doomed: None,
                 location,
                 waits: Waits::default(),
             });
@@ -208,15 +211,16 @@ impl TaskTable {
         slot.waker.take()
     }
 
-    /// Ends the poll of a task that is still pending, keeping what it waits on. True if
-    /// the task must be dropped now: it was cancelled inside a shield and has left it.
+    /// Ends the poll of a task that is still pending, keeping what it waits on. `Some`
+    /// (who cancelled it) if the task must be dropped now: it was cancelled inside a
+    /// shield and has left it.
     pub(crate) fn finish_pending(
         &mut self,
         index: u32,
         waker: WakerSlot,
         report: FrameReport,
         waits: Option<Waits>,
-    ) -> bool {
+    ) -> Option<TaskCancel> {
         let slot = &mut self.slots[index as usize];
         match waits {
             Some(waits) => slot.waits = waits,
@@ -233,7 +237,7 @@ impl TaskTable {
             }
         }
         slot.waker = Some(waker);
-        slot.doomed && !slot.shielded
+        slot.doomed.filter(|_| !slot.shielded)
     }
 
     /// Ends the poll of a task that is ready, and releases its slot.
@@ -246,11 +250,11 @@ impl TaskTable {
     /// live, suspended and not shielded (the caller then drops it). A shielded one, or one
     /// being polled (it cancelled itself through its own handle), is only marked, to be
     /// dropped once a poll leaves it suspended outside a shield.
-    pub(crate) fn cancel(&mut self, key: TaskKey) -> Cancel {
+    pub(crate) fn cancel(&mut self, key: TaskKey, by: TaskCancel) -> Cancel {
         match self.slots.get_mut(key.index as usize) {
             Some(slot) if slot.live && slot.generation == key.generation => {
                 if slot.shielded || slot.waker.is_none() {
-                    slot.doomed = true;
+                    slot.doomed = Some(by);
                     Cancel::Deferred
                 } else {
                     self.release(key.index);
@@ -308,6 +312,17 @@ impl TaskTable {
             Some(slot) if slot.live => slot.waker.as_ref().map_or(0, WakerSlot::join_waiter),
             _ => 0,
         }
+    }
+
+    /// The keys of the live tasks.
+    pub(crate) fn live_keys(&self) -> impl Iterator<Item = TaskKey> + '_ {
+        (0..)
+            .zip(&self.slots)
+            .filter(|(_, slot)| slot.live)
+            .map(|(index, slot)| TaskKey {
+                index,
+                generation: slot.generation,
+            })
     }
 
     /// Indices of the live tasks, with whether each is shielded.

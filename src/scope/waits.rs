@@ -27,6 +27,7 @@ use std::task::Waker;
 use std::time::Instant;
 
 use super::core::ScopeCore;
+use super::task_set::SetShared;
 use crate::runtime::{NO_REPORT, note_report};
 
 /// One thing a suspended task is waiting on.
@@ -36,6 +37,8 @@ pub(crate) enum Wait {
     Join { scope: Weak<ScopeCore>, index: u32 },
     /// A scope opened in the task.
     Scope(Weak<ScopeCore>),
+    /// The next task of a [`TaskSet`](crate::TaskSet) to finish.
+    Set(Weak<SetShared>),
     /// A timer.
     Sleep(Instant),
     /// A slot of a limiter, or room in it.

@@ -1,0 +1,349 @@
+//! [`TaskSet`]: tasks of a scope, taken in the order they finish.
+//!
+//! Each task spawned through a set is an ordinary task of the set's scope, wrapped so
+//! that its end (success, failure, panic or cancellation) pushes its slot number onto the
+//! set's *finished* queue and wakes the consumer. The consumer takes slots from the front
+//! of that queue and polls only their join handles, so taking one result costs the same
+//! whatever the number of tasks still running (a `FuturesUnordered` of join handles
+//! would do that too, but it polls them with its own waker, which hides the wait from
+//! the deadlock analysis and the dump; and dropping it would detach the tasks instead of
+//! cancelling them).
+//!
+//! # Invariants
+//!
+//! 1. Every member's slot is pushed onto the finished queue exactly once, when its
+//!    wrapped future completes or is dropped, before the consumer can run again.
+//! 2. A slot is freed only after its join handle returned its outcome, which is after
+//!    its one push was taken from the queue: the queue never names a freed slot.
+//! 3. While the consumer waits, the set holds exactly one clone of its waker, and only
+//!    a member's end fires it: for the deadlock analysis, an internal wait.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::fmt;
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::rc::{Rc, Weak};
+use std::task::{Context, Poll, Waker};
+
+use futures::Stream;
+
+use super::core::ScopeCore;
+use super::output::TaskOutput;
+use super::waits::{self, Wait};
+use super::{JoinHandle, Scope};
+use crate::JoinError;
+
+/// What a set shares with the wrappers of its tasks, and what the deadlock analysis and
+/// the dump read of a waiting set.
+pub(crate) struct SetShared {
+    finished: RefCell<VecDeque<u32>>,
+    consumer: RefCell<Option<Waker>>,
+    /// The scope the members belong to.
+    pub(crate) scope: Weak<ScopeCore>,
+    /// Members spawned and not yet taken.
+    pub(crate) pending: Cell<usize>,
+}
+
+impl SetShared {
+    /// The data pointer of the waker the consumer waits with (0: none).
+    pub(crate) fn registered(&self) -> usize {
+        self.consumer
+            .borrow()
+            .as_ref()
+            .map_or(0, |waker| waker.data() as usize)
+    }
+}
+
+/// Pushes its member's slot onto the finished queue when the member's future completes
+/// or is dropped.
+struct OnEnd {
+    shared: Rc<SetShared>,
+    index: u32,
+}
+
+impl Drop for OnEnd {
+    fn drop(&mut self) {
+        self.shared.finished.borrow_mut().push_back(self.index);
+        let consumer = self.shared.consumer.borrow_mut().take();
+        if let Some(consumer) = consumer {
+            consumer.wake();
+        }
+    }
+}
+
+/// Tasks of a scope whose results are taken in the order they finish, like tokio's
+/// `JoinSet`, without giving up structure: the tasks still belong to the scope (its
+/// error policy, cancellation, deadlock detection and dump apply to them), and dropping
+/// the set cancels the tasks whose results were not taken.
+///
+/// [`spawn`](TaskSet::spawn) spawns a task into the set's scope;
+/// [`join_next`](TaskSet::join_next) (or the [`Stream`] impl) yields each task's outcome,
+/// as its [`JoinHandle`] would, in the order they finish, and `None` once every task
+/// spawned so far was taken. A failed task yields [`JoinError::Failed`] (its error goes to
+/// the scope, which under the default fail-fast policy cancels the rest, the consumer
+/// included); to see errors as values, have the task return `Ok(result)`.
+///
+/// Dropping the set cancels every member still running, through its join handle: each
+/// is dropped at its await point before its scope polls anything else (after its shield,
+/// if it is inside one), and the scope waits for that teardown before it returns.
+///
+/// # Examples
+///
+/// Handle responses as they arrive, stop after the first two:
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let (first_two, now) = duet::run_with(duet::Config::new().virtual_clock(), async {
+///     let start = duet::now();
+///     let first_two = duet::scope(async |s| {
+///         let mut set = duet::TaskSet::new(s);
+///         for ms in [300u64, 100, 400, 200] {
+///             set.spawn(async move {
+///                 duet::sleep(Duration::from_millis(ms)).await;
+///                 Ok(ms)
+///             });
+///         }
+///         let mut first_two = Vec::new();
+///         while let Some(done) = set.join_next().await {
+///             first_two.push(done.expect("nothing cancels these tasks"));
+///             if first_two.len() == 2 {
+///                 break; // dropping the set cancels the 300 ms and 400 ms tasks
+///             }
+///         }
+///         Ok::<_, std::convert::Infallible>(first_two)
+///     })
+///     .await;
+///     (first_two.unwrap(), duet::now() - start)
+/// });
+/// assert_eq!(first_two, [100, 200]);
+/// assert_eq!(now, Duration::from_millis(200)); // the others did not run to the end
+/// ```
+pub struct TaskSet<'env, T, E = Infallible> {
+    scope: Scope<'env, E>,
+    shared: Rc<SetShared>,
+    members: Vec<Option<JoinHandle<T>>>,
+    free: Vec<u32>,
+}
+
+impl<'env, T, E: 'env> TaskSet<'env, T, E> {
+    /// An empty set whose tasks will belong to `scope`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let r = duet::run_scope(async |s| {
+    ///     let mut set = duet::TaskSet::new(s);
+    ///     set.spawn(async { Ok(1) });
+    ///     Ok::<_, std::convert::Infallible>(set.join_next().await)
+    /// });
+    /// assert_eq!(r.unwrap(), Some(Ok(1)));
+    /// ```
+    pub fn new(scope: &Scope<'env, E>) -> Self {
+        TaskSet {
+            scope: scope.clone(),
+            shared: Rc::new(SetShared {
+                finished: RefCell::new(VecDeque::new()),
+                consumer: RefCell::new(None),
+                scope: Rc::downgrade(&scope.inner.core),
+                pending: Cell::new(0),
+            }),
+            members: Vec::new(),
+            free: Vec::new(),
+        }
+    }
+
+    /// Spawns `future` as a task of the set's scope (see [`Scope::spawn`]); its outcome
+    /// comes out of [`join_next`](Self::join_next).
+    ///
+    /// # Panics
+    ///
+    /// As [`Scope::spawn`]: if the scope has already finished.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let total = duet::run_scope(async |s| {
+    ///     let mut set = duet::TaskSet::new(s);
+    ///     for n in 1..=3 {
+    ///         set.spawn(async move { Ok(n * 10) });
+    ///     }
+    ///     let mut total = 0;
+    ///     while let Some(n) = set.join_next().await {
+    ///         total += n.expect("not cancelled");
+    ///     }
+    ///     Ok::<_, std::convert::Infallible>(total)
+    /// });
+    /// assert_eq!(total.unwrap(), 60);
+    /// ```
+    #[track_caller]
+    pub fn spawn<F>(&mut self, future: F)
+    where
+        F: Future + 'env,
+        F::Output: TaskOutput<E, Ok = T>,
+    {
+        let index = match self.free.pop() {
+            Some(index) => index,
+            None => {
+                self.members.push(None);
+                u32::try_from(self.members.len() - 1).expect("fewer than 2^32 tasks in a set")
+            }
+        };
+        let on_end = OnEnd {
+            shared: self.shared.clone(),
+            index,
+        };
+        let handle = self.scope.spawn(async move {
+            let _on_end = on_end;
+            future.await
+        });
+        self.members[index as usize] = Some(handle);
+        self.shared.pending.set(self.shared.pending.get() + 1);
+    }
+
+    /// Waits for the next task of the set to finish and returns its outcome, as its
+    /// [`JoinHandle`] would; `None` if every task spawned so far was taken.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping the future before it completes takes nothing from the set;
+    /// the outcome is returned by the next call.
+    ///
+    /// # Examples
+    ///
+    /// See [`TaskSet`].
+    pub async fn join_next(&mut self) -> Option<Result<T, JoinError>> {
+        poll_fn(|cx| self.poll_join_next(cx)).await
+    }
+
+    /// Polls for the next task to finish.
+    ///
+    /// `Poll::Ready(Some(outcome))`: a task finished (or was cancelled), and this is its
+    /// outcome. `Poll::Ready(None)`: no task of the set is left (the set may still
+    /// [`spawn`](Self::spawn) more). `Poll::Pending`: tasks are running; the waker is
+    /// woken when one ends.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let r = duet::run_scope(async |s| {
+    ///     let mut set = duet::TaskSet::<(), _>::new(s);
+    ///     let empty = std::future::poll_fn(|cx| set.poll_join_next(cx)).await;
+    ///     Ok::<_, std::convert::Infallible>(empty.is_none())
+    /// });
+    /// assert!(r.unwrap());
+    /// ```
+    pub fn poll_join_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T, JoinError>>> {
+        let next = self.shared.finished.borrow_mut().pop_front();
+        let Some(index) = next else {
+            if self.shared.pending.get() == 0 {
+                return Poll::Ready(None);
+            }
+            let mut consumer = self.shared.consumer.borrow_mut();
+            if !consumer.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                *consumer = Some(cx.waker().clone());
+            }
+            drop(consumer);
+            waits::report(cx.waker(), Wait::Set(Rc::downgrade(&self.shared)));
+            return Poll::Pending;
+        };
+        let handle = self.members[index as usize]
+            .as_mut()
+            .expect("a finished member's slot is freed only once its outcome was taken");
+        match Pin::new(handle).poll(cx) {
+            Poll::Ready(outcome) => {
+                self.members[index as usize] = None;
+                self.free.push(index);
+                self.shared.pending.set(self.shared.pending.get() - 1);
+                Poll::Ready(Some(outcome))
+            }
+            Poll::Pending => {
+                // Ended but not settled yet (its drop is still under way): its handle
+                // now holds our waker, and the slot stays first in line.
+                self.shared.finished.borrow_mut().push_front(index);
+                Poll::Pending
+            }
+        }
+    }
+
+    /// The number of tasks spawned into the set whose outcome was not taken yet.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// duet::run_scope(async |s| {
+    ///     let mut set = duet::TaskSet::new(s);
+    ///     set.spawn(async {});
+    ///     assert_eq!(set.len(), 1);
+    ///     set.join_next().await;
+    ///     assert!(set.is_empty());
+    /// })
+    /// .unwrap();
+    /// ```
+    pub fn len(&self) -> usize {
+        self.shared.pending.get()
+    }
+
+    /// True if every task spawned into the set was taken.
+    ///
+    /// # Examples
+    ///
+    /// See [`len`](Self::len).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Cancels every task of the set still running, through its join handle; their
+    /// outcomes ([`JoinError::Cancelled`] with
+    /// [`CancelReason::JoinHandle`](crate::CancelReason::JoinHandle)) still come out of
+    /// [`join_next`](Self::join_next), in the order they are dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// duet::run_scope(async |s| {
+    ///     let mut set = duet::TaskSet::new(s);
+    ///     set.spawn(futures::future::pending::<()>());
+    ///     set.cancel_all();
+    ///     assert!(set.join_next().await.unwrap().unwrap_err().is_cancelled());
+    /// })
+    /// .unwrap();
+    /// ```
+    pub fn cancel_all(&self) {
+        for handle in self.members.iter().flatten() {
+            handle.cancel();
+        }
+    }
+}
+
+impl<'env, T, E: 'env> Stream for TaskSet<'env, T, E> {
+    type Item = Result<T, JoinError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_join_next(cx)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        // More may be spawned between polls.
+        (self.len(), None)
+    }
+}
+
+impl<T, E> Drop for TaskSet<'_, T, E> {
+    fn drop(&mut self) {
+        for handle in self.members.iter().flatten() {
+            handle.cancel();
+        }
+    }
+}
+
+impl<T, E> fmt::Debug for TaskSet<'_, T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskSet")
+            .field("pending", &self.shared.pending.get())
+            .field("finished", &self.shared.finished.borrow().len())
+            .finish()
+    }
+}
