@@ -105,13 +105,12 @@ where
 /// let all_failed = duet::run(duet::first_ok([async { Err::<(), _>("a") }, async { Err("b") }]));
 /// assert_eq!(all_failed.unwrap_err(), ["a", "b"]);
 /// ```
-#[track_caller]
-pub fn first_ok<I, T, E>(futures: I) -> impl Future<Output = Result<T, Vec<E>>>
+pub async fn first_ok<I, T, E>(futures: I) -> Result<T, Vec<E>>
 where
     I: IntoIterator,
     I::Item: Future<Output = Result<T, E>>,
 {
-    async move {
+    {
         let outcome = internal_scope(async |s| {
             let mut set = TaskSet::new(s);
             let mut count = 0;
