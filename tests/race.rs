@@ -112,7 +112,7 @@ fn first_ok_of_nothing_has_no_errors() {
 
 #[test]
 fn attempts_may_borrow_from_the_caller() {
-    let replicas = vec![String::from("a"), String::from("bb"), String::from("ccc")];
+    let replicas = [String::from("a"), String::from("bb"), String::from("ccc")];
     let r = duet::run(duet::first_ok(replicas.iter().map(|name| async move {
         if name.len() == 2 {
             Ok(name.as_str())
