@@ -115,6 +115,11 @@
 //! assert_eq!(all.unwrap_err().errors().count(), 2);
 //! ```
 //!
+//! A [`ScopeError`] is a [`std::error::Error`] whenever its errors can be displayed, so
+//! `?` takes it into `anyhow::Result` or `Result<_, Box<dyn Error + Send + Sync>>`; a
+//! downcast to `ScopeError<E>` gets the typed errors back (see the examples on its
+//! `Error` impl).
+//!
 //! [`Scope::cancel`] (or a [`CancelHandle`], which works from any thread) cancels a
 //! whole scope, its nested scopes first. The result is [`ScopeError::Cancelled`] with a
 //! [`CancelReason`], which callers can tell apart from a failure:
