@@ -299,7 +299,8 @@
 //! **Futures completed by other threads.** An [`AwaitableFuture`] is completed by hand,
 //! from any thread, and awaited by a task; [`unblock`] and [`ThreadPool`] run blocking
 //! code on other threads and hand back its result. If the awaiting task is cancelled,
-//! the producer sees [`AwaitableFuture::is_cancelled`] and can stop. This is also how
+//! the producer sees [`AwaitableFuture::is_cancelled`] and can stop; a closure given to
+//! [`unblock_cancellable`] polls its [`CancelToken`] for the same. This is also how
 //! CPU work goes to rayon: `rayon::spawn` a job that calls `set_result`.
 //!
 //! ```
@@ -421,8 +422,8 @@ pub use collector::{AsyncCollector, CollectorClosed, CollectorError, CollectorSt
 pub use context::ContextVar;
 pub use error::{JoinError, ScopeError};
 pub use interop::{
-    AwaitError, AwaitableFuture, Batch, Batcher, Cancelled, ThreadPool, Unblock, completed_future,
-    failed_future, unblock,
+    AwaitError, AwaitableFuture, Batch, Batcher, CancelToken, Cancelled, ThreadPool, Unblock,
+    completed_future, failed_future, unblock, unblock_cancellable,
 };
 pub use limited_scope::LimitedScope;
 pub use limiter::{Acquire, Available, Limiter, Slot, Throttle};
