@@ -379,7 +379,8 @@
 //!
 //! A [`ContextVar`] is inherited by tasks at spawn time, like Python's `contextvars`:
 //! a task starts with its spawner's values of that moment, and what it changes is seen by
-//! itself and the tasks it spawns later, never by its parent or siblings.
+//! itself and the tasks it spawns later, never by its parent or siblings. A variable
+//! declared with [`ContextVar::with_default`] reads as its default wherever nothing set it.
 //!
 //! ```
 //! static USER: duet::ContextVar<&str> = duet::ContextVar::new("user");
