@@ -86,7 +86,9 @@
 //! ```
 //!
 //! A task cannot capture the `&Scope` its body received (it is a borrow of the body's
-//! own frame); a task that spawns siblings takes a [clone](Scope#lifetimes) of the handle.
+//! own frame: the compiler says "borrowed data escapes outside of closure", E0521); a
+//! task that spawns siblings takes a [clone](Scope#lifetimes) of the handle,
+//! `let s2 = s.clone();`, and moves that in.
 //!
 //! # Errors and cancellation
 //!
