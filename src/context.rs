@@ -118,8 +118,9 @@ fn swap_current(values: &mut Values) {
 
 /// A task-local variable: each task sees the value it inherited at spawn or set itself.
 ///
-/// Declare it as a `static`; its value type must be `Clone` to be read by value (or use
-/// [`with`](ContextVar::with) to borrow it).
+/// Declare it as a `static`, with [`new`](ContextVar::new) or, to give it a value where
+/// nothing set one, [`with_default`](ContextVar::with_default); its value type must be
+/// `Clone` to be read by value (or use [`with`](ContextVar::with) to borrow it).
 ///
 /// # Examples
 ///
@@ -147,7 +148,10 @@ fn swap_current(values: &mut Values) {
 /// ```
 pub struct ContextVar<T: 'static> {
     name: &'static str,
-    _value: std::marker::PhantomData<fn() -> T>,
+    /// What reads give where no value is set. A function rather than a `T`: a `static`
+    /// of any `T` stays `Sync` (a `ContextVar<Rc<_>>` is fine), and the default need not
+    /// be constructible in a `const`.
+    default: Option<fn() -> T>,
 }
 
 impl<T: 'static> ContextVar<T> {
@@ -166,7 +170,42 @@ impl<T: 'static> ContextVar<T> {
     pub const fn new(name: &'static str) -> Self {
         ContextVar {
             name,
-            _value: std::marker::PhantomData,
+            default: None,
+        }
+    }
+
+    /// Creates a variable whose reads give `default()` wherever no value is set (never
+    /// set in this task or inherited, or [removed](ContextVar::remove)), like the
+    /// `default` of a Python `ContextVar`. `name` appears in its `Debug` output.
+    ///
+    /// `default` is a function, so that any value can be the default of a `static`:
+    /// a literal in a closure (`|| 3`), or a constructor (`String::new`, `Vec::new`). It is
+    /// called on each read that finds no value; the default is not stored in the context,
+    /// so tasks and threads that never set the variable all see a fresh default.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// static LOCALE: duet::ContextVar<&str> = duet::ContextVar::with_default("locale", || "en-GB");
+    /// static TAGS: duet::ContextVar<Vec<String>> = duet::ContextVar::with_default("tags", Vec::new);
+    ///
+    /// assert_eq!(LOCALE.get(), Some("en-GB")); // nothing set: the default
+    /// duet::run_scope(async |s| {
+    ///     let before = s.spawn(async { Ok(LOCALE.get()) });
+    ///     LOCALE.set("fr-FR");
+    ///     assert_eq!(before.await.unwrap(), Some("en-GB")); // spawned before the set
+    ///     assert_eq!(LOCALE.get(), Some("fr-FR"));
+    ///     LOCALE.remove();
+    ///     assert_eq!(LOCALE.get(), Some("en-GB")); // back to the default
+    ///     TAGS.with(|tags| assert_eq!(tags.map(Vec::len), Some(0)));
+    ///     Ok::<_, std::convert::Infallible>(())
+    /// })
+    /// .unwrap();
+    /// ```
+    pub const fn with_default(name: &'static str, default: fn() -> T) -> Self {
+        ContextVar {
+            name,
+            default: Some(default),
         }
     }
 
@@ -216,7 +255,8 @@ impl<T: 'static> ContextVar<T> {
         });
     }
 
-    /// Removes the variable from the current task's context.
+    /// Removes the variable from the current task's context; reads then give its
+    /// [default](ContextVar::with_default), if it has one, or `None`.
     ///
     /// Like [`set`](ContextVar::set), this changes only the current task's context:
     /// tasks that already inherited the value keep it.
@@ -247,7 +287,8 @@ impl<T: 'static> ContextVar<T> {
         });
     }
 
-    /// Calls `f` with a reference to the current value, if set.
+    /// Calls `f` with a reference to the current value: the one set, else the
+    /// [default](ContextVar::with_default) if the variable has one, else `None`.
     ///
     /// Works for values that are not `Clone`. `f` must not set or remove context
     /// variables (it would panic: the context is borrowed while `f` runs).
@@ -275,12 +316,20 @@ impl<T: 'static> ContextVar<T> {
             })
             .ok()
             .flatten();
-        f(value.as_deref().and_then(|v| v.downcast_ref::<T>()))
+        match value.as_deref().and_then(|v| v.downcast_ref::<T>()) {
+            Some(value) => f(Some(value)),
+            None => match self.default {
+                Some(default) => f(Some(&default())),
+                None => f(None),
+            },
+        }
     }
 }
 
 impl<T: Clone + 'static> ContextVar<T> {
-    /// The current value, if set (a clone of it).
+    /// The current value (a clone of it): the one set, else the
+    /// [default](ContextVar::with_default) if the variable has one, else `None`. A
+    /// variable declared with a default never reads as `None`.
     ///
     /// # Examples
     ///

@@ -202,11 +202,74 @@ impl<E: fmt::Display> fmt::Display for ScopeError<E> {
     }
 }
 
-impl<E: Error + 'static> Error for ScopeError<E> {
-    fn source(&self) -> Option<&(dyn Error + 'static)> {
-        self.errors().next().map(|e| e as &(dyn Error + 'static))
-    }
-}
+/// A `ScopeError` is an [`Error`] whenever its tasks' errors can be shown, so `?` takes it
+/// into the usual catch-all error types: `anyhow::Error`, `Box<dyn Error + Send + Sync>`,
+/// or any type with a `From<ScopeError<E>>`. This includes error types that are not
+/// themselves [`Error`]s, such as `anyhow::Error`, `Box<dyn Error>` and `&str`.
+///
+/// # No `source()`
+///
+/// [`source`](Error::source) returns `None`. The [`Display`](fmt::Display) text already
+/// contains the first error's message, and an error that shows its cause in its message
+/// should not also return it as its source, or error reporters (anyhow's `{:#}` and
+/// `{:?}`, `eyre`, logging crates) print it twice. (Returning it would also need
+/// `E: Error`, which `anyhow::Error` and `Box<dyn Error>` are not, so `?` into them would
+/// not compile.) The errors themselves, with their own types and sources, stay
+/// reachable: downcast back to `ScopeError<E>` and use [`errors`](ScopeError::errors) or
+/// [`into_errors`](ScopeError::into_errors).
+///
+/// # Examples
+///
+/// `?` into `anyhow::Result`, and back to the typed errors:
+///
+/// ```
+/// use duet::ScopeError;
+///
+/// #[derive(Debug, PartialEq)]
+/// struct Refused(u16);
+/// impl std::fmt::Display for Refused {
+///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+///         write!(f, "port {} refused", self.0)
+///     }
+/// }
+/// impl std::error::Error for Refused {}
+///
+/// fn connect_all() -> anyhow::Result<()> {
+///     duet::run_scope(async |s| {
+///         s.spawn(async { Err::<(), _>(Refused(80)) });
+///         s.spawn(async { Err::<(), _>(Refused(443)) });
+///         Ok(())
+///     })?;
+///     Ok(())
+/// }
+///
+/// let error = connect_all().unwrap_err();
+/// assert_eq!(format!("{error:#}"), "a task failed: port 80 refused"); // said once
+/// let scope_error = error.downcast_ref::<ScopeError<Refused>>().unwrap();
+/// assert_eq!(scope_error.errors().next(), Some(&Refused(80)));
+/// ```
+///
+/// With `anyhow::Error` as the tasks' error type, and into `Box<dyn Error + Send + Sync>`:
+///
+/// ```
+/// use std::error::Error;
+///
+/// fn with_anyhow() -> anyhow::Result<u32> {
+///     let n = duet::run_scope(async |s| {
+///         let parsed = s.spawn(async { Ok::<_, anyhow::Error>("42".parse::<u32>()?) });
+///         Ok(parsed.await?)
+///     })?;
+///     Ok(n)
+/// }
+/// assert_eq!(with_anyhow().unwrap(), 42);
+///
+/// fn with_box() -> Result<(), Box<dyn Error + Send + Sync>> {
+///     duet::run_scope(async |_s| Err::<(), Box<dyn Error + Send + Sync>>("no quorum".into()))?;
+///     Ok(())
+/// }
+/// assert_eq!(with_box().unwrap_err().to_string(), "a task failed: no quorum");
+/// ```
+impl<E: fmt::Debug + fmt::Display> Error for ScopeError<E> {}
 
 /// Why awaiting a [`JoinHandle`](crate::JoinHandle) did not give the task's value.
 ///

@@ -86,7 +86,9 @@
 //! ```
 //!
 //! A task cannot capture the `&Scope` its body received (it is a borrow of the body's
-//! own frame); a task that spawns siblings takes a [clone](Scope#lifetimes) of the handle.
+//! own frame: the compiler says "borrowed data escapes outside of closure", E0521); a
+//! task that spawns siblings takes a [clone](Scope#lifetimes) of the handle,
+//! `let s2 = s.clone();`, and moves that in.
 //!
 //! # Errors and cancellation
 //!
@@ -114,6 +116,11 @@
 //! }));
 //! assert_eq!(all.unwrap_err().errors().count(), 2);
 //! ```
+//!
+//! A [`ScopeError`] is a [`std::error::Error`] whenever its errors can be displayed, so
+//! `?` takes it into `anyhow::Result` or `Result<_, Box<dyn Error + Send + Sync>>`; a
+//! downcast to `ScopeError<E>` gets the typed errors back (see the examples on its
+//! `Error` impl).
 //!
 //! [`Scope::cancel`] (or a [`CancelHandle`], which works from any thread) cancels a
 //! whole scope, its nested scopes first. The result is [`ScopeError::Cancelled`] with a
@@ -294,7 +301,8 @@
 //! **Futures completed by other threads.** An [`AwaitableFuture`] is completed by hand,
 //! from any thread, and awaited by a task; [`unblock`] and [`ThreadPool`] run blocking
 //! code on other threads and hand back its result. If the awaiting task is cancelled,
-//! the producer sees [`AwaitableFuture::is_cancelled`] and can stop. This is also how
+//! the producer sees [`AwaitableFuture::is_cancelled`] and can stop; a closure given to
+//! [`unblock_cancellable`] polls its [`CancelToken`] for the same. This is also how
 //! CPU work goes to rayon: `rayon::spawn` a job that calls `set_result`.
 //!
 //! ```
@@ -373,7 +381,8 @@
 //!
 //! A [`ContextVar`] is inherited by tasks at spawn time, like Python's `contextvars`:
 //! a task starts with its spawner's values of that moment, and what it changes is seen by
-//! itself and the tasks it spawns later, never by its parent or siblings.
+//! itself and the tasks it spawns later, never by its parent or siblings. A variable
+//! declared with [`ContextVar::with_default`] reads as its default wherever nothing set it.
 //!
 //! ```
 //! static USER: duet::ContextVar<&str> = duet::ContextVar::new("user");
@@ -417,8 +426,8 @@ pub use collector::{AsyncCollector, CollectorClosed, CollectorError, CollectorSt
 pub use context::ContextVar;
 pub use error::{JoinError, ScopeError};
 pub use interop::{
-    AwaitError, AwaitableFuture, Batch, Batcher, Cancelled, ThreadPool, Unblock, completed_future,
-    failed_future, unblock,
+    AwaitError, AwaitableFuture, Batch, Batcher, CancelToken, Cancelled, ThreadPool, Unblock,
+    completed_future, failed_future, unblock, unblock_cancellable,
 };
 pub use limited_scope::LimitedScope;
 pub use limiter::{Acquire, Available, Limiter, Slot, Throttle};

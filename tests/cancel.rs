@@ -342,3 +342,35 @@ fn every_child_is_dropped_exactly_once_on_success_failure_cancel_and_panic() {
     assert!(caught.is_err());
     assert_eq!((probe.created(), probe.dropped()), (20, 20));
 }
+
+#[test]
+fn every_clone_of_a_cancel_handle_cancels_the_same_scope_from_any_thread() {
+    let probe = Probe::new();
+    let (seen_tx, seen) = std::sync::mpsc::channel();
+    let r = duet::run_scope(async |s| {
+        s.spawn(probe.track(pending::<()>()));
+        let original = s.cancel_handle();
+        let canceller = original.clone();
+        let observer = canceller.clone();
+        drop(original); // the clones do not depend on it
+        assert!(!observer.is_cancelled());
+        thread::spawn(move || {
+            thread::sleep(Duration::from_millis(10));
+            canceller.cancel();
+        });
+        thread::spawn(move || {
+            while !observer.is_cancelled() {
+                thread::yield_now();
+            }
+            seen_tx.send(format!("{observer:?}")).unwrap();
+        });
+        pending::<()>().await;
+        Ok(())
+    });
+    assert!(cancelled_explicitly::<Infallible>(r));
+    assert_eq!(probe.dropped(), 1);
+    assert_eq!(
+        seen.recv_timeout(Duration::from_secs(10)).unwrap(),
+        "CancelHandle { cancelled: true }"
+    );
+}

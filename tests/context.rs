@@ -331,3 +331,95 @@ fn grandchildren_dropped_with_a_cancelled_task_see_their_own_context() {
         seen[0].1
     );
 }
+
+static REGION: ContextVar<&'static str> = ContextVar::with_default("region", || "eu-west");
+
+/// A variable declared with a default reads as the default wherever nothing set it:
+/// before `run`, in the root, in tasks, in a nested run and on another thread; a value
+/// set overrides it for the setter and what it spawns afterwards, and removing the value
+/// brings the default back.
+#[test]
+fn a_declared_default_is_read_wherever_no_value_is_set() {
+    assert_eq!(REGION.get(), Some("eu-west"));
+    let seen = RefCell::new(Vec::new());
+    duet::run_scope(async |s| {
+        let seen = &seen;
+        assert_eq!(REGION.get(), Some("eu-west"));
+        let early = s.spawn(async { Ok(REGION.get()) });
+        REGION.set("us-east");
+        s.spawn(async move {
+            seen.borrow_mut().push(("inherited", REGION.get()));
+            REGION.remove(); // this task only
+            seen.borrow_mut()
+                .push(("removed in the task", REGION.get()));
+        });
+        s.spawn(async move {
+            yield_times(2).await; // after the sibling removed its value
+            seen.borrow_mut().push(("sibling", REGION.get()));
+        });
+        assert_eq!(early.await.unwrap(), Some("eu-west"));
+        let nested = duet::run(async { REGION.get() }); // starts from this task's values
+        assert_eq!(nested, Some("us-east"));
+        let other_thread = std::thread::spawn(|| REGION.get()).join().unwrap();
+        assert_eq!(
+            other_thread,
+            Some("eu-west"),
+            "a thread of its own: nothing set"
+        );
+        REGION.remove();
+        assert_eq!(REGION.get(), Some("eu-west"));
+        Ok::<_, Infallible>(())
+    })
+    .unwrap();
+    assert_eq!(
+        seen.into_inner(),
+        [
+            ("inherited", Some("us-east")),
+            ("removed in the task", Some("eu-west")),
+            ("sibling", Some("us-east")),
+        ]
+    );
+    assert_eq!(REGION.get(), Some("eu-west"));
+}
+
+/// The default is computed by each read that finds no value, and never stored in the
+/// context: a read after a value was set does not call it.
+#[test]
+fn the_default_is_called_only_by_reads_that_find_no_value() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static CALLS: AtomicUsize = AtomicUsize::new(0);
+    static COUNTED: ContextVar<Vec<u32>> = ContextVar::with_default("counted", || {
+        CALLS.fetch_add(1, Ordering::SeqCst);
+        vec![0]
+    });
+    duet::run(async {
+        assert_eq!(COUNTED.get(), Some(vec![0]));
+        assert_eq!(COUNTED.with(|v| v.map(Vec::len)), Some(1));
+        assert_eq!(CALLS.load(Ordering::SeqCst), 2);
+        COUNTED.set(vec![1, 2]);
+        assert_eq!(COUNTED.get(), Some(vec![1, 2]));
+        assert_eq!(
+            CALLS.load(Ordering::SeqCst),
+            2,
+            "a set value needs no default"
+        );
+    });
+}
+
+/// `with` lends the default of a value type that is not `Clone`, and a default keeps a
+/// `static` of a `!Sync` value type possible.
+#[test]
+fn with_lends_the_default_and_any_value_type_may_have_one() {
+    struct Config {
+        retries: u32,
+    }
+    static CONFIG: ContextVar<Config> =
+        ContextVar::with_default("config", || Config { retries: 3 });
+    static SHARED: ContextVar<std::rc::Rc<u32>> =
+        ContextVar::with_default("shared", || std::rc::Rc::new(7));
+    assert_eq!(CONFIG.with(|c| c.map(|c| c.retries)), Some(3));
+    CONFIG.set(Config { retries: 5 });
+    assert_eq!(CONFIG.with(|c| c.map(|c| c.retries)), Some(5));
+    assert_eq!(SHARED.get().as_deref(), Some(&7));
+    assert_eq!(format!("{CONFIG:?}"), r#"ContextVar { name: "config" }"#);
+}

@@ -273,7 +273,7 @@ fn nested_scope_failure_is_an_ordinary_error_for_its_parent() {
 }
 
 #[test]
-fn scope_error_display_and_source() {
+fn scope_error_display_shows_the_first_error_so_source_is_none() {
     use std::error::Error;
     let failed: ScopeError<AppError> = ScopeError::Failed {
         error: AppError::NotFound("k"),
@@ -283,7 +283,10 @@ fn scope_error_display_and_source() {
         failed.to_string(),
         "a task failed: not found: k (and 1 more error(s))"
     );
-    assert_eq!(failed.source().unwrap().to_string(), "not found: k");
+    // The message already has the first error's text; returning it as the source too
+    // would make error reporters print it twice. The typed errors are in `errors()`.
+    assert!(failed.source().is_none());
+    assert_eq!(failed.errors().next(), Some(&AppError::NotFound("k")));
     let cancelled: ScopeError<AppError> = ScopeError::Cancelled {
         reason: CancelReason::Explicit,
         errors: vec![],
@@ -303,4 +306,102 @@ fn scope_error_display_and_source() {
         file!()
     );
     assert!(error.starts_with(&expected), "{error}");
+}
+
+/// `?` takes a scope's error into `anyhow::Result`, and a downcast gets the typed
+/// errors back.
+#[test]
+fn question_mark_converts_a_scope_error_into_anyhow_and_keeps_the_typed_errors() {
+    fn lookups() -> anyhow::Result<usize> {
+        let total = duet::run(duet::scope_with(
+            ScopeOptions::new().collect_all(),
+            async |s| {
+                s.spawn(async { lookup("!a").await.map(drop) });
+                s.spawn(async { lookup("!b").await.map(drop) });
+                lookup("ok").await
+            },
+        ))?;
+        Ok(total)
+    }
+    let error = lookups().unwrap_err();
+    assert_eq!(
+        format!("{error:#}"),
+        "a task failed: not found: !a (and 1 more error(s))",
+        "the first error is in the message once, not repeated as a source"
+    );
+    assert_eq!(error.chain().count(), 1);
+    let scope_error = error
+        .downcast_ref::<ScopeError<AppError>>()
+        .expect("the ScopeError is inside the anyhow::Error");
+    assert!(scope_error.is_failed());
+    assert_eq!(
+        scope_error.errors().collect::<Vec<_>>(),
+        [&AppError::NotFound("!a"), &AppError::NotFound("!b")]
+    );
+    let owned = error.downcast::<ScopeError<AppError>>().unwrap();
+    assert_eq!(
+        owned.into_errors(),
+        [AppError::NotFound("!a"), AppError::NotFound("!b")]
+    );
+}
+
+/// Tasks may fail with `anyhow::Error` itself (which is not a `std::error::Error`), and
+/// the scope's error still converts into `anyhow::Result`.
+#[test]
+fn a_scope_of_anyhow_errors_converts_into_anyhow() {
+    fn parse_all(inputs: &[&str]) -> anyhow::Result<u32> {
+        let sum = duet::run_scope(async |s| {
+            let handles: Vec<_> = inputs
+                .iter()
+                .map(|&i| s.spawn(async move { Ok::<_, anyhow::Error>(i.parse::<u32>()?) }))
+                .collect();
+            let mut sum = 0;
+            for h in handles {
+                sum += h.await?;
+            }
+            Ok(sum)
+        })?;
+        Ok(sum)
+    }
+    assert_eq!(parse_all(&["1", "2"]).unwrap(), 3);
+    let error = parse_all(&["1", "x"]).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "a task failed: invalid digit found in string"
+    );
+    let scope_error = error.downcast_ref::<ScopeError<anyhow::Error>>().unwrap();
+    let first = scope_error.errors().next().unwrap();
+    assert!(first.downcast_ref::<std::num::ParseIntError>().is_some());
+}
+
+/// The same with `Box<dyn Error + Send + Sync>`, which is not a `std::error::Error`
+/// either; a cancellation converts as well.
+#[test]
+fn question_mark_converts_a_scope_error_into_a_boxed_error() {
+    type BoxError = Box<dyn std::error::Error + Send + Sync>;
+    fn failing() -> Result<(), BoxError> {
+        duet::run_scope(async |s| {
+            s.spawn(async { Err::<(), BoxError>(AppError::NotFound("row").into()) });
+            Ok(())
+        })?;
+        Ok(())
+    }
+    fn cancelled() -> Result<(), BoxError> {
+        duet::run_scope(async |s| {
+            s.cancel();
+            Ok::<_, BoxError>(())
+        })?;
+        Ok(())
+    }
+    let error = failing().unwrap_err();
+    assert_eq!(error.to_string(), "a task failed: not found: row");
+    let scope_error = error.downcast_ref::<ScopeError<BoxError>>().unwrap();
+    let first = scope_error.errors().next().unwrap();
+    assert_eq!(
+        first.downcast_ref::<AppError>(),
+        Some(&AppError::NotFound("row"))
+    );
+    let error = cancelled().unwrap_err();
+    let scope_error = error.downcast_ref::<ScopeError<BoxError>>().unwrap();
+    assert_eq!(scope_error.cancel_reason(), Some(&CancelReason::Explicit));
 }

@@ -1,5 +1,5 @@
 //! Blocking offload: `unblock`, `ThreadPool::submit`, panics in jobs, jobs cancelled
-//! before they start.
+//! before they start, and cancellable jobs that stop when their awaiter goes away.
 
 mod common;
 
@@ -7,10 +7,10 @@ use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, mpsc};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{panic_message, watchdog};
-use duet::ThreadPool;
+use duet::{CancelToken, Config, ThreadPool};
 
 #[test]
 fn unblock_returns_the_value_of_a_closure_run_on_another_thread() {
@@ -198,4 +198,258 @@ fn the_global_pool_is_shared() {
     let b = ThreadPool::global();
     assert!(std::ptr::eq(a, b));
     assert!(a.threads() >= 5);
+}
+
+/// Counts its drops; `Send`, for values that live on pool threads.
+struct DropCount(Arc<AtomicUsize>);
+
+impl Drop for DropCount {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A job body that reports when it started, polls its token until cancelled, and
+/// reports when it stopped.
+fn until_cancelled(
+    started: mpsc::Sender<()>,
+    stopped: mpsc::Sender<Instant>,
+) -> impl FnOnce(CancelToken) -> u64 + Send + 'static {
+    move |token| {
+        started.send(()).unwrap();
+        let mut rounds = 0;
+        while !token.is_cancelled() {
+            thread::sleep(Duration::from_millis(1));
+            rounds += 1;
+        }
+        stopped.send(Instant::now()).unwrap();
+        rounds
+    }
+}
+
+/// Waits (off the loop's thread) until a job reported that it started.
+async fn started(rx: mpsc::Receiver<()>) {
+    duet::unblock(move || rx.recv().unwrap()).await;
+}
+
+#[test]
+fn a_cancellable_unblock_stops_soon_after_a_timeout_drops_its_future() {
+    let _watchdog = watchdog("cancellable unblock + timeout", Duration::from_secs(60));
+    let (started_tx, started_rx) = mpsc::channel();
+    let (stopped_tx, stopped) = mpsc::channel();
+    let timed_out_at = duet::run(async {
+        let job = duet::unblock_cancellable(until_cancelled(started_tx, stopped_tx));
+        started(started_rx).await; // the job is running, not merely queued
+        let r = duet::timeout(Duration::from_millis(50), job).await;
+        assert!(r.is_err(), "the job only ends when cancelled");
+        Instant::now()
+    });
+    // Without the token the job would loop forever; 10 s is the bound for "never".
+    let stopped_at = stopped
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the job saw its token cancelled and returned");
+    assert!(
+        stopped_at.saturating_duration_since(timed_out_at) < Duration::from_secs(2),
+        "the job stopped {:?} after the timeout",
+        stopped_at - timed_out_at
+    );
+}
+
+#[test]
+fn a_cancellable_job_sees_a_scope_cancelled_from_another_thread() {
+    let _watchdog = watchdog("cancellable job + CancelHandle", Duration::from_secs(60));
+    let pool = ThreadPool::new(1);
+    let (started_tx, started_rx) = mpsc::channel();
+    let (stopped_tx, stopped) = mpsc::channel();
+    let r = duet::run_scope(async |s| {
+        let job = pool.unblock_cancellable(until_cancelled(started_tx, stopped_tx));
+        s.spawn(async move {
+            job.await;
+        });
+        started(started_rx).await;
+        let handle = s.cancel_handle();
+        thread::spawn(move || handle.cancel()).join().unwrap();
+        futures::future::pending::<()>().await; // dropped by the cancellation
+        Ok::<_, Infallible>(())
+    });
+    assert!(r.unwrap_err().is_cancelled());
+    stopped
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the job saw its token cancelled and returned");
+    // The pool's only thread is free again.
+    assert_eq!(duet::run(pool.unblock(|| 5)), 5);
+}
+
+#[test]
+fn a_submitted_cancellable_job_sees_cancel_called_on_another_thread() {
+    let _watchdog = watchdog("submit_cancellable + cancel", Duration::from_secs(60));
+    let pool = ThreadPool::new(1);
+    let (started_tx, started_rx) = mpsc::channel();
+    let (stopped_tx, stopped) = mpsc::channel();
+    let job = pool.submit_cancellable(until_cancelled(started_tx, stopped_tx));
+    let canceller = job.clone();
+    started_rx.recv().unwrap();
+    thread::spawn(move || assert!(canceller.cancel()))
+        .join()
+        .unwrap();
+    stopped
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the job saw its token cancelled and returned");
+    assert!(duet::run(job).unwrap_err().is_cancelled());
+}
+
+#[test]
+fn a_token_stays_clear_while_the_result_is_awaited_and_when_it_is_delivered() {
+    let pool = ThreadPool::new(1);
+    let (token_tx, token_rx) = mpsc::channel();
+    let value = duet::run(pool.unblock_cancellable(move |token| {
+        thread::sleep(Duration::from_millis(5)); // awaited meanwhile
+        let clear = !token.is_cancelled();
+        token_tx.send(token).unwrap();
+        clear
+    }));
+    assert!(
+        value,
+        "the token was not cancelled while the job was awaited"
+    );
+    let token = token_rx.recv().unwrap();
+    assert!(
+        !token.is_cancelled(),
+        "a delivered result never cancels the token"
+    );
+    assert_eq!(format!("{token:?}"), "CancelToken { cancelled: false }");
+    let f = pool.submit_cancellable(|token| token.is_cancelled());
+    assert!(!duet::run(f).unwrap());
+}
+
+#[test]
+fn dropping_an_unblock_that_was_never_polled_cancels_its_job() {
+    let _watchdog = watchdog("unpolled unblock dropped", Duration::from_secs(60));
+    let pool = ThreadPool::new(1);
+    let (started_tx, started_rx) = mpsc::channel();
+    let (stopped_tx, stopped) = mpsc::channel();
+    let job = pool.unblock_cancellable(until_cancelled(started_tx, stopped_tx));
+    started_rx.recv().unwrap();
+    drop(job);
+    stopped
+        .recv_timeout(Duration::from_secs(10))
+        .expect("dropping the only handle to the result cancelled the token");
+
+    // Not started yet: it never runs.
+    let ran = Arc::new(AtomicUsize::new(0));
+    let (release, blocked) = mpsc::channel::<()>();
+    let (started_tx, started_rx) = mpsc::channel();
+    let blocker = pool.unblock(move || {
+        started_tx.send(()).unwrap();
+        blocked.recv().unwrap();
+    });
+    started_rx.recv().unwrap();
+    let ran2 = ran.clone();
+    drop(pool.unblock(move || ran2.fetch_add(1, Ordering::SeqCst)));
+    release.send(()).unwrap();
+    duet::run(blocker);
+    duet::run(pool.unblock(|| ())); // jobs start in order: the dropped one had its turn
+    assert_eq!(ran.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn a_cancelled_jobs_captures_and_value_are_dropped_on_the_pool() {
+    let _watchdog = watchdog("cancelled job drops", Duration::from_secs(60));
+    let pool = ThreadPool::new(1);
+    let drops = Arc::new(AtomicUsize::new(0));
+    let (started_tx, started_rx) = mpsc::channel();
+    let captured = DropCount(drops.clone());
+    let returned = drops.clone();
+    duet::run(async {
+        let job = pool.unblock_cancellable(move |token| {
+            let _captured = captured; // cleanup the job owns
+            started_tx.send(()).unwrap();
+            while !token.is_cancelled() {
+                thread::sleep(Duration::from_millis(1));
+            }
+            DropCount(returned) // the value nobody will receive
+        });
+        started(started_rx).await;
+        let lost = futures::future::select(job, std::future::ready(())).await;
+        assert!(matches!(lost, futures::future::Either::Right(_)));
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while drops.load(Ordering::SeqCst) < 2 && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(drops.load(Ordering::SeqCst), 2, "the capture and the value");
+}
+
+#[test]
+fn values_that_are_not_clone_come_back_through_every_unblock_form() {
+    struct NotClone(Vec<u8>);
+    let pool = ThreadPool::new(1);
+    assert_eq!(duet::run(pool.unblock(|| NotClone(vec![1]))).0, [1]);
+    assert_eq!(
+        duet::run(pool.unblock_cancellable(|_token| NotClone(vec![2]))).0,
+        [2]
+    );
+    assert_eq!(
+        duet::run(duet::unblock_cancellable(|_token| NotClone(vec![3]))).0,
+        [3]
+    );
+}
+
+#[test]
+fn a_panicking_cancellable_job_is_re_raised_or_reported() {
+    let msg = panic_message(|| {
+        duet::run(duet::unblock_cancellable(|_token| -> u8 {
+            panic!("job exploded")
+        }));
+    });
+    assert_eq!(msg, "job exploded");
+    let pool = ThreadPool::new(1);
+    let error =
+        duet::run(pool.submit_cancellable(|_token| -> u8 { panic!("job exploded") })).unwrap_err();
+    assert!(error.is_panic());
+}
+
+/// Under a virtual clock a cancellable job holds the clock like any pool job: a timeout
+/// does not fire while it works, and once it stopped after a cancellation the clock
+/// moves again.
+#[test]
+fn a_cancellable_job_holds_the_virtual_clock_while_it_runs_and_releases_it_when_it_stops() {
+    let _watchdog = watchdog("cancellable job + virtual clock", Duration::from_secs(60));
+    let (started_tx, started_rx) = mpsc::channel();
+    let (stopped_tx, stopped) = mpsc::channel();
+    duet::run_with(
+        Config::new().virtual_clock(),
+        duet::scope(async |s| {
+            let start = duet::now();
+            let work = duet::unblock_cancellable(|_token| {
+                thread::sleep(Duration::from_millis(20));
+                7
+            });
+            let r = duet::timeout(Duration::from_millis(1), work).await;
+            assert_eq!(r.unwrap(), 7, "the clock stood still while the job worked");
+            assert_eq!(duet::now(), start);
+
+            let job = duet::unblock_cancellable(until_cancelled(started_tx, stopped_tx));
+            let task = s.spawn(async move {
+                job.await;
+            });
+            started(started_rx).await;
+            task.cancel(); // drops the job's future: the token turns cancelled
+            // The job returns, its hold is released, and the clock jumps again. (Were the
+            // hold kept, this sleep would never end: the watchdog would fail the test.)
+            duet::sleep(Duration::from_secs(60)).await;
+            assert_eq!(duet::now() - start, Duration::from_secs(60));
+            Ok::<_, Infallible>(())
+        }),
+    )
+    .unwrap();
+    stopped
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the job saw its token cancelled and returned");
+}
+
+#[test]
+fn a_cancel_token_is_send_sync_and_clone() {
+    fn send_sync_clone<T: Send + Sync + Clone + 'static>() {}
+    send_sync_clone::<CancelToken>();
 }

@@ -15,7 +15,8 @@ use crate::scope::Signal;
 /// [`Scope`](crate::Scope) it is `Send + Sync` and does not borrow anything, so it can be
 /// given to another thread, a signal handler or a callback. Cancelling through it has the
 /// same effect as [`Scope::cancel`](crate::Scope::cancel); cancelling a scope that has
-/// already finished does nothing.
+/// already finished does nothing. It is [`Clone`]: give each thread or callback that may
+/// cancel the scope a clone of its own.
 ///
 /// # Examples
 ///
@@ -98,6 +99,22 @@ impl CancelHandle {
 }
 
 impl Clone for CancelHandle {
+    /// Another handle to the same scope: any clone cancels it, and each sees the
+    /// cancellation, however many were dropped before.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let r = duet::run_scope(async |s| {
+    ///     let watchdog = s.cancel_handle();
+    ///     let observer = watchdog.clone();
+    ///     let worker = std::thread::spawn(move || watchdog.cancel()); // moves one clone
+    ///     worker.join().unwrap();
+    ///     assert!(observer.is_cancelled()); // the other saw it
+    ///     Ok::<_, std::convert::Infallible>(())
+    /// });
+    /// assert!(r.unwrap_err().is_cancelled());
+    /// ```
     fn clone(&self) -> Self {
         CancelHandle::new(self.signal.clone())
     }

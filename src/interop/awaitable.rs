@@ -402,6 +402,11 @@ impl<T> AwaitableFuture<T> {
         self.inner.try_complete(outcome).is_ok()
     }
 
+    /// True while this handle is registered as awaiting (polled, not yet `Ready`).
+    pub(crate) fn is_awaiting(&self) -> bool {
+        self.slot.is_some()
+    }
+
     /// Runs `f` once the future is complete (at once if it is), whatever the outcome,
     /// without reading it.
     pub(crate) fn on_done(&self, f: impl FnOnce() + Send + 'static) {

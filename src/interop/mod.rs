@@ -11,6 +11,7 @@
 //! | `error.rs` | [`AwaitError`] |
 //! | `buffered.rs` | flush actions and the per-loop queue flushed when the loop is idle |
 //! | `pool.rs` | [`ThreadPool`], [`unblock`], [`Unblock`]: blocking work on other threads |
+//! | `token.rs` | [`CancelToken`]: what a pool job polls to learn it was cancelled |
 //! | `batcher.rs` | [`Batcher`], [`Batch`]: one batch of requests per idle point |
 //!
 //! # Invariants
@@ -31,10 +32,12 @@ mod cancelled;
 mod cell;
 mod error;
 mod pool;
+mod token;
 
 pub use awaitable::{AwaitableFuture, completed_future, failed_future};
 pub use batcher::{Batch, Batcher};
 pub(crate) use buffered::FlushQueue;
 pub use cancelled::Cancelled;
 pub use error::AwaitError;
-pub use pool::{ThreadPool, Unblock, unblock};
+pub use pool::{ThreadPool, Unblock, unblock, unblock_cancellable};
+pub use token::CancelToken;

@@ -16,7 +16,11 @@
 //! 3. A job dropped unrun (the pool shut down) drops its producer handle, so its awaiter
 //!    sees [`AwaitError::Abandoned`] rather than hanging.
 //! 4. A job submitted under a virtual clock holds the clock from submission until its
-//!    result is in (or it is skipped): `time::gate`.
+//!    result is in (or it is skipped): `time::gate`. A cancellable job that stops early
+//!    releases it when it returns, like any other.
+//! 5. The [`CancelToken`] a cancellable job gets reads the status of the future the job
+//!    completes: it turns cancelled exactly when that future does. An [`Unblock`] is its
+//!    future's only awaiter, so dropping it (polled or not) cancels the job.
 
 use std::any::Any;
 use std::fmt;
@@ -28,6 +32,7 @@ use std::task::{Context, Poll, ready};
 
 use super::awaitable::AwaitableFuture;
 use super::error::{AwaitError, panic_message};
+use super::token::CancelToken;
 use crate::time::hold_for_work;
 
 /// A pool of threads for blocking work, whose results are awaited from duet tasks.
@@ -42,7 +47,10 @@ use crate::time::hold_for_work;
 ///
 /// Cancelling the task that awaits a job's result cancels the job if it has not started
 /// (it then never runs); a job that is already running finishes (threads cannot be
-/// interrupted) and its result is dropped.
+/// interrupted) and its result is dropped. A job that should stop early is submitted with
+/// [`submit_cancellable`](ThreadPool::submit_cancellable) or
+/// [`unblock_cancellable`](ThreadPool::unblock_cancellable): it gets a [`CancelToken`]
+/// to poll.
 ///
 /// The threads are `futures::executor::ThreadPool`'s, which mark themselves as executor
 /// threads: `futures::executor::block_on` refuses to run inside a job (it panics). Drive
@@ -164,6 +172,50 @@ impl ThreadPool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        self.submit_cancellable(move |_| job())
+    }
+
+    /// Runs `job` on the pool, giving it a [`CancelToken`], and returns a future of its
+    /// result.
+    ///
+    /// As [`submit`](ThreadPool::submit), and the token turns cancelled when the returned
+    /// future is: the last task awaiting it was cancelled or dropped it (a timeout, a
+    /// cancelled scope, a lost `select`), or a handle called
+    /// [`cancel`](AwaitableFuture::cancel). The job polls
+    /// [`is_cancelled`](CancelToken::is_cancelled) and returns early; what it returns then
+    /// is dropped. The token reads the same status as the future's
+    /// [`is_cancelled`](AwaitableFuture::is_cancelled).
+    ///
+    /// # Cancel safety
+    ///
+    /// As for [`submit`](ThreadPool::submit): dropping the last awaiting handle cancels
+    /// the future; a job that has not started never runs, a running one sees its token
+    /// cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let pool = duet::ThreadPool::new(1);
+    /// let search = pool.submit_cancellable(|token| {
+    ///     let mut tried = 0u64;
+    ///     while !token.is_cancelled() {
+    ///         tried += 1; // try the next candidate
+    ///         std::thread::sleep(Duration::from_millis(1));
+    ///     }
+    ///     tried
+    /// });
+    /// let watcher = search.clone();
+    /// let r = duet::run(duet::timeout(Duration::from_millis(20), search));
+    /// assert!(r.is_err()); // timed out; the search was told to stop
+    /// assert!(watcher.is_cancelled());
+    /// ```
+    pub fn submit_cancellable<T, F>(&self, job: F) -> AwaitableFuture<T>
+    where
+        F: FnOnce(CancelToken) -> T + Send + 'static,
+        T: Send + 'static,
+    {
         let future = AwaitableFuture::new();
         self.spawn(future.clone(), job, |producer, result| match result {
             Ok(value) => producer.try_set_result(value),
@@ -197,6 +249,48 @@ impl ThreadPool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        self.unblock_cancellable(move |_| job())
+    }
+
+    /// Runs `job` on the pool, giving it a [`CancelToken`], and returns a future of its
+    /// value, for one awaiter.
+    ///
+    /// As [`unblock`](ThreadPool::unblock) (`T` need not be `Clone`; a panic is re-raised
+    /// in the awaiting task), and the token turns cancelled when the [`Unblock`] is
+    /// dropped before the value arrived: the awaiting task was cancelled, a timeout
+    /// expired, it lost a `select`. See [`unblock_cancellable`] for the default pool.
+    ///
+    /// # Cancel safety
+    ///
+    /// As for [`Unblock`](Unblock#cancel-safety): dropping the future before the job
+    /// started means it never runs; dropping it while the job runs cancels the token.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let pool = duet::ThreadPool::new(1);
+    /// let r = duet::run_scope(async |s| {
+    ///     let job = pool.unblock_cancellable(|token| {
+    ///         while !token.is_cancelled() {
+    ///             std::thread::sleep(Duration::from_millis(1)); // polling a device
+    ///         }
+    ///     });
+    ///     s.spawn(job);
+    ///     duet::sleep(Duration::from_millis(5)).await;
+    ///     s.cancel(); // drops the task awaiting the job, which then stops
+    ///     Ok::<_, std::convert::Infallible>(())
+    /// });
+    /// assert!(r.unwrap_err().is_cancelled());
+    /// // The pool's one thread is free again: the cancelled job has returned.
+    /// assert_eq!(duet::run(pool.unblock(|| 7)), 7);
+    /// ```
+    pub fn unblock_cancellable<T, F>(&self, job: F) -> Unblock<T>
+    where
+        F: FnOnce(CancelToken) -> T + Send + 'static,
+        T: Send + 'static,
+    {
         let future = AwaitableFuture::new();
         self.spawn(future.clone(), job, |producer, result| {
             producer.try_set_result(Handoff(Arc::new(Mutex::new(Some(result)))))
@@ -225,7 +319,7 @@ impl ThreadPool {
         });
     }
 
-    /// Queues a job that completes `producer` through `complete` (invariants 1 and 2).
+    /// Queues a job that completes `producer` through `complete` (invariants 1, 2, 5).
     fn spawn<R, T, F>(
         &self,
         producer: AwaitableFuture<R>,
@@ -233,7 +327,7 @@ impl ThreadPool {
         complete: fn(AwaitableFuture<R>, std::thread::Result<T>) -> bool,
     ) where
         R: Send + 'static,
-        F: FnOnce() -> T + Send + 'static,
+        F: FnOnce(CancelToken) -> T + Send + 'static,
         T: Send + 'static,
     {
         // Under a virtual clock the job holds it until its result is in (the clock
@@ -243,7 +337,8 @@ impl ThreadPool {
             if producer.is_done() {
                 return;
             }
-            let result = panic::catch_unwind(AssertUnwindSafe(job));
+            let token = CancelToken::of(&producer.inner);
+            let result = panic::catch_unwind(AssertUnwindSafe(move || job(token)));
             let _ = panic::catch_unwind(AssertUnwindSafe(|| complete(producer, result)));
             drop(hold);
         });
@@ -264,7 +359,8 @@ impl fmt::Debug for ThreadPool {
 /// The loop's thread stays free while the closure runs elsewhere: other tasks keep
 /// running, and the awaiting task resumes when the value is ready. A panic in the closure
 /// is re-raised in the awaiting task with its original payload. Dropping the future before
-/// the job starts (the task was cancelled) means the job never runs.
+/// the job starts (the task was cancelled) means the job never runs; a job that should
+/// stop early once it runs is started with [`unblock_cancellable`] instead.
 ///
 /// # Cancel safety
 ///
@@ -291,6 +387,55 @@ where
     ThreadPool::global().unblock(job)
 }
 
+/// Runs a blocking closure on the [global](ThreadPool::global) thread pool, giving it a
+/// [`CancelToken`] to poll, and returns a future of its value.
+///
+/// As [`unblock`], and the closure can learn that its value is no longer wanted: the
+/// token turns cancelled when the returned future is dropped before the value arrived
+/// (the awaiting task was cancelled, a [`timeout`](crate::timeout) expired, the future
+/// lost a `select`). A thread cannot be interrupted, so the closure polls
+/// [`is_cancelled`](CancelToken::is_cancelled) between chunks of work and returns; what
+/// it returns then is dropped, on the pool's thread.
+///
+/// On a [virtual clock](crate::Config::virtual_clock) the clock stands still while the
+/// closure runs (as for every pool job), so a virtual timeout cannot fire during it: a
+/// closure that runs *until* cancelled must be cancelled by something else there (a
+/// scope's cancellation, a `select`), or tested on the real clock.
+///
+/// # Cancel safety
+///
+/// As for [`Unblock`](Unblock#cancel-safety): a job not yet started never runs; a job
+/// already running sees its token cancelled, and its value is dropped.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let r = duet::run(duet::timeout(
+///     Duration::from_millis(20),
+///     duet::unblock_cancellable(|token| {
+///         let mut sum = 0u64;
+///         for chunk in 0.. {
+///             if token.is_cancelled() {
+///                 return None; // nobody waits for the sum any more
+///             }
+///             sum += chunk;
+///             std::thread::sleep(Duration::from_millis(1));
+///         }
+///         Some(sum)
+///     }),
+/// ));
+/// assert!(r.is_err()); // timed out; the closure returned at its next check
+/// ```
+pub fn unblock_cancellable<T, F>(job: F) -> Unblock<T>
+where
+    F: FnOnce(CancelToken) -> T + Send + 'static,
+    T: Send + 'static,
+{
+    ThreadPool::global().unblock_cancellable(job)
+}
+
 /// Moves one job result (or its panic) to the single awaiter of an [`Unblock`].
 struct Handoff<T>(Arc<Mutex<Option<std::thread::Result<T>>>>);
 
@@ -311,8 +456,10 @@ impl<T> Handoff<T> {
 ///
 /// # Cancel safety
 ///
-/// Dropping it before the job started cancels the job: it never runs. Once the job is
-/// running it finishes on its thread and its value is dropped.
+/// Dropping it before the job started cancels the job: it never runs, whether or not the
+/// future was polled. Once the job is running it finishes on its thread and its value is
+/// dropped; a job started with [`unblock_cancellable`] sees its [`CancelToken`] turn
+/// cancelled, so it can return early.
 ///
 /// # Examples
 ///
@@ -347,6 +494,17 @@ impl<T> Future for Unblock<T> {
             Some(Ok(value)) => Poll::Ready(value),
             Some(Err(payload)) => panic::resume_unwind(payload),
             None => panic!("duet::Unblock polled again after it returned its value"),
+        }
+    }
+}
+
+impl<T> Drop for Unblock<T> {
+    /// Cancels the job unless its value was already delivered (invariant 5). An `Unblock`
+    /// being awaited is its future's last awaiter, whose drop cancels the future anyway;
+    /// one dropped without ever being polled is not, so it cancels by hand.
+    fn drop(&mut self) {
+        if !self.future.is_awaiting() {
+            self.future.cancel();
         }
     }
 }

@@ -44,8 +44,24 @@ pub(crate) struct ScopeInner<'env, E> {
 /// ```
 ///
 /// The `&Scope` the body receives is a borrow of the body's own frame, so tasks cannot
-/// capture it either. A task that spawns siblings takes a clone of the handle, which is
-/// cheap (one reference count):
+/// capture it either:
+///
+/// ```compile_fail,E0521
+/// duet::run_scope(async |s| {
+///     s.spawn(async move {
+///         s.spawn(async {}); // `s` is a reference into the body
+///     });
+/// });
+/// ```
+///
+/// The compiler says `error[E0521]: borrowed data escapes outside of closure`, with
+/// `` `s` is a reference that is only valid in the closure body `` and `` `s` escapes the
+/// closure body here `` under the outer `spawn`, and suggests no fix. (Moving `s` into a
+/// `'static` value instead gives `lifetime may not live long enough`, `` coercion
+/// requires that `'1` must outlive `'static` ``.) Reborrowing does not help: any `&Scope`
+/// is still a borrow of the body. A task that spawns siblings takes a clone of the
+/// handle, which is cheap (one reference count) and is valid as long as the data the
+/// scope borrows (`'env`):
 ///
 /// ```
 /// let n = std::cell::Cell::new(0);
@@ -68,6 +84,10 @@ pub(crate) struct ScopeInner<'env, E> {
 /// fn assert_send<T: Send>(_: T) {}
 /// duet::run_scope(async |s| assert_send(s.clone()));
 /// ```
+// The compiler's words when a task captures the body's `&Scope`, so that searching the
+// docs for them finds the Lifetimes section above.
+#[doc(alias = "E0521")]
+#[doc(alias = "borrowed data escapes outside of closure")]
 pub struct Scope<'env, E = std::convert::Infallible> {
     pub(crate) inner: Rc<ScopeInner<'env, E>>,
     /// Scopes hold `!Send` tasks; keep the handle `!Send` even if `E` is.
