@@ -21,9 +21,11 @@ use crate::{AnyIterable, JoinHandle, Limiter, PmapStream, Scope, TaskOutput, Try
 /// - [`pmap_async`](LimitedScope::pmap_async) and [`pmap_stream`](LimitedScope::pmap_stream)
 ///   throttle their input through the limiter: each item is pulled only after a slot for
 ///   its call was acquired, and the call holds the slot until it has its result. Their
-///   reorder window is the limiter's capacity when the pmap starts (unbounded for an
-///   unlimited limiter). Because the slot comes first, a pmap whose input stream is slow
-///   to produce its next item holds one slot while it waits for it.
+///   reorder window is the default for a limit of the limiter's capacity when the pmap
+///   starts ([`PmapLimit::DEFAULT_WINDOW_FACTOR`](crate::PmapLimit::DEFAULT_WINDOW_FACTOR)
+///   times it; unbounded for an unlimited limiter). Because the slot comes first, a pmap
+///   whose input stream is slow to produce its next item holds one slot while it waits
+///   for it.
 ///
 /// The limiter may be shared with other scopes, other `LimitedScope`s and other threads;
 /// its capacity may be changed while the work runs. Do not acquire the same limiter again

@@ -44,12 +44,18 @@ fn results_come_in_input_order_when_later_items_finish_first() {
 #[test]
 fn never_more_than_limit_calls_run_at_once() {
     for limit in [1, 3, 7] {
-        // With a wide window only the limit holds calls back, so it is reached exactly.
-        // With the default window (the limit), results waiting for a slower earlier item
-        // count against it, so fewer calls may run.
-        for (window, reaches_limit) in [(1000, true), (limit, false)] {
+        // With the default window (24 times the limit) or a wide one, only the limit holds
+        // calls back, so it is reached exactly: the slowest call (5 yields) is less than
+        // twice the mean. With a window equal to the limit, results waiting for a slower
+        // earlier item count against it, so fewer calls may run.
+        let default = PmapLimit::new(Some(limit));
+        assert_eq!(default.window_size(), Some(24 * limit));
+        for (limits, reaches_limit) in [
+            (default, true),
+            (default.window(1000), true),
+            (default.window(limit), false),
+        ] {
             let in_flight = InFlight::default();
-            let limits = PmapLimit::new(Some(limit)).window(window);
             let results = duet::run(duet::pmap_async(0..100usize, limits, async |x| {
                 in_flight.enter();
                 yields(1 + x % 5).await;
@@ -58,12 +64,9 @@ fn never_more_than_limit_calls_run_at_once() {
             }));
             assert_eq!(results, (0..100).collect::<Vec<_>>());
             let most = in_flight.most.get();
-            assert!(
-                most <= limit,
-                "limit {limit}, window {window}: {most} calls at once"
-            );
+            assert!(most <= limit, "{limits:?}: {most} calls at once");
             if reaches_limit {
-                assert_eq!(most, limit, "limit {limit}, window {window}");
+                assert_eq!(most, limit, "{limits:?}");
             }
         }
     }
@@ -171,16 +174,18 @@ fn a_consumer_that_stops_early_leaves_the_rest_of_the_input_unpulled() {
         Ok::<_, Infallible>(results.take(5).collect::<Vec<_>>().await)
     });
     assert_eq!(firsts.unwrap(), [0, 1, 2, 3, 4]);
-    // Five results delivered and, the window being 2, at most one more item started.
+    // Five results delivered. Item 5 was running (the limit is 2) when the consumer took
+    // item 4, and the stream was dropped before another call finished and made room under
+    // the limit, so no further item was pulled (the window, 48, is not what binds here).
     assert_eq!(pulled.get(), 6);
     assert_eq!(probe.created(), 6);
 }
 
 #[test]
 fn a_slow_first_item_holds_back_at_most_a_window_of_results() {
-    // (limit, window): the window defaults to the limit.
+    // (limit, window): the window defaults to 24 times the limit.
     for (limit, window) in [
-        (PmapLimit::new(Some(4)), 4),
+        (PmapLimit::new(Some(4)), 4 * 24),
         (PmapLimit::new(Some(4)).window(8), 8),
     ] {
         let started = Cell::new(0);
@@ -190,7 +195,7 @@ fn a_slow_first_item_holds_back_at_most_a_window_of_results() {
         let gate_rx = RefCell::new(Some(gate_rx));
         let most_buffered = Cell::new(0);
         let results = duet::run_scope(async |s| {
-            let mut results = duet::pmap_stream(s, 0..20usize, limit, async |x| {
+            let mut results = duet::pmap_stream(s, 0..200usize, limit, async |x| {
                 started.set(started.get() + 1);
                 if x == 0 {
                     let rx = gate_rx.borrow_mut().take().unwrap();
@@ -200,7 +205,7 @@ fn a_slow_first_item_holds_back_at_most_a_window_of_results() {
                 x
             });
             let checker = async {
-                yields(20).await;
+                yields(window + 20).await;
                 // Item 0 is stuck: `window` items started, all but item 0 finished and
                 // wait in the reorder buffer; nothing was delivered.
                 assert_eq!(
@@ -222,8 +227,8 @@ fn a_slow_first_item_holds_back_at_most_a_window_of_results() {
             let (out, ()) = futures::join!(consumer, checker);
             Ok::<_, Infallible>(out)
         });
-        assert_eq!(results.unwrap(), (0..20).collect::<Vec<_>>());
-        assert_eq!(finished.get(), 20);
+        assert_eq!(results.unwrap(), (0..200).collect::<Vec<_>>());
+        assert_eq!(finished.get(), 200);
         assert!(most_buffered.get() < window, "window {window}");
     }
 }
@@ -266,8 +271,9 @@ fn fail_at_four(limit: Option<usize>) -> (Result<Vec<usize>, String>, Probe) {
 
 #[test]
 fn the_first_error_cancels_the_running_calls_and_is_returned() {
-    // With limit L (window L), four results were delivered when item 4 fails, so items
-    // 4..4+L had started: item 4 failed and L - 1 later calls were running.
+    // With limit L, four results were delivered when item 4 fails and the calls after it
+    // never finish, so they hold the limit: items 4..4+L had started, item 4 failed and
+    // L - 1 later calls were running.
     for (limit, started) in [(Some(3), 7), (Some(10), 14), (None, 30)] {
         let (result, probe) = fail_at_four(limit);
         assert_eq!(result, Err("item 4 failed".to_string()), "limit {limit:?}");
@@ -559,10 +565,13 @@ fn limited_scope_pmaps_and_tasks_share_the_limiter() {
 fn limited_scope_follows_capacity_changes_and_leaks_no_slot_on_cancel() {
     let limiter = Limiter::new(1);
     let in_flight = InFlight::default();
+    let tasks_in_flight = Cell::new(0);
     let probe = Probe::new();
     let r = duet::run_scope(async |s| {
         let limited = LimitedScope::new(s, limiter.clone());
-        let (in_flight, probe) = (&in_flight, &probe);
+        let (in_flight, tasks_in_flight, probe) = (&in_flight, &tasks_in_flight, &probe);
+        // The pmap's window is 24 (the default for its capacity at start, 1), so it
+        // wants more slots than the limiter will ever have.
         let stream = limited.pmap_stream(0..50, async move |x: usize| {
             probe
                 .track(async move {
@@ -573,16 +582,22 @@ fn limited_scope_follows_capacity_changes_and_leaks_no_slot_on_cancel() {
                 .await
         });
         until(|| in_flight.now.get() == 1).await;
-        limiter.set_capacity(Some(5)); // the pmap's window stays 1 (its capacity at start)
+        limiter.set_capacity(Some(5));
         for i in 0..4 {
             limited.spawn(async move {
                 in_flight.enter();
+                tasks_in_flight.set(tasks_in_flight.get() + 1);
                 probe.track(futures::future::pending::<()>()).await;
                 let _ = i;
             });
         }
         until(|| in_flight.now.get() == 5).await;
-        assert_eq!((limiter.held(), limiter.waiting()), (5, 0));
+        yields(10).await; // nothing more starts: the five slots are held
+        assert_eq!(in_flight.most.get(), 5);
+        // The pmap's feeder waits for a sixth slot, and so does every task that found
+        // none (how the pmap and the tasks split the new slots depends on poll order).
+        let waiting_tasks = 4 - tasks_in_flight.get();
+        assert_eq!((limiter.held(), limiter.waiting()), (5, 1 + waiting_tasks));
         s.cancel();
         drop(stream);
         Ok::<_, Infallible>(())

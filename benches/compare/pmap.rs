@@ -1,8 +1,10 @@
 //! Workload 6: an ordered parallel map of N items, at most 64 calls in flight, each call
 //! awaiting once (`yield_once`) and returning its item.
 //!
-//! Peers, each the idiomatic way to get the same result (outputs in input order, a window
-//! of 64): `stream::iter(..).map(..).buffered(64)` on `futures::executor::block_on` (the
+//! Peers, each the idiomatic way to get the same result (outputs in input order, at most
+//! 64 calls in flight; `buffered(64)`'s window is 64, duet's default window 24 x 64, which
+//! makes no difference when every call takes the same time):
+//! `stream::iter(..).map(..).buffered(64)` on `futures::executor::block_on` (the
 //! calls run inside one future, not as tasks); and the same `buffered(64)` over *task*
 //! handles, so each call is a task as in duet, on tokio (`spawn_local` on a `LocalSet`)
 //! and on smol (`LocalExecutor::spawn`). moro has no pmap.

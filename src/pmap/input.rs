@@ -96,22 +96,35 @@ impl<S: Stream> AnyIterable<ViaStream> for S {
 /// Every pmap function takes `impl Into<PmapLimit>`, so the common case is an
 /// `Option<usize>`: `Some(n)` runs at most `n` calls at once, `None` is unlimited.
 ///
-/// The *window* bounds memory when an early item is slow: at most `window` items are
-/// started but not yet delivered (running, or finished and waiting for the earlier ones).
-/// It defaults to the limit, so a slow first item lets at most `limit - 1` later results
-/// wait; a larger window lets more calls proceed past a slow item, at the cost of holding
-/// their results. A window smaller than the limit also caps the calls in flight. An
-/// unlimited pmap without a window pulls its whole input at once.
+/// # The window
+///
+/// Results come in input order, so a call that finished has to wait for the earlier
+/// ones. The *window* bounds how many items may be started and not yet delivered
+/// (running, or finished and waiting): it bounds the memory the waiting results take,
+/// and how far the input is pulled ahead of the consumer. Once it is full, a slow call
+/// at its front holds every later call back even though fewer than `limit` run.
+///
+/// It defaults to [`DEFAULT_WINDOW_FACTOR`](Self::DEFAULT_WINDOW_FACTOR) (24) times the
+/// limit: at most `24 * limit` results are held. Filling that many places takes 24 mean
+/// call latencies at the full rate of `limit` calls at once, so only a call slower than
+/// about 23 times the mean makes the pmap wait; in `benches/pmap/` that keeps the
+/// makespan within 10 % of a fan-out that spawns every call at once behind a
+/// [`Limiter`](crate::Limiter), for uniform and log-normal latencies
+/// (`design/performance.md`). A window equal to the limit, as `buffered(n)` has, was 1.7x
+/// slower than that fan-out with latencies uniform in 0–50 ms. Set a smaller
+/// [`window`](Self::window) to hold fewer results, or a larger one for heavier tails.
+/// A window smaller than the limit also caps the calls in flight. An unlimited pmap
+/// without a window pulls its whole input at once.
 ///
 /// # Examples
 ///
 /// ```
 /// use duet::PmapLimit;
 ///
-/// assert_eq!(PmapLimit::from(Some(4)).window_size(), Some(4));
-/// let wide = PmapLimit::new(Some(4)).window(64); // 4 calls, up to 64 results held
-/// assert_eq!((wide.limit(), wide.window_size()), (Some(4), Some(64)));
-/// let out = duet::pmap(0..10, wide, async |x| x * 2);
+/// assert_eq!(PmapLimit::from(Some(4)).window_size(), Some(4 * 24));
+/// let narrow = PmapLimit::new(Some(4)).window(8); // 4 calls, at most 8 results held
+/// assert_eq!((narrow.limit(), narrow.window_size()), (Some(4), Some(8)));
+/// let out = duet::pmap(0..10, narrow, async |x| x * 2);
 /// assert_eq!(out, (0..10).map(|x| x * 2).collect::<Vec<_>>());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -121,6 +134,25 @@ pub struct PmapLimit {
 }
 
 impl PmapLimit {
+    /// The default window is this many times the limit (see [the window](Self#the-window)).
+    ///
+    /// Chosen by measurement (`benches/pmap/`, 1,000 and 10,000 calls, limit 32, on the
+    /// virtual clock): the smallest factor tried whose makespan stayed within 10 % of a
+    /// `Limiter`-bounded fan-out for latencies uniform in 0–50 ms (3 is enough there) and
+    /// log-normal with a median of 10 ms and sigma 1 (16 was not). No fixed factor is
+    /// enough for every tail: with Pareto latencies of alpha 1.5 even 64 times the limit
+    /// stayed 1.4x slower, since the slowest call grows with the number of calls.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use duet::PmapLimit;
+    ///
+    /// let limit = PmapLimit::new(Some(32));
+    /// assert_eq!(limit.window_size(), Some(32 * PmapLimit::DEFAULT_WINDOW_FACTOR));
+    /// ```
+    pub const DEFAULT_WINDOW_FACTOR: usize = 24;
+
     /// At most `calls` calls at once (`None`: unlimited), with the default window.
     ///
     /// `Some(0)` is rejected (with a panic) by the pmap function it is passed to.
@@ -130,7 +162,7 @@ impl PmapLimit {
     /// ```
     /// let limit = duet::PmapLimit::new(Some(8));
     /// assert_eq!(limit, Some(8).into());
-    /// assert_eq!((limit.limit(), limit.window_size()), (Some(8), Some(8)));
+    /// assert_eq!((limit.limit(), limit.window_size()), (Some(8), Some(8 * 24)));
     /// ```
     pub const fn new(calls: Option<usize>) -> Self {
         PmapLimit {
@@ -152,7 +184,12 @@ impl PmapLimit {
         PmapLimit::new(None)
     }
 
-    /// Sets the window: at most `window` items started but not yet delivered.
+    /// Sets the window: at most `window` items started but not yet delivered, so at most
+    /// `window` results held while they wait for an earlier one. The default is
+    /// [`DEFAULT_WINDOW_FACTOR`](Self::DEFAULT_WINDOW_FACTOR) (24) times the limit, which
+    /// keeps up with a fan-out that starts the next call whenever a slot frees unless a
+    /// call takes more than about 23 times the mean latency
+    /// ([the window](Self#the-window) explains the trade-off).
     ///
     /// # Panics
     ///
@@ -189,19 +226,21 @@ impl PmapLimit {
         self.calls
     }
 
-    /// The window in effect: the one set, else the limit (`None`: unbounded).
+    /// The window in effect: the one set, else
+    /// [`DEFAULT_WINDOW_FACTOR`](Self::DEFAULT_WINDOW_FACTOR) times the limit (`None`:
+    /// unbounded).
     ///
     /// # Examples
     ///
     /// ```
     /// use duet::PmapLimit;
     ///
-    /// assert_eq!(PmapLimit::new(Some(4)).window_size(), Some(4)); // defaults to the limit
-    /// assert_eq!(PmapLimit::new(Some(4)).window(64).window_size(), Some(64));
+    /// assert_eq!(PmapLimit::new(Some(4)).window_size(), Some(96)); // 24 times the limit
+    /// assert_eq!(PmapLimit::new(Some(4)).window(8).window_size(), Some(8));
     /// assert_eq!(PmapLimit::unlimited().window_size(), None);
     /// ```
     pub fn window_size(&self) -> Option<usize> {
-        self.window.or(self.calls)
+        self.window.or(default_window(self.calls))
     }
 
     #[track_caller]
@@ -214,6 +253,12 @@ impl PmapLimit {
         }
         self
     }
+}
+
+/// The default window for a limit of `calls` (also a `LimitedScope` pmap's, for its
+/// limiter's capacity).
+pub(crate) fn default_window(calls: Option<usize>) -> Option<usize> {
+    calls.map(|calls| calls.saturating_mul(PmapLimit::DEFAULT_WINDOW_FACTOR))
 }
 
 impl From<Option<usize>> for PmapLimit {

@@ -36,6 +36,22 @@
 //! [`pmap_async`] and [`try_pmap_async`] open a scope of their own and consume the
 //! stream in its body; [`pmap`] and [`try_pmap`] run that on a new [`run`] loop.
 //!
+//! # The window's default
+//!
+//! The window bounds the reorder buffer: with a window `w`, at most `w` results are held
+//! (and at most `w` items pulled ahead of the consumer). It defaults to
+//! [`PmapLimit::DEFAULT_WINDOW_FACTOR`] (24) times the limit `l`, for a `LimitedScope` its
+//! limiter's capacity. Why a multiple: item `i` can start only once item `i - w` was
+//! delivered. At full rate (`l` calls at once, mean latency `m`) the `w - 1` items after a
+//! call start within about `(w / l) * m`; a call slower than that leaves the window full
+//! and the pmap waits for it, which a fan-out that starts the next call whenever a slot
+//! frees never does. A window of `k * l` therefore throttles only calls slower than about
+//! `(k - 1) * m`: `k = 1` (the window `buffered(n)` has) throttles on ordinary variance,
+//! 1.7x slower than the fan-out for latencies uniform in 0–50 ms; `k = 3` already matches
+//! it there (the slowest call is twice the mean); `k = 24` keeps log-normal latencies
+//! (p99 ten times the median) within 10 %. Tails heavier than that need a larger window
+//! (or unordered results); the numbers are in `design/performance.md`.
+//!
 //! # Invariants
 //!
 //! 1. `results.len()` (items started and not yet delivered) never exceeds the window,
@@ -61,6 +77,7 @@ use crate::scope::internal_scope;
 use crate::{Limiter, Scope, run};
 pub use engine::{PmapStream, TryPmapStream};
 use engine::{start, start_with};
+use input::default_window;
 pub use input::{AnyIterable, PmapLimit, ViaIterator, ViaStream};
 
 /// Runs `f` on every item, at most `limit` calls at once, on a new [`run`] loop, and
@@ -357,7 +374,8 @@ fn own_scope_ended(form: &str, error: crate::ScopeError<Infallible>) -> ! {
 }
 
 /// [`pmap_stream`] whose calls take slots of a shared `limiter` (for
-/// [`LimitedScope`](crate::LimitedScope)); the window is the limiter's capacity now.
+/// [`LimitedScope`](crate::LimitedScope)); the window is the default for the limiter's
+/// capacity now.
 pub(crate) fn limited_stream<'s, 'env, SE, I, M, F, U>(
     scope: &'s Scope<'env, SE>,
     limiter: &Limiter,
@@ -372,7 +390,7 @@ where
     F: AsyncFn(I::Item) -> U + 'env,
     U: 'env,
 {
-    let (limiter, window) = (Some(limiter.clone()), limiter.capacity());
+    let (limiter, window) = (Some(limiter.clone()), default_window(limiter.capacity()));
     let input = items.into_item_stream();
     PmapStream {
         engine: start_with(scope, input, None, limiter, window, f, Ok::<U, Infallible>),
@@ -395,7 +413,7 @@ where
     U: 'env,
     E: 'env,
 {
-    let (limiter, window) = (Some(limiter.clone()), limiter.capacity());
+    let (limiter, window) = (Some(limiter.clone()), default_window(limiter.capacity()));
     let input = items.into_item_stream();
     TryPmapStream {
         engine: start_with(scope, input, None, limiter, window, f, identity),

@@ -1,11 +1,17 @@
-//! Per-item overhead of `pmap_async` and of the `Limiter`, side by side with `futures`.
+//! Two parts: the per-item overhead of `pmap_async` and of the `Limiter`, side by side
+//! with `futures`; and the default reorder window under variable latency, against a
+//! `Limiter`-bounded fan-out.
 //!
 //! ```sh
-//! cargo bench --bench pmap            # 100,000 items, 11 repetitions
-//! cargo bench --bench pmap -- --quick # 10,000 items, 3 repetitions (a smoke run)
+//! cargo bench --bench pmap             # both parts, full size
+//! cargo bench --bench pmap -- --quick  # both parts, smaller (a smoke run)
+//! cargo bench --bench pmap -- overhead # the first part only
+//! cargo bench --bench pmap -- window   # the second part only
 //! ```
 //!
-//! Every row is measured in the same process, alternating which side goes first in each
+//! # Overhead
+//!
+//! 100,000 items and 11 repetitions (`--quick`: 10,000 and 3). Every row is measured in the same process, alternating which side goes first in each
 //! repetition; the table shows medians in nanoseconds per item and the ratio to the peer.
 //! Each call awaits once (`duet::yield_now()`, which works under any executor), so the
 //! numbers are the machinery's cost, not the work's.
@@ -15,6 +21,19 @@
 //! - a scope running one task per item, each holding a `Limiter::new(64)` slot while it
 //!   yields, vs the same scope without the limiter (the limiter's own cost);
 //! - `try_acquire` + release of an uncontended slot (one lock round-trip each).
+//!
+//! # Window
+//!
+//! 1,000 calls, limit 32, each sleeping a latency drawn from a seeded PRNG (see
+//! `window.rs`): `pmap_async` with the default window, with `.window(32)` (the limit, the
+//! old default) and with `.window(1000)`, against a scope that spawns all 1,000 calls at
+//! once, each holding a `Limiter::new(32)` slot while it sleeps (the semaphore fan-out).
+//! Makespans are measured on the virtual clock (exact and deterministic: 8 seeds, three
+//! latency distributions, and a sweep of windows k x limit over 10,000 calls) and on the
+//! real clock (medians of 5 runs), with the time to the first failure of the `try_` forms.
+//! `--quick`: 2 seeds, a 2,000-call sweep, 1 real run.
+
+mod window;
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -95,8 +114,22 @@ struct Pair {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; only `--quick` matters here.
-    let quick = std::env::args().any(|a| a == "--quick");
+    // `cargo bench` passes `--bench`; `--quick` and a part's name matter here.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let wants = |part: &str| {
+        let named = ["overhead", "window"];
+        !args.iter().any(|a| named.contains(&a.as_str())) || args.iter().any(|a| a == part)
+    };
+    if wants("overhead") {
+        overhead(quick);
+    }
+    if wants("window") {
+        window::report(quick);
+    }
+}
+
+fn overhead(quick: bool) {
     let (items, reps) = if quick { (10_000, 3) } else { (100_000, 11) };
 
     let mut pairs = [
