@@ -31,7 +31,9 @@ async fn greeter(listener: TcpListener, name: &'static str, delay: Duration) {
     while let Ok((mut socket, _)) = listener.accept().await {
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
-            let _ = socket.write_all(format!("hello from {name}\n").as_bytes()).await;
+            let _ = socket
+                .write_all(format!("hello from {name}\n").as_bytes())
+                .await;
         });
     }
 }
@@ -88,14 +90,20 @@ async fn attempt(
     };
     // On failure, `next` (if still unsent) is dropped on return: the next one starts now.
     match &result {
-        Ok(greeting) => println!("{:>5} ms  {addr} answered: {greeting}", began.elapsed().as_millis()),
+        Ok(greeting) => println!(
+            "{:>5} ms  {addr} answered: {greeting}",
+            began.elapsed().as_millis()
+        ),
         Err(error) => println!("{:>5} ms  failed: {error}", began.elapsed().as_millis()),
     }
     result
 }
 
 /// Races attempts against `addrs` in order, staggered; returns the winner's greeting.
-async fn happy_eyeballs(addrs: &[SocketAddr], in_flight: &Cell<usize>) -> Result<String, Vec<String>> {
+async fn happy_eyeballs(
+    addrs: &[SocketAddr],
+    in_flight: &Cell<usize>,
+) -> Result<String, Vec<String>> {
     let began = Instant::now();
     // A chain of start signals: attempt i+1 waits on the sender attempt i holds.
     let (first_go, mut start) = oneshot::channel();
@@ -128,9 +136,16 @@ fn main() -> Result<(), Box<dyn Error>> {
     let _tokio = rt.enter();
     let in_flight = Cell::new(0);
     let winner = duet::run(happy_eyeballs(&[refused, slow_addr, fast_addr], &in_flight));
-    println!("winner: {winner:?}; attempts still running: {}", in_flight.get());
+    println!(
+        "winner: {winner:?}; attempts still running: {}",
+        in_flight.get()
+    );
     assert_eq!(winner.as_deref(), Ok("hello from the fast server"));
-    assert_eq!(in_flight.get(), 0, "first_ok returned with a loser still running");
+    assert_eq!(
+        in_flight.get(),
+        0,
+        "first_ok returned with a loser still running"
+    );
 
     let all_fail = duet::run(happy_eyeballs(&[refused, refused], &in_flight));
     println!("when every attempt fails: {all_fail:?}");

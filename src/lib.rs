@@ -8,7 +8,8 @@
 //!
 //! The sections below are a tutorial, each step building on the last: [run](#run) →
 //! [scopes](#scopes) → [spawning tasks](#spawning-tasks) → [errors and
-//! cancellation](#errors-and-cancellation) → [timeouts](#timeouts-and-deadlines) →
+//! cancellation](#errors-and-cancellation) → [results as they
+//! finish](#results-as-they-finish-races-and-partial-results) → [timeouts](#timeouts-and-deadlines) →
 //! [limits](#limits) → [parallel map](#parallel-map) → [interop](#interop) →
 //! [task-local context](#task-local-context). Every example is a doctest. The
 //! `examples/` directory has runnable programs (`cargo run --example quickstart`), and
@@ -175,6 +176,58 @@
 //! }));
 //! assert!(r.unwrap_err().is_cancelled());
 //! assert_eq!(*log.borrow(), ["cancelled: cancelled explicitly", "flushed"]);
+//! ```
+//!
+//! # Results as they finish, races and partial results
+//!
+//! A [`TaskSet`] spawns into a scope and yields outcomes in the order the tasks finish
+//! (tokio's `JoinSet::join_next`, with the tasks still owned by the scope: dropping the
+//! set cancels the rest). [`Scope::cancel_tasks`] stops every task but keeps the body
+//! running and the scope's value, where [`Scope::cancel`] would turn it into an error:
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! // Search four shards; stop at the first hit and keep it.
+//! let hit = duet::run_with(duet::Config::new().virtual_clock(), duet::scope(async |s| {
+//!     let mut set = duet::TaskSet::new(s);
+//!     for shard in [40u64, 10, 30, 20] {
+//!         set.spawn(async move {
+//!             duet::sleep(Duration::from_millis(shard)).await;
+//!             Ok((shard % 20 == 0).then_some(shard)) // shards 40 and 20 hold a hit
+//!         });
+//!     }
+//!     while let Some(found) = set.join_next().await {
+//!         if let Ok(Some(shard)) = found {
+//!             s.cancel_tasks(); // the shards still searching are dropped
+//!             return Ok::<_, std::convert::Infallible>(Some(shard));
+//!         }
+//!     }
+//!     Ok(None)
+//! }));
+//! assert_eq!(hit.unwrap(), Some(20));
+//! ```
+//!
+//! [`race`] returns the first future to complete and [`first_ok`] the first to succeed
+//! (with every error if all fail); both cancel the losers and wait for their teardown
+//! before they return. [`pmap_stream_unordered`] is a `pmap` whose results come as the
+//! calls finish. A collect-all scope returns only its errors when a task fails;
+//! [`supervise`] returns the body's value next to them, so the body can gather the
+//! successes:
+//!
+//! ```
+//! let outcome = duet::run(duet::supervise(async |s| {
+//!     let calls: Vec<_> = [3, 0, 5].into_iter()
+//!         .map(|n| s.spawn(async move { if n == 0 { Err("zero") } else { Ok(10 / n) } }))
+//!         .collect();
+//!     let mut successes = Vec::new();
+//!     for call in calls {
+//!         successes.extend(call.await.ok());
+//!     }
+//!     Ok(successes)
+//! }));
+//! assert_eq!(outcome.value, Some(vec![3, 2]));
+//! assert_eq!(outcome.errors, ["zero"]);
 //! ```
 //!
 //! # Timeouts and deadlines
@@ -433,7 +486,8 @@ pub use limited_scope::LimitedScope;
 pub use limiter::{Acquire, Available, Limiter, Slot, Throttle};
 pub use pmap::{
     AnyIterable, PmapLimit, PmapStream, TryPmapStream, ViaIterator, ViaStream, pmap, pmap_async,
-    pmap_stream, try_pmap, try_pmap_async, try_pmap_stream,
+    pmap_stream, pmap_stream_unordered, try_pmap, try_pmap_async, try_pmap_stream,
+    try_pmap_stream_unordered,
 };
 pub use race::{first_ok, race};
 pub use runtime::{Config, run, run_scope, run_with};

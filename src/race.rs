@@ -102,7 +102,7 @@ where
 /// let r = duet::run_with(duet::Config::new().virtual_clock(), duet::first_ok((0..3).map(attempt)));
 /// assert_eq!(r.unwrap(), "replica 2");
 ///
-/// let all_failed = duet::run(duet::first_ok([async { Err::<(), _>("a") }, async { Err("b") }]));
+/// let all_failed = duet::run(duet::first_ok(["a", "b"].map(|e| async move { Err::<(), _>(e) })));
 /// assert_eq!(all_failed.unwrap_err(), ["a", "b"]);
 /// ```
 pub async fn first_ok<I, T, E>(futures: I) -> Result<T, Vec<E>>

@@ -6,6 +6,7 @@ mod common;
 use std::cell::{Cell, RefCell};
 use std::convert::Infallible;
 use std::rc::Rc;
+use std::time::Duration;
 
 use common::{Probe, panic_message, until, yields};
 use duet::{LimitedScope, Limiter, PmapLimit};
@@ -647,4 +648,116 @@ fn limited_scope_try_pmap_returns_the_first_error() {
     });
     assert_eq!(out.unwrap(), (Err("x"), vec![5, 6]));
     assert_eq!(limiter.held(), 0);
+}
+
+// ---- completion order (pmap_stream_unordered) -------------------------------------
+
+#[test]
+fn unordered_results_come_as_calls_finish_and_a_slow_call_holds_nothing_back() {
+    let (order, elapsed) = duet::run_with(duet::Config::new().virtual_clock(), async {
+        let start = duet::now();
+        let order = duet::scope(async |s| {
+            // Limit 2 and a window of 2: in input order, the slow first call would hold
+            // every later one back; in completion order the other slot keeps working.
+            let limit = duet::PmapLimit::new(Some(2)).window(2);
+            let delays = [1_000u64, 10, 10, 10, 10];
+            let results = duet::pmap_stream_unordered(s, delays, limit, async |ms| {
+                duet::sleep(Duration::from_millis(ms)).await;
+                ms
+            });
+            Ok::<_, Infallible>(results.collect::<Vec<_>>().await)
+        })
+        .await;
+        (order.unwrap(), duet::now() - start)
+    });
+    assert_eq!(order, [10, 10, 10, 10, 1_000]);
+    assert_eq!(elapsed, Duration::from_millis(1_000));
+}
+
+#[test]
+fn unordered_pmap_respects_its_limit_and_its_window_bounds_untaken_results() {
+    let running = Cell::new(0usize);
+    let peak = Cell::new(0usize);
+    let started = Cell::new(0usize);
+    duet::run_with(
+        duet::Config::new().virtual_clock(),
+        duet::scope(async |s| {
+            let (running, peak, started) = (&running, &peak, &started);
+            let limit = duet::PmapLimit::new(Some(3)).window(5);
+            let mut results = duet::pmap_stream_unordered(s, 0..100u64, limit, async move |i| {
+                started.set(started.get() + 1);
+                running.set(running.get() + 1);
+                peak.set(peak.get().max(running.get()));
+                duet::sleep(Duration::from_millis(1 + i % 7)).await;
+                running.set(running.get() - 1);
+                i
+            });
+            // Nobody takes results for a while: at most the window is started.
+            duet::sleep(Duration::from_secs(1)).await;
+            assert_eq!(started.get(), 5, "window of 5: five started, none taken");
+            let mut all: Vec<u64> = Vec::new();
+            while let Some(i) = results.next().await {
+                all.push(i);
+            }
+            all.sort_unstable();
+            assert_eq!(all, (0..100).collect::<Vec<_>>());
+            Ok::<_, Infallible>(())
+        }),
+    )
+    .unwrap();
+    assert_eq!(peak.get(), 3);
+}
+
+#[test]
+fn unordered_try_pmap_yields_what_finished_then_the_error_and_cancels_the_rest() {
+    let probe = Probe::new();
+    let seen = duet::run_with(
+        duet::Config::new().virtual_clock(),
+        duet::scope(async |s| {
+            let probe = &probe;
+            let mut results =
+                duet::try_pmap_stream_unordered(s, [50u64, 10, 20, 1_000], None, async |ms| {
+                    probe
+                        .track(async move {
+                            duet::sleep(Duration::from_millis(ms)).await;
+                            if ms == 20 {
+                                Err("failed at 20")
+                            } else {
+                                Ok(ms)
+                            }
+                        })
+                        .await
+                });
+            let mut seen = Vec::new();
+            while let Some(r) = results.next().await {
+                seen.push(r);
+            }
+            Ok::<_, Infallible>(seen)
+        }),
+    );
+    assert_eq!(seen.unwrap(), [Ok(10), Err("failed at 20")]);
+    assert_eq!(probe.cancelled(), 2, "the 50 ms and 1 s calls");
+}
+
+#[test]
+fn dropping_an_unordered_stream_cancels_the_running_calls() {
+    let probe = Probe::new();
+    duet::run_with(
+        duet::Config::new().virtual_clock(),
+        duet::scope(async |s| {
+            let probe = &probe;
+            let mut results = duet::pmap_stream_unordered(s, 1..=10u64, Some(4), async |i| {
+                probe
+                    .track(duet::sleep(Duration::from_millis(i * 10)))
+                    .await;
+                i
+            });
+            assert_eq!(results.next().await, Some(1));
+            drop(results);
+            Ok::<_, Infallible>(())
+        }),
+    )
+    .unwrap();
+    assert_eq!(probe.completed(), 1);
+    assert_eq!(probe.cancelled(), 3, "the three other calls running");
 }

@@ -140,8 +140,18 @@ enum Entry<U> {
     Done(U),
 }
 
+/// The order a pmap delivers its results in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Order {
+    /// Input order: results wait in `results` for the earlier ones.
+    Input,
+    /// Completion order: results wait in `finished`; running calls are in `calls`.
+    Completion,
+}
+
 /// What the feeder, the calls and the consumer share.
 struct Shared<U, E> {
+    order: Order,
     /// Input index of `results[0]`: the next result the consumer takes.
     next: usize,
     /// One entry per item started and not yet delivered, in input order. Its length is
@@ -164,19 +174,50 @@ struct Shared<U, E> {
     consumer: Option<Waker>,
     /// The feeder, waiting for room in the window or under the limit.
     feeder: Option<Waker>,
+    /// `Order::Completion`: finished results not yet taken, in the order they finished.
+    finished: VecDeque<U>,
+    /// `Order::Completion`: the running calls, by slot (a call's index is its slot).
+    calls: Vec<Option<JoinHandle<()>>>,
+    free_calls: Vec<usize>,
 }
 
 type SharedRef<U, E> = Rc<RefCell<Shared<U, E>>>;
 
 impl<U, E> Shared<U, E> {
     fn has_room(&self) -> bool {
-        self.window.is_none_or(|w| self.results.len() < w)
-            && self.limit.is_none_or(|l| self.running < l)
+        let held = match self.order {
+            Order::Input => self.results.len(),
+            Order::Completion => self.running + self.finished.len(),
+        };
+        self.window.is_none_or(|w| held < w) && self.limit.is_none_or(|l| self.running < l)
+    }
+
+    /// The index of the next call: its place in the input, or in completion order a
+    /// free slot of `calls`.
+    fn next_index(&mut self) -> usize {
+        match self.order {
+            Order::Input => self.next + self.results.len(),
+            Order::Completion => self.free_calls.pop().unwrap_or_else(|| {
+                self.calls.push(None);
+                self.calls.len() - 1
+            }),
+        }
+    }
+
+    fn add_call(&mut self, index: usize, handle: JoinHandle<()>) {
+        match self.order {
+            Order::Input => self.results.push_back(Entry::Running(handle)),
+            Order::Completion => self.calls[index] = Some(handle),
+        }
+        self.running += 1;
     }
 
     /// Cancels the feeder and every call still running (their drops happen when the scope
     /// next applies cancellations, before it polls any other task).
     fn cancel_all(&self) {
+        for call in self.calls.iter().flatten() {
+            call.cancel();
+        }
         if let Some(feeder) = &self.feeder_task {
             feeder.cancel();
         }
@@ -207,6 +248,7 @@ pub(super) fn start<'s, 'env, SE, S, F, O, U, E>(
     scope: &'s Scope<'env, SE>,
     input: S,
     limit: PmapLimit,
+    order: Order,
     f: F,
     split: fn(O) -> Result<U, E>,
 ) -> Engine<'s, U, E>
@@ -219,26 +261,30 @@ where
     U: 'env,
     E: 'env,
 {
-    start_with(
-        scope,
-        input,
-        limit.limit(),
-        None,
-        limit.window_size(),
-        f,
-        split,
-    )
+    let bounds = Bounds {
+        limit: limit.limit(),
+        limiter: None,
+        window: limit.window_size(),
+    };
+    start_with(scope, input, bounds, order, f, split)
 }
 
-/// Spawns the feeder into `scope`: at most `limit` calls run at once, each call holds a
-/// slot of `limiter` (if any) until it has its result, and at most `window` items are
-/// started and not yet delivered.
+/// How much of the input a pmap may have in flight.
+pub(super) struct Bounds {
+    /// At most this many calls run at once.
+    pub(super) limit: Option<usize>,
+    /// Each call holds a slot of this limiter until it has its result.
+    pub(super) limiter: Option<Limiter>,
+    /// At most this many items are started and not yet delivered.
+    pub(super) window: Option<usize>,
+}
+
+/// Spawns the feeder into `scope`, within `bounds`, delivering in `order`.
 pub(super) fn start_with<'s, 'env, SE, S, F, O, U, E>(
     scope: &'s Scope<'env, SE>,
     input: S,
-    limit: Option<usize>,
-    limiter: Option<Limiter>,
-    window: Option<usize>,
+    bounds: Bounds,
+    order: Order,
     f: F,
     split: fn(O) -> Result<U, E>,
 ) -> Engine<'s, U, E>
@@ -251,7 +297,13 @@ where
     U: 'env,
     E: 'env,
 {
+    let Bounds {
+        limit,
+        limiter,
+        window,
+    } = bounds;
     let shared = Rc::new(RefCell::new(Shared {
+        order,
         next: 0,
         results: VecDeque::new(),
         window,
@@ -263,6 +315,9 @@ where
         feeder_task: None,
         consumer: None,
         feeder: None,
+        finished: VecDeque::new(),
+        calls: Vec::new(),
+        free_calls: Vec::new(),
     }));
     let feeder = Feeder {
         scope: scope.clone(),
@@ -347,10 +402,7 @@ impl<'env, SE: 'env, F, O, U, E> Feeder<'env, SE, F, O, U, E> {
             let Some(item) = input.next().await else {
                 break;
             };
-            let index = {
-                let shared = self.shared.borrow();
-                shared.next + shared.results.len()
-            };
+            let index = self.shared.borrow_mut().next_index();
             let call = Call {
                 index,
                 split: self.split,
@@ -365,9 +417,7 @@ impl<'env, SE: 'env, F, O, U, E> Feeder<'env, SE, F, O, U, E> {
                 call.finish(output);
                 drop(slot);
             });
-            let mut shared = self.shared.borrow_mut();
-            shared.results.push_back(Entry::Running(handle));
-            shared.running += 1;
+            self.shared.borrow_mut().add_call(index, handle);
         }
         let consumer = {
             let mut shared = self.shared.borrow_mut();
@@ -394,9 +444,17 @@ impl<U, E, O> Call<U, E, O> {
         let (consumer, feeder) = {
             let mut shared = self.guard.shared.borrow_mut();
             shared.running -= 1;
-            let position = self.index - shared.next;
+            if shared.order == Order::Completion {
+                shared.calls[self.index] = None;
+                shared.free_calls.push(self.index);
+            }
             match (self.split)(output) {
+                Ok(value) if shared.order == Order::Completion => {
+                    shared.finished.push_back(value);
+                    (shared.consumer.take(), shared.feeder.take())
+                }
                 Ok(value) => {
+                    let position = self.index - shared.next;
                     shared.results[position] = Entry::Done(value);
                     let consumer = if position == 0 {
                         shared.consumer.take()
@@ -438,11 +496,20 @@ impl<U, E> Engine<'_, U, E> {
             return Poll::Ready(None);
         }
         let mut shared = self.shared.borrow_mut();
-        if let Some(Entry::Done(_)) = shared.results.front() {
-            let Some(Entry::Done(value)) = shared.results.pop_front() else {
-                unreachable!("the front entry was just seen to be done")
-            };
-            shared.next += 1;
+        let ready = match shared.order {
+            Order::Input => match shared.results.front() {
+                Some(Entry::Done(_)) => {
+                    let Some(Entry::Done(value)) = shared.results.pop_front() else {
+                        unreachable!("the front entry was just seen to be done")
+                    };
+                    shared.next += 1;
+                    Some(value)
+                }
+                _ => None,
+            },
+            Order::Completion => shared.finished.pop_front(),
+        };
+        if let Some(value) = ready {
             let feeder = shared.feeder.take();
             drop(shared);
             wake(feeder);
@@ -452,7 +519,11 @@ impl<U, E> Engine<'_, U, E> {
             self.done = true;
             return Poll::Ready(Some(Err(error)));
         }
-        if shared.exhausted && shared.results.is_empty() {
+        let drained = match shared.order {
+            Order::Input => shared.results.is_empty(),
+            Order::Completion => shared.running == 0 && shared.finished.is_empty(),
+        };
+        if shared.exhausted && drained {
             self.done = true;
             return Poll::Ready(None);
         }

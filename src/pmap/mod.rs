@@ -75,8 +75,8 @@ use futures::{StreamExt, TryStreamExt};
 
 use crate::scope::internal_scope;
 use crate::{Limiter, Scope, run};
+use engine::{Bounds, Order, start, start_with};
 pub use engine::{PmapStream, TryPmapStream};
-use engine::{start, start_with};
 use input::default_window;
 pub use input::{AnyIterable, PmapLimit, ViaIterator, ViaStream};
 
@@ -177,7 +177,14 @@ where
     let limit = limit.into().check("pmap_async");
     async move {
         let out = internal_scope(async |s| {
-            let stream = start(s, items.into_item_stream(), limit, f, Ok::<U, Infallible>);
+            let stream = start(
+                s,
+                items.into_item_stream(),
+                limit,
+                Order::Input,
+                f,
+                Ok::<U, Infallible>,
+            );
             Ok::<_, Infallible>(PmapStream { engine: stream }.collect::<Vec<U>>().await)
         })
         .await;
@@ -228,7 +235,14 @@ where
     let limit = limit.into().check("try_pmap_async");
     async move {
         let out = internal_scope(async |s| {
-            let stream = start(s, items.into_item_stream(), limit, f, identity);
+            let stream = start(
+                s,
+                items.into_item_stream(),
+                limit,
+                Order::Input,
+                f,
+                identity,
+            );
             Ok::<_, Infallible>(TryPmapStream { engine: stream }.try_collect().await)
         })
         .await;
@@ -294,6 +308,7 @@ where
             scope,
             items.into_item_stream(),
             limit,
+            Order::Input,
             f,
             Ok::<U, Infallible>,
         ),
@@ -350,7 +365,139 @@ where
 {
     let limit = limit.into().check("try_pmap_stream");
     TryPmapStream {
-        engine: start(scope, items.into_item_stream(), limit, f, identity),
+        engine: start(
+            scope,
+            items.into_item_stream(),
+            limit,
+            Order::Input,
+            f,
+            identity,
+        ),
+    }
+}
+
+/// Starts `f` on every item in `scope` and returns the results as a stream, in the order
+/// the calls *finish*: [`pmap_stream`] without the reordering.
+///
+/// A result is delivered as soon as its call returns, so a slow call holds nothing back:
+/// the window (see [`PmapLimit`]) bounds only the calls running plus the results
+/// finished and not yet taken, which is the memory the stream holds. Everything else is
+/// as for [`pmap_stream`]: the calls are tasks of `scope` and proceed while the consumer
+/// awaits something else; dropping the stream cancels the calls still running, and the
+/// scope awaits their teardown.
+///
+/// # Cancel safety
+///
+/// Awaiting the stream's `next()` is cancel safe: a finished result stays in the stream
+/// until it is taken. Dropping the stream itself cancels the calls still running.
+///
+/// # Panics
+///
+/// As [`pmap_stream`].
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use futures::StreamExt;
+///
+/// let order = duet::run_with(duet::Config::new().virtual_clock(), duet::scope(async |s| {
+///     let delays = [30u64, 10, 20];
+///     let finished = duet::pmap_stream_unordered(s, delays, Some(3), async |ms| {
+///         duet::sleep(Duration::from_millis(ms)).await;
+///         ms
+///     });
+///     Ok::<_, std::convert::Infallible>(finished.collect::<Vec<_>>().await)
+/// }));
+/// assert_eq!(order.unwrap(), [10, 20, 30]);
+/// ```
+#[track_caller]
+pub fn pmap_stream_unordered<'s, 'env, SE, I, M, F, U>(
+    scope: &'s Scope<'env, SE>,
+    items: I,
+    limit: impl Into<PmapLimit>,
+    f: F,
+) -> PmapStream<'s, U>
+where
+    SE: 'env,
+    I: AnyIterable<M>,
+    I::Stream: 'env,
+    I::Item: 'env,
+    F: AsyncFn(I::Item) -> U + 'env,
+    U: 'env,
+{
+    let limit = limit.into().check("pmap_stream_unordered");
+    let input = items.into_item_stream();
+    PmapStream {
+        engine: start(
+            scope,
+            input,
+            limit,
+            Order::Completion,
+            f,
+            Ok::<U, Infallible>,
+        ),
+    }
+}
+
+/// The fallible form of [`pmap_stream_unordered`]: results in the order the calls finish;
+/// the first `Err` cancels the calls still running and is yielded after the results
+/// finished before it, and then the stream ends.
+///
+/// # Cancel safety
+///
+/// As [`pmap_stream_unordered`].
+///
+/// # Panics
+///
+/// As [`pmap_stream`].
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use futures::StreamExt;
+///
+/// let seen = duet::run_with(duet::Config::new().virtual_clock(), duet::scope(async |s| {
+///     let mut results = duet::try_pmap_stream_unordered(s, [30u64, 10, 20], None, async |ms| {
+///         duet::sleep(Duration::from_millis(ms)).await;
+///         if ms == 20 { Err(format!("{ms} failed")) } else { Ok(ms) }
+///     });
+///     let mut seen = Vec::new();
+///     while let Some(r) = results.next().await {
+///         seen.push(r);
+///     }
+///     Ok::<_, std::convert::Infallible>(seen)
+/// }));
+/// // 30 was cancelled by the failure at 20 ms.
+/// assert_eq!(seen.unwrap(), [Ok(10), Err("20 failed".to_string())]);
+/// ```
+#[track_caller]
+pub fn try_pmap_stream_unordered<'s, 'env, SE, I, M, F, U, E>(
+    scope: &'s Scope<'env, SE>,
+    items: I,
+    limit: impl Into<PmapLimit>,
+    f: F,
+) -> TryPmapStream<'s, U, E>
+where
+    SE: 'env,
+    I: AnyIterable<M>,
+    I::Stream: 'env,
+    I::Item: 'env,
+    F: AsyncFn(I::Item) -> Result<U, E> + 'env,
+    U: 'env,
+    E: 'env,
+{
+    let limit = limit.into().check("try_pmap_stream_unordered");
+    TryPmapStream {
+        engine: start(
+            scope,
+            items.into_item_stream(),
+            limit,
+            Order::Completion,
+            f,
+            identity,
+        ),
     }
 }
 
@@ -393,7 +540,18 @@ where
     let (limiter, window) = (Some(limiter.clone()), default_window(limiter.capacity()));
     let input = items.into_item_stream();
     PmapStream {
-        engine: start_with(scope, input, None, limiter, window, f, Ok::<U, Infallible>),
+        engine: start_with(
+            scope,
+            input,
+            Bounds {
+                limit: None,
+                limiter,
+                window,
+            },
+            Order::Input,
+            f,
+            Ok::<U, Infallible>,
+        ),
     }
 }
 
@@ -416,6 +574,17 @@ where
     let (limiter, window) = (Some(limiter.clone()), default_window(limiter.capacity()));
     let input = items.into_item_stream();
     TryPmapStream {
-        engine: start_with(scope, input, None, limiter, window, f, identity),
+        engine: start_with(
+            scope,
+            input,
+            Bounds {
+                limit: None,
+                limiter,
+                window,
+            },
+            Order::Input,
+            f,
+            identity,
+        ),
     }
 }
