@@ -448,3 +448,24 @@ fn cancel_tasks_after_the_scope_was_cancelled_changes_nothing() {
         Some(&CancelReason::Explicit)
     );
 }
+
+#[test]
+fn a_nested_run_waiting_on_an_outer_task_set_panics_instead_of_deadlocking() {
+    let msg = panic_message(|| {
+        let _ = duet::run_scope(async |s| {
+            let mut set = TaskSet::<(), _>::new(s);
+            set.spawn(pending::<()>());
+            s.spawn(async move {
+                duet::run(set.join_next());
+            });
+            Ok::<_, Infallible>(())
+        });
+    });
+    assert_eq!(
+        msg,
+        "duet: deadlock: awaiting a TaskSet whose tasks belong to an outer duet::run, from \
+         inside a nested duet::run (or another blocking executor) on the same thread; the \
+         outer loop cannot run that task until this call returns. Await the set in the \
+         outer task instead, or spawn the work inside the nested run."
+    );
+}

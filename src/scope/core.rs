@@ -359,18 +359,17 @@ impl ScopeCore {
     /// polling now, so it is blocked until the current call returns. (A loop that has
     /// ended is no such loop: its scope is continued by whichever loop polls it next.)
     #[track_caller]
-    pub(crate) fn assert_reachable_from_here(&self) {
+    pub(crate) fn assert_reachable_from_here(&self, awaiting: &str, it: &str) {
         let loop_id = self.loop_id.get();
         if loop_id != 0
             && self.phase.get() != Phase::Finished
             && crate::runtime::is_blocked_outer_loop(loop_id)
         {
             panic!(
-                "duet: deadlock: awaiting a JoinHandle whose task belongs to an outer \
-                 duet::run, from inside a nested duet::run (or another blocking executor) on \
-                 the same thread; the outer loop cannot run that task until this call \
-                 returns. Await the handle in the outer task instead, or spawn the work \
-                 inside the nested run."
+                "duet: deadlock: awaiting {awaiting} an outer duet::run, from inside a nested \
+                 duet::run (or another blocking executor) on the same thread; the outer loop \
+                 cannot run that task until this call returns. Await {it} in the outer task \
+                 instead, or spawn the work inside the nested run."
             );
         }
     }

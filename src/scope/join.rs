@@ -204,7 +204,7 @@ impl<T> Future for JoinHandle<T> {
         let outcome = match this.cell.state.replace(JoinState::Taken) {
             JoinState::Running => {
                 this.cell.state.set(JoinState::Running);
-                this.core.assert_reachable_from_here();
+                this.core.assert_reachable_from_here("a JoinHandle whose task belongs to", "the handle");
                 this.cell.set_waiter(cx.waker());
                 let noted = this
                     .core
