@@ -145,12 +145,12 @@ impl<T> JoinHandle<T> {
     /// # Examples
     ///
     /// ```
-    /// let r = duet::run_scope(async |s| {
+    /// let r = duet::run_scope(duet::infallible(async |s| {
     ///     let stuck = s.spawn(futures::future::pending::<()>());
     ///     stuck.cancel();
     ///     assert!(stuck.await.unwrap_err().is_cancelled());
-    ///     Ok::<_, std::convert::Infallible>("the scope carried on")
-    /// });
+    ///     "the scope carried on"
+    /// }));
     /// assert_eq!(r.unwrap(), "the scope carried on");
     /// ```
     pub fn cancel(&self) {
