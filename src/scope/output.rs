@@ -52,22 +52,40 @@ mod sealed {
 /// An `Err` fails the scope (see [`ScopeOptions`](crate::ScopeOptions) for the policies);
 /// an `Ok(value)` becomes the output of the task's [`JoinHandle`](crate::JoinHandle).
 ///
+/// A plain value is not a task output: `Ok(value)` says that it is one. (An impl for
+/// every type would overlap the one for `Result`, and a task returning a `Result` as its
+/// value would then be ambiguous: does its `Err` fail the scope? `design/scopes.md`.)
+///
 /// # Examples
 ///
 /// ```
+/// async fn mul(a: i32, b: i32) -> i32 {
+///     a * b
+/// }
+///
 /// let n = duet::run_scope(async |s| {
 ///     s.spawn(async { println!("infallible tasks return ()") });
-///     let answer = s.spawn(async { Ok(42) }); // a value is returned as Ok(value)
+///     let answer = s.spawn(async { Ok(mul(6, 7).await) }); // a value is returned as Ok(value)
 ///     let forever = s.spawn(async { loop { duet::yield_now().await } });
 ///     forever.cancel();
 ///     answer.await.map_err(|_| "cancelled")
 /// });
 /// assert_eq!(n.unwrap(), 42);
 /// ```
+///
+/// Spawning the plain value does not compile; the message says to write
+/// `s.spawn(async { Ok(work.await) })` instead:
+///
+/// ```compile_fail,E0277
+/// # async fn mul(a: i32, b: i32) -> i32 { a * b }
+/// let _ = duet::run_scope(duet::infallible(async |s| {
+///     s.spawn(mul(6, 7)).await // error: a duet task must return `()` or `Result<_, E>` ..
+/// }));
+/// ```
 #[diagnostic::on_unimplemented(
     message = "a duet task must return `()` or `Result<_, E>` (E: the scope's error type), not `{Self}`",
     label = "this task returns `{Self}`",
-    note = "return `Ok(value)` to give a task's value to its JoinHandle"
+    note = "a task that produces a plain value wraps it in `Ok`: write `s.spawn(async {{ Ok(work.await) }})` instead of `s.spawn(work)`; the task's JoinHandle then yields the value, and a task's `Err` must have the scope's error type"
 )]
 pub trait TaskOutput<E>: sealed::Sealed {
     /// The value a [`JoinHandle`](crate::JoinHandle) yields when the task succeeds.
