@@ -54,7 +54,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     let user = users.get(id).await?;
                     let manager_id = 1000 + id / 10; // derived from the first answer
                     let manager = users.get(manager_id).await?;
-                    Ok::<_, AwaitError>((user, manager))
+                    Ok((user, manager))
                 })
             })
             .collect();
@@ -62,7 +62,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for h in handles {
             pairs.push(h.await.expect("no task is cancelled"));
         }
-        Ok::<_, AwaitError>(pairs)
+        Ok::<_, AwaitError>(pairs) // names the error type for the tasks' `?` too
     })?;
     println!(
         "  {} answers, {} round trips, {} ms; e.g. {:?}",
@@ -80,7 +80,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         duet::yield_now().await; // both tasks are awaiting their requests
         cancelled.cancel();
         println!("  kept: {}", kept.await.expect("not cancelled"));
-        Ok::<_, AwaitError>(())
+        Ok(())
     })?;
 
     // 4: a blocking caller flushes its request right away.

@@ -82,7 +82,6 @@ fn main() {
                         duet::sleep(Duration::from_secs(3600)).await;
                     });
                 });
-                Ok::<_, Infallible>(())
             }),
         );
         return;
@@ -97,7 +96,6 @@ fn main() {
                     duet::yield_now().await; // the outer cancellation takes effect here
                     println!("never printed: the outer run was interrupted too");
                 });
-                Ok::<_, Infallible>(())
             }),
         );
         println!("run returned: {}", result.unwrap_err());
@@ -123,7 +121,6 @@ fn main() {
             // The tasks run before the body's next turn: all three have started.
             duet::yield_now().await;
             println!("ready: press Ctrl-C to cancel");
-            Ok::<_, Infallible>(())
         }),
     );
     match result {

@@ -36,7 +36,7 @@ fn legacy_invoice(items: &[&'static str]) -> u32 {
 // Step 3: new async code fans out concurrently, and still calls the legacy function:
 // `legacy_invoice` runs nested loops inside a task of this scope.
 async fn invoice_all(orders: &[Vec<&'static str>]) -> Vec<u32> {
-    duet::scope(async |s| {
+    duet::scope(duet::infallible(async |s| {
         let totals: Vec<_> = orders
             .iter()
             .map(|items| s.spawn(async move { Ok(legacy_invoice(items)) }))
@@ -45,8 +45,8 @@ async fn invoice_all(orders: &[Vec<&'static str>]) -> Vec<u32> {
         for total in totals {
             out.push(total.await.expect("not cancelled"));
         }
-        Ok::<_, std::convert::Infallible>(out)
-    })
+        out
+    }))
     .await
     .unwrap()
 }

@@ -12,7 +12,6 @@
 //!
 //! Run it with `cargo run --example tokio_interop`.
 
-use std::convert::Infallible;
 use std::error::Error;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -134,7 +133,6 @@ fn duet_inside_tokio() -> Result<(), Box<dyn Error>> {
         // A deadline scope nested inside, cut by duet's timer.
         let inner = duet::timeout_scope(Duration::from_millis(50), async |s| {
             s.spawn(duet::sleep(Duration::from_secs(60)));
-            Ok::<_, Infallible>(())
         })
         .await;
         shared
@@ -144,7 +142,6 @@ fn duet_inside_tokio() -> Result<(), Box<dyn Error>> {
             } else {
                 "timeout_scope(50 ms) did not time out?"
             });
-        Ok::<_, Infallible>(())
     }));
     println!(
         "  scope returned {outcome:?} after {} ms; in order: {:?}",

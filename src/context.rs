@@ -141,7 +141,6 @@ fn swap_current(values: &mut Values) {
 ///     assert_eq!(first.await.unwrap(), Some("first"));
 ///     assert_eq!(second.await.unwrap(), Some("changed in the task"));
 ///     assert_eq!(REQUEST.get(), Some("second"));
-///     Ok::<_, std::convert::Infallible>(())
 /// })
 /// .unwrap();
 /// assert_eq!(REQUEST.get(), Some("outer")); // changes inside run stay inside
@@ -231,7 +230,6 @@ impl<T: 'static> ContextVar<T> {
     ///     });
     ///     assert_eq!(child.await.unwrap(), Some(2));
     ///     assert_eq!(DEPTH.get(), Some(1)); // the parent's value is unchanged
-    ///     Ok::<_, std::convert::Infallible>(())
     /// })
     /// .unwrap();
     /// ```
@@ -272,7 +270,6 @@ impl<T: 'static> ContextVar<T> {
     ///     TRACE.remove();
     ///     assert_eq!(TRACE.get(), None);
     ///     assert_eq!(before.await.unwrap(), Some(7)); // inherited at spawn
-    ///     Ok::<_, std::convert::Infallible>(())
     /// })
     /// .unwrap();
     /// ```

@@ -86,7 +86,6 @@ impl<E> ScopeError<E> {
     ///
     /// let r = duet::run(duet::timeout_scope(Duration::from_millis(1), async |_s| {
     ///     duet::sleep(Duration::from_secs(60)).await;
-    ///     Ok::<_, std::convert::Infallible>(())
     /// }));
     /// let error = r.unwrap_err();
     /// assert!(error.is_timeout() && error.is_cancelled() && !error.is_failed());
@@ -344,7 +343,6 @@ impl JoinError {
     /// let handle = std::cell::RefCell::new(None);
     /// let r = duet::run(duet::timeout_scope(Duration::from_millis(1), async |s| {
     ///     *handle.borrow_mut() = Some(s.spawn(duet::sleep(Duration::from_secs(60))));
-    ///     Ok::<_, std::convert::Infallible>(())
     /// }));
     /// assert!(r.unwrap_err().is_timeout());
     /// let outcome = duet::run(handle.take().unwrap());

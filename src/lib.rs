@@ -40,17 +40,24 @@
 //!
 //! [`scope()`] opens a nursery inside async code and [`run_scope`] opens one at the root
 //! (`run(scope(body))`). The body receives a [`&Scope`](Scope) and returns
-//! `Result<T, E>` (or `()`); the scope returns `Result<T, ScopeError<E>>` once the body
-//! *and every task spawned into it* have finished. Scopes nest, and no task outlives the
-//! scope that spawned it.
+//! `Result<T, E>`; the scope returns `Result<T, ScopeError<E>>` once the body *and every
+//! task spawned into it* have finished. `E`, the scope's error type, is inferred from the
+//! `Result`s the tasks and the body return. A scope that cannot fail has a body that
+//! returns `()`, or its value wrapped in [`infallible`]. Scopes nest, and no task
+//! outlives the scope that spawned it.
 //!
 //! ```
-//! # use std::convert::Infallible;
 //! let answer = duet::run(async {
-//!     let inner = duet::scope(async |_s| Ok::<_, Infallible>(21)).await.unwrap();
+//!     let inner = duet::scope(duet::infallible(async |_s| 21)).await.unwrap();
 //!     inner * 2
 //! });
 //! assert_eq!(answer, 42);
+//!
+//! let doubled = duet::run_scope(async |s| {
+//!     let n = s.spawn(async { "21".parse::<u32>() }); // E = ParseIntError, from this task
+//!     Ok(n.await.expect("not cancelled") * 2)
+//! });
+//! assert_eq!(doubled.unwrap(), 42);
 //! ```
 //!
 //! Tasks may borrow anything that outlives the scope, and need not be `Send`; but not
@@ -65,11 +72,10 @@
 //! cancel anything; the scope still owns and waits for the task.
 //!
 //! ```
-//! # use std::convert::Infallible;
 //! # use std::rc::Rc;
 //! let names = vec!["ada", "grace"];
 //! let shared = Rc::new(10); // `!Send` is fine: everything runs on this thread
-//! let total = duet::run_scope(async |s| {
+//! let total = duet::run_scope(duet::infallible(async |s| {
 //!     let lens: Vec<_> = names.iter().map(|n| s.spawn(async move { Ok(n.len()) })).collect();
 //!     let extra = shared.clone();
 //!     let bonus = s.spawn(async move { Ok(*extra) });
@@ -81,8 +87,8 @@
 //!     for len in lens {
 //!         total += len.await.unwrap();
 //!     }
-//!     Ok::<_, Infallible>(total)
-//! });
+//!     total
+//! }));
 //! assert_eq!(total.unwrap(), 18);
 //! ```
 //!
@@ -128,12 +134,10 @@
 //! [`CancelReason`], which callers can tell apart from a failure:
 //!
 //! ```
-//! # use std::convert::Infallible;
 //! let r = duet::run_scope(async |s| {
 //!     let handle = s.cancel_handle(); // Send + Sync
 //!     std::thread::spawn(move || handle.cancel());
 //!     futures::future::pending::<()>().await; // dropped here
-//!     Ok::<_, Infallible>(())
 //! });
 //! let error = r.unwrap_err();
 //! assert!(error.is_cancelled() && !error.is_failed());
@@ -172,7 +176,6 @@
 //!         .await;
 //!     });
 //!     s.cancel_with_grace(Duration::from_millis(100)); // the cleanup outlasts it: shielded
-//!     Ok::<_, std::convert::Infallible>(())
 //! }));
 //! assert!(r.unwrap_err().is_cancelled());
 //! assert_eq!(*log.borrow(), ["cancelled: cancelled explicitly", "flushed"]);
@@ -250,7 +253,6 @@
 //!
 //!     let r = duet::timeout_scope(Duration::from_secs(1), async |s| {
 //!         s.spawn(duet::sleep(Duration::from_secs(60))); // dropped at the deadline
-//!         Ok::<_, std::convert::Infallible>(())
 //!     })
 //!     .await;
 //!     assert!(r.unwrap_err().is_timeout());
@@ -281,7 +283,6 @@
 //!     assert_eq!(attempts.get(), 2);
 //!     duet::advance(Duration::from_secs(1)).await; // 3.5 s: the third came at 3 s
 //!     assert_eq!(attempts.get(), 3);
-//!     Ok::<_, std::convert::Infallible>(())
 //! }))
 //! .unwrap();
 //! ```
@@ -398,7 +399,6 @@
 //! let rt = tokio::runtime::Builder::new_current_thread().build()?;
 //! let r = rt.block_on(duet::timeout_scope(Duration::from_millis(10), async |s| {
 //!     s.spawn(duet::sleep(Duration::from_secs(60))); // cut at 10 ms
-//!     Ok::<_, std::convert::Infallible>(())
 //! }));
 //! assert!(r.unwrap_err().is_timeout());
 //! # Ok::<_, Box<dyn std::error::Error>>(())
@@ -424,7 +424,7 @@
 //!     for h in handles {
 //!         total += h.await.unwrap();
 //!     }
-//!     Ok::<_, duet::AwaitError>(total)
+//!     Ok(total)
 //! });
 //! assert_eq!(total.unwrap(), 385);
 //! assert_eq!(calls.load(Ordering::SeqCst), 1); // one batch
@@ -445,7 +445,6 @@
 //!     let task = s.spawn(async { Ok(USER.get()) });
 //!     USER.set("grace"); // too late for the task spawned above
 //!     assert_eq!(task.await.unwrap(), Some("ada"));
-//!     Ok::<_, std::convert::Infallible>(())
 //! })
 //! .unwrap();
 //! ```
@@ -493,7 +492,7 @@ pub use race::{first_ok, race};
 pub use runtime::{Config, run, run_scope, run_with};
 pub use scope::{
     BodyOutput, ErrorPolicy, JoinHandle, Scope, ScopeOptions, Supervised, TaskOutput, TaskRef,
-    TaskSet, dump, scope, scope_with, supervise, supervise_with,
+    TaskSet, dump, infallible, scope, scope_with, supervise, supervise_with,
 };
 pub use time::{
     Advance, ClockHold, Elapsed, Sleep, Timeout, advance, deadline, deadline_scope, hold_clock,

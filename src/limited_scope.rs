@@ -52,14 +52,14 @@ use crate::{AnyIterable, JoinHandle, Limiter, PmapStream, Scope, TaskOutput, Try
 ///     running.set(running.get() - 1);
 ///     word.len()
 /// };
-/// let lengths = duet::run_scope(async |s| {
+/// let lengths = duet::run_scope(duet::infallible(async |s| {
 ///     let limited = duet::LimitedScope::new(s, duet::Limiter::new(2));
 ///     let work = &work;
 ///     let background = limited.spawn(async move { Ok(work("spawned").await) });
 ///     let lengths = limited.pmap_async(["a", "bb", "ccc"], work).await;
 ///     assert_eq!(background.await.unwrap(), 7);
-///     Ok::<_, std::convert::Infallible>(lengths)
-/// });
+///     lengths
+/// }));
 /// assert_eq!(lengths.unwrap(), [1, 2, 3]);
 /// assert_eq!(most.get(), 2);
 /// ```
@@ -184,11 +184,11 @@ impl<'env, E: 'env> LimitedScope<'env, E> {
     /// ```
     /// use futures::StreamExt;
     ///
-    /// let firsts = duet::run_scope(async |s| {
+    /// let firsts = duet::run_scope(duet::infallible(async |s| {
     ///     let limited = duet::LimitedScope::new(s, duet::Limiter::new(3));
     ///     let results = limited.pmap_stream(0.., async |x| x * x);
-    ///     Ok::<_, std::convert::Infallible>(results.take(4).collect::<Vec<_>>().await)
-    /// });
+    ///     results.take(4).collect::<Vec<_>>().await
+    /// }));
     /// assert_eq!(firsts.unwrap(), [0, 1, 4, 9]); // dropping the stream cancelled the rest
     /// ```
     #[track_caller]
@@ -258,11 +258,11 @@ impl<'env, E: 'env> LimitedScope<'env, E> {
     /// # Examples
     ///
     /// ```
-    /// let doubled = duet::run_scope(async |s| {
+    /// let doubled = duet::run_scope(duet::infallible(async |s| {
     ///     let limited = duet::LimitedScope::new(s, duet::Limiter::new(2));
     ///     let doubled = limited.pmap_async(vec![1, 2, 3], async |x| x * 2).await;
-    ///     Ok::<_, std::convert::Infallible>(doubled)
-    /// });
+    ///     doubled
+    /// }));
     /// assert_eq!(doubled.unwrap(), [2, 4, 6]);
     /// ```
     pub async fn pmap_async<I, M, F, U>(&self, items: I, f: F) -> Vec<U>
@@ -290,11 +290,11 @@ impl<'env, E: 'env> LimitedScope<'env, E> {
     /// # Examples
     ///
     /// ```
-    /// let r = duet::run_scope(async |s| {
+    /// let r = duet::run_scope(duet::infallible(async |s| {
     ///     let limited = duet::LimitedScope::new(s, duet::Limiter::new(2));
     ///     let parsed = limited.try_pmap_async(["1", "x"], async |s| s.parse::<u8>()).await;
-    ///     Ok::<_, std::convert::Infallible>(parsed.is_err())
-    /// });
+    ///     parsed.is_err()
+    /// }));
     /// assert!(r.unwrap());
     /// ```
     pub async fn try_pmap_async<I, M, F, U, E2>(&self, items: I, f: F) -> Result<Vec<U>, E2>

@@ -31,7 +31,6 @@ use crate::scope::Signal;
 ///     });
 ///     // Waits for something that never comes; the other thread ends the wait.
 ///     futures::future::pending::<()>().await;
-///     Ok::<_, std::convert::Infallible>(())
 /// });
 /// assert!(result.unwrap_err().is_cancelled());
 /// ```
@@ -71,7 +70,6 @@ impl CancelHandle {
     ///     std::thread::spawn(move || handle.cancel_with_grace(Duration::from_secs(1)));
     ///     let reason = duet::cancelled().await; // the soft phase: time to clean up
     ///     assert_eq!(reason, duet::CancelReason::Explicit);
-    ///     Ok::<_, std::convert::Infallible>(())
     /// });
     /// assert!(r.unwrap_err().is_cancelled());
     /// ```

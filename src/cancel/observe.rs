@@ -39,7 +39,6 @@ use crate::scope::current;
 ///     });
 ///     duet::yield_now().await;
 ///     s.cancel_with_grace(Duration::from_secs(1));
-///     Ok::<_, std::convert::Infallible>(())
 /// });
 /// assert!(r.unwrap_err().is_cancelled());
 /// assert!(units.get() >= 1);
@@ -93,7 +92,6 @@ pub fn cancel_reason() -> Option<CancelReason> {
 ///             let reason = duet::cancelled().await;
 ///             assert_eq!(reason, CancelReason::TimedOut);
 ///         });
-///         Ok::<_, std::convert::Infallible>(())
 ///     },
 /// ));
 /// assert!(r.unwrap_err().is_timeout());

@@ -16,7 +16,6 @@ use crate::TaskRef;
 ///
 /// let result = duet::run_scope(async |s| {
 ///     s.cancel();
-///     Ok::<_, std::convert::Infallible>(())
 /// });
 /// match result {
 ///     Err(ScopeError::Cancelled { reason, .. }) => assert_eq!(reason, CancelReason::Explicit),

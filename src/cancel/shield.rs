@@ -57,7 +57,6 @@ use crate::time::EnteredDeadline;
 ///             log.borrow_mut().push("never: dropped at its next await after the shield");
 ///             duet::yield_now().await;
 ///         });
-///         Ok::<_, std::convert::Infallible>(())
 ///     },
 /// ));
 /// assert!(r.unwrap_err().is_timeout());

@@ -71,7 +71,7 @@ use crate::time::{WorkHold, hold_for_work};
 ///     for h in handles {
 ///         names.push(h.await.unwrap());
 ///     }
-///     Ok::<_, duet::AwaitError>(names)
+///     Ok(names) // the error type, AwaitError, comes from the tasks
 /// });
 /// assert_eq!(names.unwrap()[3], "user3");
 /// assert_eq!(*sent.lock().unwrap(), [10]); // ten requests, one batch

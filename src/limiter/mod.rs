@@ -416,7 +416,7 @@ impl Limiter {
     ///
     /// ```
     /// let limiter = duet::Limiter::new(8);
-    /// let sum = duet::run_scope(async |s| {
+    /// let sum = duet::run_scope(duet::infallible(async |s| {
     ///     let handles: Vec<_> = (1..=4)
     ///         .map(|i| {
     ///             let limiter = &limiter;
@@ -427,8 +427,8 @@ impl Limiter {
     ///     for h in handles {
     ///         sum += h.await.unwrap();
     ///     }
-    ///     Ok::<_, std::convert::Infallible>(sum)
-    /// });
+    ///     sum
+    /// }));
     /// assert_eq!(sum.unwrap(), 100);
     /// ```
     pub async fn run<F: IntoFuture>(&self, future: F) -> F::Output {

@@ -26,10 +26,10 @@ use crate::{JoinHandle, Limiter, Scope, yield_now};
 /// ```
 /// use futures::StreamExt;
 ///
-/// let firsts = duet::run_scope(async |s| {
+/// let firsts = duet::run_scope(duet::infallible(async |s| {
 ///     let squares = duet::pmap_stream(s, 1.., Some(4), async |x: u64| x * x);
-///     Ok::<_, std::convert::Infallible>(squares.take(3).collect::<Vec<_>>().await)
-/// });
+///     squares.take(3).collect::<Vec<_>>().await
+/// }));
 /// assert_eq!(firsts.unwrap(), [1, 4, 9]);
 /// ```
 ///
@@ -88,12 +88,12 @@ impl<U> fmt::Debug for PmapStream<'_, U> {
 /// ```
 /// use futures::StreamExt;
 ///
-/// let got = duet::run_scope(async |s| {
+/// let got = duet::run_scope(duet::infallible(async |s| {
 ///     let results = duet::try_pmap_stream(s, [1, 0, 2], None, async |x: u32| {
 ///         10u32.checked_div(x).ok_or("division by zero")
 ///     });
-///     Ok::<_, std::convert::Infallible>(results.collect::<Vec<_>>().await)
-/// });
+///     results.collect::<Vec<_>>().await
+/// }));
 /// assert_eq!(got.unwrap(), [Ok(10), Err("division by zero")]);
 /// ```
 #[must_use = "the results come from the stream; dropping it cancels the calls still running"]

@@ -277,14 +277,14 @@ where
 /// ```
 /// use futures::StreamExt;
 ///
-/// let log = duet::run_scope(async |s| {
+/// let log = duet::run_scope(duet::infallible(async |s| {
 ///     let mut results = duet::pmap_stream(s, 1..=3, Some(2), async |x| x * 10);
 ///     let mut log = Vec::new();
 ///     while let Some(r) = results.next().await {
 ///         log.push(r);
 ///     }
-///     Ok::<_, std::convert::Infallible>(log)
-/// });
+///     log
+/// }));
 /// assert_eq!(log.unwrap(), [10, 20, 30]);
 /// ```
 #[track_caller]

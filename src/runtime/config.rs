@@ -150,7 +150,6 @@ impl Config {
     ///
     /// let result = duet::run_with(duet::Config::new().cancel_on_ctrl_c(), duet::scope(async |s| {
     ///     s.spawn(duet::sleep(Duration::from_secs(3600))); // until Ctrl-C
-    ///     Ok::<_, std::convert::Infallible>(())
     /// }));
     /// if let Err(e) = result {
     ///     eprintln!("{e}"); // scope cancelled because the program was interrupted (Ctrl-C)

@@ -271,14 +271,14 @@ const DEADLOCK_CHECK_DELAY: std::time::Duration = std::time::Duration::from_mill
 ///
 /// ```
 /// let data = vec![1, 2, 3];
-/// let sum = duet::run_scope(async |s| {
+/// let sum = duet::run_scope(duet::infallible(async |s| {
 ///     let halves: Vec<_> = data.iter().map(|x| s.spawn(async move { Ok(x * 10) })).collect();
 ///     let mut sum = 0;
 ///     for h in halves {
 ///         sum += h.await.expect("not cancelled");
 ///     }
-///     Ok::<_, std::convert::Infallible>(sum)
-/// });
+///     sum
+/// }));
 /// assert_eq!(sum.unwrap(), 60);
 /// ```
 #[track_caller]

@@ -29,13 +29,13 @@ use crate::runtime::with_current;
 /// # Examples
 ///
 /// ```
-/// let text = duet::run_scope(async |s| {
+/// let text = duet::run_scope(duet::infallible(async |s| {
 ///     s.spawn_named("ticker", duet::sleep(std::time::Duration::from_secs(60)));
 ///     duet::yield_now().await; // let the task start (and reach its sleep)
 ///     let text = duet::dump();
 ///     s.cancel();
-///     Ok::<_, std::convert::Infallible>(text)
-/// });
+///     text
+/// }));
 /// # let _ = text;
 /// // scope #1 opened at src/main.rs:2:18: running
 /// // ├── body: running now

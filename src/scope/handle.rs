@@ -137,14 +137,14 @@ impl<'env, E: 'env> Scope<'env, E> {
     ///
     /// ```
     /// let words = ["a", "bb", "ccc"];
-    /// let total = duet::run_scope(async |s| {
+    /// let total = duet::run_scope(duet::infallible(async |s| {
     ///     let lens: Vec<_> = words.iter().map(|w| s.spawn(async move { Ok(w.len()) })).collect();
     ///     let mut total = 0;
     ///     for len in lens {
     ///         total += len.await.unwrap_or(0);
     ///     }
-    ///     Ok::<_, std::convert::Infallible>(total)
-    /// });
+    ///     total
+    /// }));
     /// assert_eq!(total.unwrap(), 6);
     /// ```
     #[track_caller]
@@ -239,7 +239,6 @@ impl<'env, E: 'env> Scope<'env, E> {
     /// let result = duet::run_scope(async |s| {
     ///     s.spawn(futures::future::pending::<()>()); // would never finish
     ///     s.cancel();
-    ///     Ok::<_, std::convert::Infallible>(())
     /// });
     /// assert!(result.unwrap_err().is_cancelled());
     /// ```
@@ -279,7 +278,6 @@ impl<'env, E: 'env> Scope<'env, E> {
     ///         flushed.set(true);
     ///     });
     ///     s.cancel_with_grace(Duration::from_secs(1));
-    ///     Ok::<_, std::convert::Infallible>(())
     /// }));
     /// assert!(r.unwrap_err().is_cancelled());
     /// assert!(flushed.get(), "the task cleaned up within the grace period");
@@ -373,7 +371,6 @@ impl<'env, E: 'env> Scope<'env, E> {
     ///     let handle = s.cancel_handle();
     ///     std::thread::spawn(move || handle.cancel()).join().unwrap();
     ///     futures::future::pending::<()>().await;
-    ///     Ok::<_, std::convert::Infallible>(())
     /// });
     /// assert!(result.unwrap_err().is_cancelled());
     /// ```

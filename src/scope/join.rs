@@ -152,12 +152,12 @@ impl<T> JoinHandle<T> {
     /// # Examples
     ///
     /// ```
-    /// let r = duet::run_scope(async |s| {
+    /// let r = duet::run_scope(duet::infallible(async |s| {
     ///     let stuck = s.spawn(futures::future::pending::<()>());
     ///     stuck.cancel();
     ///     assert!(stuck.await.unwrap_err().is_cancelled());
-    ///     Ok::<_, std::convert::Infallible>("the scope carried on")
-    /// });
+    ///     "the scope carried on"
+    /// }));
     /// assert_eq!(r.unwrap(), "the scope carried on");
     /// ```
     pub fn cancel(&self) {
@@ -204,7 +204,8 @@ impl<T> Future for JoinHandle<T> {
         let outcome = match this.cell.state.replace(JoinState::Taken) {
             JoinState::Running => {
                 this.cell.state.set(JoinState::Running);
-                this.core.assert_reachable_from_here("a JoinHandle whose task belongs to", "the handle");
+                this.core
+                    .assert_reachable_from_here("a JoinHandle whose task belongs to", "the handle");
                 this.cell.set_waiter(cx.waker());
                 let noted = this
                     .core

@@ -37,7 +37,7 @@ pub(crate) use core::{Observer, ScopeCore};
 pub use dump::dump;
 pub use handle::Scope;
 pub use join::JoinHandle;
-pub use output::{BodyOutput, TaskOutput};
+pub use output::{BodyOutput, TaskOutput, infallible};
 pub(crate) use signal::Signal;
 pub use supervise::{Supervised, supervise, supervise_with};
 pub(crate) use table::HeldBy;
@@ -181,7 +181,6 @@ impl ScopeOptions {
     ///     let at = duet::now() + Duration::from_secs(1);
     ///     let r = duet::scope_with(ScopeOptions::new().deadline(at), async |s| {
     ///         s.spawn(duet::sleep(Duration::from_secs(60)));
-    ///         Ok::<_, std::convert::Infallible>(())
     ///     })
     ///     .await;
     ///     assert!(r.unwrap_err().is_timeout());
@@ -221,7 +220,6 @@ impl ScopeOptions {
     ///             }
     ///         }
     ///     });
-    ///     Ok::<_, std::convert::Infallible>(())
     /// }));
     /// assert!(r.unwrap_err().is_timeout());
     /// assert!(stopped_cleanly.get());
@@ -249,6 +247,11 @@ impl ScopeOptions {
 /// [`ScopeError::Failed`]. A panic in a task cancels the rest and is re-raised by the
 /// scope, as [`std::thread::scope`] does. See [`scope_with`] for other error policies.
 ///
+/// The scope's error type `E` is inferred from the `Result`s the tasks and the body
+/// return. A body that cannot fail returns `()`, or is wrapped in [`infallible`] to
+/// return a value; a body that uses `?` on errors no task returns names `E` once
+/// (`Ok::<_, MyError>(value)`).
+///
 /// # Cancel safety
 ///
 /// Dropping the returned future cancels the scope: every task in it is dropped, and
@@ -272,7 +275,7 @@ impl ScopeOptions {
 ///         for len in lens {
 ///             total += len.await.expect("no task of a running scope is cancelled here");
 ///         }
-///         Ok::<_, NotFound>(total)
+///         Ok(total) // the scope's error type, NotFound, comes from the tasks
 ///     })
 ///     .await
 /// });

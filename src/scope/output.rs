@@ -1,12 +1,18 @@
-//! What tasks and scope bodies may return: `()` or a `Result`.
+//! What tasks and scope bodies may return: `()` or a `Result`; and [`infallible`], for a
+//! body that returns a plain value.
 //!
 //! A task's `Err` is what fails its scope, so the scope has to see errors as errors;
 //! without specialization a trait over "any `T`" cannot tell `Result<T, E>` apart, so the
 //! two shapes are spelled out. Infallible work returns `()` and needs no
 //! `Ok::<_, E>(())`; a task that produces a value returns `Ok(value)`, and the scope's
-//! error type is inferred from the other tasks or the body.
+//! error type is inferred from the other tasks or the body. When nothing in the scope
+//! returns an `Err`, nothing names that type either, so a body returning `Ok(value)`
+//! would need `Ok::<_, Infallible>(value)`: [`infallible`] fixes the error type to
+//! [`Infallible`] instead and lets the body return the value itself.
 
 use std::convert::Infallible;
+
+use super::Scope;
 
 /// Names the never type `!` on stable Rust: a task that loops until it is cancelled
 /// (`async { loop { .. } }`) has output `!` under edition 2024's never-type fallback, and
@@ -46,22 +52,40 @@ mod sealed {
 /// An `Err` fails the scope (see [`ScopeOptions`](crate::ScopeOptions) for the policies);
 /// an `Ok(value)` becomes the output of the task's [`JoinHandle`](crate::JoinHandle).
 ///
+/// A plain value is not a task output: `Ok(value)` says that it is one. (An impl for
+/// every type would overlap the one for `Result`, and a task returning a `Result` as its
+/// value would then be ambiguous: does its `Err` fail the scope? `design/scopes.md`.)
+///
 /// # Examples
 ///
 /// ```
+/// async fn mul(a: i32, b: i32) -> i32 {
+///     a * b
+/// }
+///
 /// let n = duet::run_scope(async |s| {
 ///     s.spawn(async { println!("infallible tasks return ()") });
-///     let answer = s.spawn(async { Ok(42) }); // a value is returned as Ok(value)
+///     let answer = s.spawn(async { Ok(mul(6, 7).await) }); // a value is returned as Ok(value)
 ///     let forever = s.spawn(async { loop { duet::yield_now().await } });
 ///     forever.cancel();
 ///     answer.await.map_err(|_| "cancelled")
 /// });
 /// assert_eq!(n.unwrap(), 42);
 /// ```
+///
+/// Spawning the plain value does not compile; the message says to write
+/// `s.spawn(async { Ok(work.await) })` instead:
+///
+/// ```compile_fail,E0277
+/// # async fn mul(a: i32, b: i32) -> i32 { a * b }
+/// let _ = duet::run_scope(duet::infallible(async |s| {
+///     s.spawn(mul(6, 7)).await // error: a duet task must return `()` or `Result<_, E>` ..
+/// }));
+/// ```
 #[diagnostic::on_unimplemented(
     message = "a duet task must return `()` or `Result<_, E>` (E: the scope's error type), not `{Self}`",
     label = "this task returns `{Self}`",
-    note = "return `Ok(value)` to give a task's value to its JoinHandle"
+    note = "a task that produces a plain value wraps it in `Ok`: write `s.spawn(async {{ Ok(work.await) }})` instead of `s.spawn(work)`; the task's JoinHandle then yields the value, and a task's `Err` must have the scope's error type"
 )]
 pub trait TaskOutput<E>: sealed::Sealed {
     /// The value a [`JoinHandle`](crate::JoinHandle) yields when the task succeeds.
@@ -101,7 +125,8 @@ impl<E> TaskOutput<E> for Never {
 ///
 /// A body that returns `()` fixes the scope's error type to
 /// [`Infallible`]: its tasks may then only return `()` or `Result<_, Infallible>`.
-/// If tasks need to fail, return `Ok(())` from the body instead.
+/// If tasks need to fail, return `Ok(())` from the body instead. A body that cannot fail
+/// but returns a value is wrapped in [`infallible`].
 ///
 /// # Examples
 ///
@@ -120,11 +145,23 @@ impl<E> TaskOutput<E> for Never {
 ///     Ok(())
 /// });
 /// assert_eq!(r.unwrap_err().into_errors(), vec!["boom"]);
+///
+/// // A body that cannot fail and returns a value is wrapped in `infallible`.
+/// let r = duet::run_scope(duet::infallible(async |_s| 42));
+/// assert_eq!(r.unwrap(), 42);
+/// ```
+///
+/// Returning the plain value without the wrapper does not compile; the message points
+/// to [`infallible`]:
+///
+/// ```compile_fail,E0277
+/// let _ = duet::run_scope(async |_s| 42); // error: a duet scope body must return `Result<_, E>` ..
 /// ```
 #[diagnostic::on_unimplemented(
-    message = "a duet scope body must return `Result<_, E>` or `()`, not `{Self}`",
+    message = "a duet scope body must return `Result<_, E>` (E: the scope's error type), or `()` when E is `Infallible`; this one returns `{Self}`, and E is `{E}`",
     label = "this body returns `{Self}`",
-    note = "return `Ok(value)`; a body returning `()` makes the scope infallible"
+    note = "return `Ok(value)`, or `()` if nothing in the scope can fail; the scope's error type comes from the `Result`s of its tasks and body",
+    note = "for a scope that cannot fail and returns a value, wrap the body: `duet::run_scope(duet::infallible(async |s| value))`"
 )]
 pub trait BodyOutput<E>: sealed::Sealed {
     /// The scope's value on success.
@@ -160,4 +197,64 @@ impl<E> BodyOutput<E> for Never {
     fn into_result(self) -> Result<Never, E> {
         self
     }
+}
+
+/// Wraps a scope body that cannot fail and returns a plain value: the scope's error type
+/// is [`Infallible`], and the body's value is the scope's.
+///
+/// Pass the result to any function that opens a scope ([`run_scope`](crate::run_scope),
+/// [`scope`](crate::scope()), [`scope_with`](crate::scope_with),
+/// [`timeout_scope`](crate::timeout_scope), ..). It saves the annotation a body returning
+/// `Ok(value)` otherwise needs when no task can fail, since then nothing names the error
+/// type: `Ok::<_, Infallible>(value)` becomes `value`. The tasks may return `()`,
+/// `Ok(value)` (inferred as `Result<_, Infallible>`) or never return. The scope still
+/// returns a `Result`: it may be cancelled ([`Scope::cancel`], a timeout, Ctrl-C), and
+/// that is its only error.
+///
+/// A scope whose tasks or body can fail does not take this wrapper; its error type is
+/// inferred from the `Result`s they return, or named once (`Ok::<_, MyError>(value)`, or
+/// the handle's type `async |s: &duet::Scope<'_, MyError>|`; see `design/scopes.md`).
+///
+/// # Examples
+///
+/// ```
+/// let words = ["ada", "grace"];
+/// let total = duet::run_scope(duet::infallible(async |s| {
+///     let lens: Vec<_> = words.iter().map(|w| s.spawn(async move { Ok(w.len()) })).collect();
+///     let mut total = 0;
+///     for len in lens {
+///         total += len.await.expect("nothing cancels these tasks");
+///     }
+///     total
+/// }));
+/// assert_eq!(total.unwrap(), 8);
+///
+/// // Nested, with a time limit: the scope can only be cancelled.
+/// use std::time::Duration;
+/// let r = duet::run_with(duet::Config::new().virtual_clock(), async {
+///     duet::timeout_scope(Duration::from_secs(1), duet::infallible(async |s| {
+///         s.spawn(duet::sleep(Duration::from_secs(60)));
+///         "never returned: the timeout cancels the scope first"
+///     }))
+///     .await
+/// });
+/// assert!(r.unwrap_err().is_timeout());
+/// ```
+///
+/// A task of an infallible scope cannot return an error; the compiler says which error
+/// type the scope has:
+///
+/// ```compile_fail,E0277
+/// let _ = duet::run_scope(duet::infallible(async |s| {
+///     s.spawn(async { Err::<(), _>("boom") }); // error: the scope's error type is Infallible
+///     1
+/// }));
+/// ```
+pub fn infallible<'env, B, T>(
+    body: B,
+) -> impl AsyncFnOnce(&Scope<'env, Infallible>) -> Result<T, Infallible>
+where
+    B: AsyncFnOnce(&Scope<'env, Infallible>) -> T,
+{
+    async move |s: &Scope<'env, Infallible>| Ok(body(s).await)
 }

@@ -242,7 +242,10 @@ impl<'env, T, E: 'env> TaskSet<'env, T, E> {
                 return Poll::Ready(None);
             }
             // Waiting here from a nested run would block the loop that runs the members.
-            self.scope.inner.core.assert_reachable_from_here("a TaskSet whose tasks belong to", "the set");
+            self.scope
+                .inner
+                .core
+                .assert_reachable_from_here("a TaskSet whose tasks belong to", "the set");
             let mut consumer = self.shared.consumer.borrow_mut();
             if !consumer.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
                 *consumer = Some(cx.waker().clone());

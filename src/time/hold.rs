@@ -86,7 +86,6 @@ impl fmt::Debug for WorkHold {
 ///     assert!(fired.get());
 ///     assert_eq!(duet::now() - start, Duration::from_secs(10));
 ///     drop(hold);
-///     Ok::<_, std::convert::Infallible>(())
 /// }))
 /// .unwrap();
 /// ```

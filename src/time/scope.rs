@@ -39,7 +39,6 @@ use crate::{BodyOutput, Scope, ScopeError, ScopeOptions, scope_with};
 ///                 duet::sleep(Duration::from_millis(300)).await; // cut at 1 s
 ///             }
 ///         });
-///         Ok::<_, std::convert::Infallible>(())
 ///     })
 ///     .await;
 ///     (r, duet::now() - start)
@@ -74,10 +73,10 @@ where
 ///
 /// duet::run_with(duet::Config::new().virtual_clock(), async {
 ///     let at = duet::now() + Duration::from_millis(250);
-///     let done = duet::deadline_scope(at, async |s| {
+///     let done = duet::deadline_scope(at, duet::infallible(async |s| {
 ///         let quick = s.spawn(async { duet::sleep(Duration::from_millis(100)).await; Ok(1) });
-///         Ok::<_, std::convert::Infallible>(quick.await.unwrap())
-///     })
+///         quick.await.unwrap()
+///     }))
 ///     .await;
 ///     assert_eq!(done.unwrap(), 1); // finished in time, at 100 ms
 ///     assert!(duet::now() < at);
