@@ -192,7 +192,7 @@
 //! use std::time::Duration;
 //!
 //! // Search four shards; stop at the first hit and keep it.
-//! let hit = duet::run_with(duet::Config::new().virtual_clock(), duet::scope(async |s| {
+//! let hit = duet::run_with(duet::Config::new().virtual_clock(), duet::scope(duet::infallible(async |s| {
 //!     let mut set = duet::TaskSet::new(s);
 //!     for shard in [40u64, 10, 30, 20] {
 //!         set.spawn(async move {
@@ -203,11 +203,11 @@
 //!     while let Some(found) = set.join_next().await {
 //!         if let Ok(Some(shard)) = found {
 //!             s.cancel_tasks(); // the shards still searching are dropped
-//!             return Ok::<_, std::convert::Infallible>(Some(shard));
+//!             return Some(shard);
 //!         }
 //!     }
-//!     Ok(None)
-//! }));
+//!     None
+//! })));
 //! assert_eq!(hit.unwrap(), Some(20));
 //! ```
 //!

@@ -401,14 +401,14 @@ where
 /// use std::time::Duration;
 /// use futures::StreamExt;
 ///
-/// let order = duet::run_with(duet::Config::new().virtual_clock(), duet::scope(async |s| {
+/// let order = duet::run_with(duet::Config::new().virtual_clock(), duet::scope(duet::infallible(async |s| {
 ///     let delays = [30u64, 10, 20];
 ///     let finished = duet::pmap_stream_unordered(s, delays, Some(3), async |ms| {
 ///         duet::sleep(Duration::from_millis(ms)).await;
 ///         ms
 ///     });
-///     Ok::<_, std::convert::Infallible>(finished.collect::<Vec<_>>().await)
-/// }));
+///     finished.collect::<Vec<_>>().await
+/// })));
 /// assert_eq!(order.unwrap(), [10, 20, 30]);
 /// ```
 #[track_caller]
@@ -458,7 +458,7 @@ where
 /// use std::time::Duration;
 /// use futures::StreamExt;
 ///
-/// let seen = duet::run_with(duet::Config::new().virtual_clock(), duet::scope(async |s| {
+/// let seen = duet::run_with(duet::Config::new().virtual_clock(), duet::scope(duet::infallible(async |s| {
 ///     let mut results = duet::try_pmap_stream_unordered(s, [30u64, 10, 20], None, async |ms| {
 ///         duet::sleep(Duration::from_millis(ms)).await;
 ///         if ms == 20 { Err(format!("{ms} failed")) } else { Ok(ms) }
@@ -467,8 +467,8 @@ where
 ///     while let Some(r) = results.next().await {
 ///         seen.push(r);
 ///     }
-///     Ok::<_, std::convert::Infallible>(seen)
-/// }));
+///     seen
+/// })));
 /// // 30 was cancelled by the failure at 20 ms.
 /// assert_eq!(seen.unwrap(), [Ok(10), Err("20 failed".to_string())]);
 /// ```

@@ -337,7 +337,7 @@ impl<'env, E: 'env> Scope<'env, E> {
     /// use std::time::Duration;
     /// use futures::StreamExt;
     ///
-    /// let first = duet::run_with(duet::Config::new().virtual_clock(), duet::scope(async |s| {
+    /// let first = duet::run_with(duet::Config::new().virtual_clock(), duet::scope(duet::infallible(async |s| {
     ///     let (answers, mut first) = futures::channel::mpsc::unbounded();
     ///     for replica in 1..=4u64 {
     ///         let answers = answers.clone();
@@ -348,8 +348,8 @@ impl<'env, E: 'env> Scope<'env, E> {
     ///     }
     ///     let answer = first.next().await;
     ///     s.cancel_tasks(); // replicas 2 to 4 are dropped; the scope keeps `answer`
-    ///     Ok::<_, std::convert::Infallible>(answer)
-    /// }));
+    ///     answer
+    /// })));
     /// assert_eq!(first.unwrap(), Some(1));
     /// ```
     ///

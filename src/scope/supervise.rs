@@ -148,10 +148,10 @@ where
 /// use duet::ScopeOptions;
 ///
 /// let options = ScopeOptions::new().timeout(Duration::from_secs(1));
-/// let outcome = duet::run_with(duet::Config::new().virtual_clock(), duet::supervise_with(options, async |s| {
+/// let outcome = duet::run_with(duet::Config::new().virtual_clock(), duet::supervise_with(options, duet::infallible(async |s| {
 ///     s.spawn(duet::sleep(Duration::from_secs(60))); // still running at the deadline
-///     Ok::<_, std::convert::Infallible>("the body's value")
-/// }));
+///     "the body's value"
+/// })));
 /// assert_eq!(outcome.value, Some("the body's value")); // returned before the timeout
 /// assert_eq!(outcome.cancelled, Some(duet::CancelReason::TimedOut));
 /// ```

@@ -98,7 +98,7 @@ impl Drop for OnEnd {
 ///
 /// let (first_two, now) = duet::run_with(duet::Config::new().virtual_clock(), async {
 ///     let start = duet::now();
-///     let first_two = duet::scope(async |s| {
+///     let first_two = duet::scope(duet::infallible(async |s| {
 ///         let mut set = duet::TaskSet::new(s);
 ///         for ms in [300u64, 100, 400, 200] {
 ///             set.spawn(async move {
@@ -113,8 +113,8 @@ impl Drop for OnEnd {
 ///                 break; // dropping the set cancels the 300 ms and 400 ms tasks
 ///             }
 ///         }
-///         Ok::<_, std::convert::Infallible>(first_two)
-///     })
+///         first_two
+///     }))
 ///     .await;
 ///     (first_two.unwrap(), duet::now() - start)
 /// });
@@ -134,11 +134,11 @@ impl<'env, T, E: 'env> TaskSet<'env, T, E> {
     /// # Examples
     ///
     /// ```
-    /// let r = duet::run_scope(async |s| {
+    /// let r = duet::run_scope(duet::infallible(async |s| {
     ///     let mut set = duet::TaskSet::new(s);
     ///     set.spawn(async { Ok(1) });
-    ///     Ok::<_, std::convert::Infallible>(set.join_next().await)
-    /// });
+    ///     set.join_next().await
+    /// }));
     /// assert_eq!(r.unwrap(), Some(Ok(1)));
     /// ```
     pub fn new(scope: &Scope<'env, E>) -> Self {
@@ -165,7 +165,7 @@ impl<'env, T, E: 'env> TaskSet<'env, T, E> {
     /// # Examples
     ///
     /// ```
-    /// let total = duet::run_scope(async |s| {
+    /// let total = duet::run_scope(duet::infallible(async |s| {
     ///     let mut set = duet::TaskSet::new(s);
     ///     for n in 1..=3 {
     ///         set.spawn(async move { Ok(n * 10) });
@@ -174,8 +174,8 @@ impl<'env, T, E: 'env> TaskSet<'env, T, E> {
     ///     while let Some(n) = set.join_next().await {
     ///         total += n.expect("not cancelled");
     ///     }
-    ///     Ok::<_, std::convert::Infallible>(total)
-    /// });
+    ///     total
+    /// }));
     /// assert_eq!(total.unwrap(), 60);
     /// ```
     #[track_caller]
@@ -228,11 +228,11 @@ impl<'env, T, E: 'env> TaskSet<'env, T, E> {
     /// # Examples
     ///
     /// ```
-    /// let r = duet::run_scope(async |s| {
+    /// let r = duet::run_scope(duet::infallible(async |s| {
     ///     let mut set = duet::TaskSet::<(), _>::new(s);
     ///     let empty = std::future::poll_fn(|cx| set.poll_join_next(cx)).await;
-    ///     Ok::<_, std::convert::Infallible>(empty.is_none())
-    /// });
+    ///     empty.is_none()
+    /// }));
     /// assert!(r.unwrap());
     /// ```
     pub fn poll_join_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T, JoinError>>> {
