@@ -168,6 +168,8 @@ struct Shared<U, E> {
     failure: Option<E>,
     /// The feeder or a call was dropped before it finished: its scope cancelled it.
     lost: bool,
+    /// ...by `Scope::cancel_tasks`, for the message.
+    lost_to_cancel_tasks: bool,
     /// The feeder task, to cancel it.
     feeder_task: Option<JoinHandle<()>>,
     /// The consumer, waiting for `results[0]`.
@@ -312,6 +314,7 @@ where
         exhausted: false,
         failure: None,
         lost: false,
+        lost_to_cancel_tasks: false,
         feeder_task: None,
         consumer: None,
         feeder: None,
@@ -362,6 +365,9 @@ impl<U, E> Drop for Finish<U, E> {
             let consumer = {
                 let mut shared = self.shared.borrow_mut();
                 shared.lost = true;
+                if crate::cancel_reason() == Some(crate::CancelReason::TasksCancelled) {
+                    shared.lost_to_cancel_tasks = true;
+                }
                 shared.consumer.take()
             };
             wake(consumer);
@@ -526,6 +532,13 @@ impl<U, E> Engine<'_, U, E> {
         if shared.exhausted && drained {
             self.done = true;
             return Poll::Ready(None);
+        }
+        if shared.lost_to_cancel_tasks {
+            panic!(
+                "duet: a pmap stream was polled after Scope::cancel_tasks cancelled its calls \
+                 (cancel_tasks stops every task of the scope, a pmap's included); drop the \
+                 stream before calling cancel_tasks, or start the pmap after it"
+            );
         }
         if shared.lost {
             panic!(

@@ -331,7 +331,7 @@ impl ScopeCore {
     /// Asks for every task of the scope to be cancelled (not the body, and not tasks
     /// spawned later): [`Scope::cancel_tasks`](crate::Scope::cancel_tasks).
     pub(crate) fn request_cancel_tasks(&self) {
-        if self.is_accepting() {
+        if !self.is_cancel_requested() && self.phase.get() == Phase::Running {
             let keys: Vec<TaskKey> = self.tasks.borrow().live_keys().collect();
             if keys.is_empty() {
                 return;

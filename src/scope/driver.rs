@@ -403,6 +403,11 @@ fn apply_pending_cancellations<E, B, V>(this: &mut Projection<'_, '_, '_, E, B, 
     }
     if core.has_task_cancels() {
         for (key, by) in core.take_task_cancels() {
+            if by == TaskCancel::AllTasks && core.phase.get() != Phase::Running {
+                // The scope is being cancelled (a request that arrived with it, or a
+                // failure): that cancellation, with its grace and reason, takes the tasks.
+                continue;
+            }
             // A task suspended inside a shield is dropped when it leaves it (`poll_task`).
             let task = core.task_ref(key.index); // before its release forgets its name
             let cancel = core.tasks.borrow_mut().cancel(key, by);

@@ -200,11 +200,7 @@ impl<'env, E: 'env> Scope<'env, E> {
         let core = &self.inner.core;
         let phase = core.phase.get();
         if phase == Phase::Finished {
-            panic!(
-                "duet: spawn on a scope that has already finished; a scope ends once its body \
-                 and tasks are done, so nothing would run this task. Spawn while the scope's \
-                 body or one of its tasks is still running, or open a new scope."
-            );
+            spawn_on_finished_scope();
         }
         let mut table = core.tasks.borrow_mut();
         let key = table.next_key();
@@ -377,6 +373,17 @@ impl<'env, E: 'env> Scope<'env, E> {
     pub fn cancel_handle(&self) -> CancelHandle {
         CancelHandle::new(self.inner.core.signal.clone())
     }
+}
+
+/// The panic of a spawn on a scope that has finished.
+#[cold]
+#[track_caller]
+pub(crate) fn spawn_on_finished_scope() -> ! {
+    panic!(
+        "duet: spawn on a scope that has already finished; a scope ends once its body \
+         and tasks are done, so nothing would run this task. Spawn while the scope's \
+         body or one of its tasks is still running, or open a new scope."
+    )
 }
 
 impl<E> Clone for Scope<'_, E> {

@@ -70,6 +70,11 @@ impl<T, E> Supervised<T, E> {
     /// The result a plain scope with the same options would have returned: `Ok(value)` if
     /// nothing went wrong, otherwise the [`ScopeError`] (dropping the value).
     ///
+    /// # Panics
+    ///
+    /// If the outcome reports no error and no cancellation but its `value` was taken out
+    /// (a scope that went well always has one).
+    ///
     /// # Examples
     ///
     /// ```
@@ -80,6 +85,12 @@ impl<T, E> Supervised<T, E> {
     /// assert_eq!(outcome.into_result().unwrap_err().into_errors(), ["bad"]);
     /// ```
     pub fn into_result(self) -> Result<T, ScopeError<E>> {
+        if self.value.is_none() && self.errors.is_empty() && self.cancelled.is_none() {
+            panic!(
+                "duet::Supervised::into_result: the outcome has no error and no cancellation, \
+                 but its value was taken out; take the value or call into_result, not both"
+            );
+        }
         Outcome {
             value: self.value,
             errors: self.errors,

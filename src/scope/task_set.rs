@@ -29,7 +29,8 @@ use std::task::{Context, Poll, Waker};
 
 use futures::Stream;
 
-use super::core::ScopeCore;
+use super::core::{Phase, ScopeCore};
+use super::handle::spawn_on_finished_scope;
 use super::output::TaskOutput;
 use super::waits::{self, Wait};
 use super::{JoinHandle, Scope};
@@ -184,6 +185,10 @@ impl<'env, T, E: 'env> TaskSet<'env, T, E> {
         F: Future + 'env,
         F::Output: TaskOutput<E, Ok = T>,
     {
+        // Refused before a slot is taken: the set stays as it was.
+        if self.scope.inner.core.phase.get() == Phase::Finished {
+            spawn_on_finished_scope();
+        }
         let index = match self.free.pop() {
             Some(index) => index,
             None => {
