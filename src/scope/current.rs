@@ -23,6 +23,10 @@ thread_local! {
     static DROPPING: Cell<Option<CancelReason>> = const { Cell::new(None) };
     static SCOPE: RefCell<Option<Rc<ScopeCore>>> = const { RefCell::new(None) };
     static IN_SHIELD: Cell<bool> = const { Cell::new(false) };
+    /// `DROPPING` is `CancelReason::TasksCancelled`: kept apart so that a completer's
+    /// drop, on every cancelled task, reads a flag rather than moves the reason out and
+    /// back (45 instructions per task in the cancel benchmark).
+    static DROPPING_FOR_CANCEL_TASKS: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Restores the previous position when dropped.
@@ -30,6 +34,7 @@ pub(crate) struct Restore {
     scope: Option<Rc<ScopeCore>>,
     in_shield: bool,
     dropping: Option<CancelReason>,
+    dropping_for_cancel_tasks: bool,
 }
 
 impl Drop for Restore {
@@ -38,6 +43,7 @@ impl Drop for Restore {
         IN_SHIELD.with(|s| s.set(self.in_shield));
         if self.dropping.is_some() {
             DROPPING.with(|d| d.set(self.dropping.take()));
+            DROPPING_FOR_CANCEL_TASKS.with(|d| d.set(self.dropping_for_cancel_tasks));
         }
     }
 }
@@ -50,6 +56,7 @@ fn replace(scope: Option<Rc<ScopeCore>>, in_shield: bool) -> Restore {
         scope: SCOPE.with(|s| s.replace(scope)),
         in_shield: IN_SHIELD.with(|s| s.replace(in_shield)),
         dropping: DROPPING.with(Cell::take),
+        dropping_for_cancel_tasks: DROPPING_FOR_CANCEL_TASKS.with(|d| d.replace(false)),
     }
 }
 
@@ -139,24 +146,25 @@ pub(crate) fn observe(observer: &Rc<Observer>) {
 
 /// Runs `drop` (dropping a task's future) with `reason` as the reason tasks are dropped.
 pub(crate) fn while_dropping<R>(reason: CancelReason, drop: impl FnOnce() -> R) -> R {
-    struct Restore(Option<CancelReason>);
+    struct Restore(Option<CancelReason>, bool);
     impl Drop for Restore {
         fn drop(&mut self) {
             DROPPING.with(|d| d.set(self.0.take()));
+            DROPPING_FOR_CANCEL_TASKS.with(|d| d.set(self.1));
         }
     }
-    let _restore = Restore(DROPPING.with(|d| d.replace(Some(reason))));
+    let for_cancel_tasks = reason == CancelReason::TasksCancelled;
+    let _restore = Restore(
+        DROPPING.with(|d| d.replace(Some(reason))),
+        DROPPING_FOR_CANCEL_TASKS.with(|d| d.replace(for_cancel_tasks)),
+    );
     drop()
 }
 
-/// True if the task being dropped now is dropped for `reason`.
-pub(crate) fn is_dropping_for(reason: &CancelReason) -> bool {
-    DROPPING.with(|d| {
-        let current = d.take();
-        let matches = current.as_ref() == Some(reason);
-        d.set(current);
-        matches
-    })
+/// True if the task being dropped now is dropped by `Scope::cancel_tasks`.
+#[inline]
+pub(crate) fn is_dropping_for_cancel_tasks() -> bool {
+    DROPPING_FOR_CANCEL_TASKS.with(Cell::get)
 }
 
 /// The reason the enclosing scope is dropping the task being dropped now, if any.

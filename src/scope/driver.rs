@@ -212,6 +212,35 @@ impl<V, E> Outcome<V, E> {
     }
 }
 
+pin_project! {
+    /// A scope's outcome as a plain scope returns it. Not an `async` block around an
+    /// `.await`: one state machine less in every poll of every scope (2 % of the
+    /// instructions of the nested benchmark); and not `FutureExt::map`, so that a scope
+    /// polled after it completed reaches the driver's own message.
+    pub(crate) struct IntoResult<F> {
+        #[pin]
+        outcome: F,
+    }
+}
+
+impl<F> IntoResult<F> {
+    pub(crate) fn new(outcome: F) -> Self {
+        IntoResult { outcome }
+    }
+}
+
+impl<F, V, E> Future for IntoResult<F>
+where
+    F: Future<Output = Outcome<V, E>>,
+{
+    type Output = Result<V, ScopeError<E>>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.project().outcome.poll(cx).map(Outcome::into_result)
+    }
+}
+
 impl<'env, E, B, V> Future for Driver<'_, 'env, E, B, V>
 where
     B: Future,

@@ -77,7 +77,7 @@ impl<T> Completer<T> {
 impl<T> Drop for Completer<T> {
     fn drop(&mut self) {
         if self.cell.is_running() {
-            if current::is_dropping_for(&CancelReason::TasksCancelled) {
+            if current::is_dropping_for_cancel_tasks() {
                 self.cell.tasks_cancelled.set(true);
             }
             self.cell.settle(JoinState::Cancelled);

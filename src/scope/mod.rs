@@ -367,20 +367,18 @@ pub(crate) enum Interruptible {
     Never,
 }
 
-async fn open<'env, B, E, O>(
+fn open<'env, B, E, O>(
     options: ScopeOptions,
     location: &'static Location<'static>,
     interruptible: Interruptible,
     body: B,
-) -> Result<O::Ok, ScopeError<E>>
+) -> impl Future<Output = Result<O::Ok, ScopeError<E>>>
 where
     B: AsyncFnOnce(&Scope<'env, E>) -> O,
     O: BodyOutput<E>,
     E: 'env,
 {
-    open_outcome(options, location, interruptible, body)
-        .await
-        .into_result()
+    driver::IntoResult::new(open_outcome(options, location, interruptible, body))
 }
 
 /// Runs a scope to its full outcome (see `supervise`, which keeps the body's value
