@@ -52,6 +52,14 @@ fn panics_within(limit: Duration, f: impl FnOnce() + Send + 'static) -> Option<S
 
 // ---- TaskSet ----------------------------------------------------------------------
 
+/// `msg`, from `panics_within`, is a deadlock report.
+fn assert_deadlock_reported(msg: Option<String>) {
+    assert!(
+        msg.as_deref().is_some_and(|m| m.contains("deadlock")),
+        "no deadlock report within 5 s (hung): {msg:?}"
+    );
+}
+
 /// Control: a JoinHandle awaited from a nested run panics with a clear message.
 #[test]
 fn control_join_handle_awaited_from_a_nested_run_panics() {
@@ -69,10 +77,10 @@ fn control_join_handle_awaited_from_a_nested_run_panics() {
     assert!(msg.contains("nested duet::run"), "{msg}");
 }
 
-/// A TaskSet whose scope belongs to the outer loop, awaited from a nested `run`, can only
-/// hang (the outer loop cannot run the members until the nested call returns). The
-/// JoinHandle it wraps panics with a clear message; the set should too, rather than block
-/// forever (here cut by a 500 ms timeout, which returns `Elapsed`).
+/// A TaskSet whose scope belongs to the outer loop, awaited from a nested `run`, could
+/// only hang (the outer loop cannot run the members until the nested call returns), so
+/// it panics with the JoinHandle's clear message. (It used to block; the 500 ms timeout
+/// here would then return `Elapsed`.)
 #[test]
 fn task_set_awaited_from_a_nested_run_panics_like_a_join_handle_instead_of_hanging() {
     let _w = watchdog("nested run task set", Duration::from_secs(20));
@@ -90,9 +98,9 @@ fn task_set_awaited_from_a_nested_run_panics_like_a_join_handle_instead_of_hangi
     assert!(msg.contains("nested duet::run"), "{msg}");
 }
 
-/// Invariant 2 of task_set.rs: "the queue never names a freed slot". A spawn that panics
-/// (its scope finished) leaves a slot number on the finished queue for a slot that holds
-/// no handle; the next join_next hits an internal `expect`.
+/// Invariant 2 of task_set.rs, "the queue never names a freed slot": a spawn refused
+/// because the scope finished takes no slot, so the set stays empty and consistent (it
+/// used to leave a slot number on the queue, and the next join_next hit an `expect`).
 #[test]
 fn a_spawn_refused_by_a_finished_scope_leaves_the_set_consistent() {
     let mut set = duet::run_scope(async |s| Ok::<_, Infallible>(TaskSet::<(), _>::new(s))).unwrap();
@@ -130,9 +138,8 @@ fn control_a_set_whose_only_member_never_ends_is_a_deadlock() {
 }
 
 /// The same deadlock after a `join_next` was polled once and dropped (cancel safety: the
-/// documented way to use it in a select): the waker the dropped call left registered in
-/// the set counts as a possible wake-up forever, so the deadlock is never reported and
-/// `run` parks forever.
+/// documented way to use it in a select) is still reported: the waker the dropped call
+/// left registered in the set is the task's own, which the analysis accounts for.
 #[test]
 fn a_deadlock_is_reported_after_a_join_next_was_dropped() {
     let msg = panics_within(Duration::from_secs(5), || {
@@ -152,10 +159,7 @@ fn a_deadlock_is_reported_after_a_join_next_was_dropped() {
             Ok::<_, Infallible>(())
         });
     });
-    assert!(
-        msg.as_deref().is_some_and(|m| m.contains("deadlock")),
-        "no deadlock report within 5 s (hung): {msg:?}"
-    );
+    assert_deadlock_reported(msg);
 }
 
 /// Same pattern with a plain JoinHandle, for comparison.
@@ -173,16 +177,14 @@ fn control_a_deadlock_is_reported_after_a_join_handle_poll_was_dropped() {
             Ok::<_, Infallible>(())
         });
     });
-    assert!(
-        msg.as_deref().is_some_and(|m| m.contains("deadlock")),
-        "no deadlock report within 5 s (hung): {msg:?}"
-    );
+    assert_deadlock_reported(msg);
 }
 
 // ---- Scope::cancel_tasks ------------------------------------------------------------
 
 /// "Does nothing once the scope is being cancelled": in the soft phase of a graceful
-/// cancellation, cancel_tasks still drops every task at once, cutting their grace period.
+/// cancellation, cancel_tasks does not drop the tasks early (it used to, cutting their
+/// grace period).
 #[test]
 fn cancel_tasks_in_the_soft_phase_of_a_cancellation_does_nothing() {
     let flushed = Cell::new(false);
@@ -214,8 +216,8 @@ fn cancel_tasks_in_the_soft_phase_of_a_cancellation_does_nothing() {
 }
 
 /// "Does nothing once the scope is being cancelled": called right after `cancel()` (same
-/// poll), it still changes the reason the tasks are dropped for, from `Explicit` to
-/// `TasksCancelled`.
+/// poll, before the driver acted on either), it leaves the reason the tasks are dropped
+/// for at `Explicit` (it used to change it to `TasksCancelled`).
 #[test]
 fn cancel_tasks_right_after_cancel_does_not_change_the_reason_tasks_see() {
     let reasons = RefCell::new(Vec::new());
@@ -552,11 +554,9 @@ fn held_a_race_losers_panicking_destructor_is_re_raised_after_teardown() {
     assert_eq!(msg, "loser destructor");
 }
 
-/// cancel_tasks documents that a pmap stream started before it "panics when polled, as
-/// when its scope is cancelled". It does, but the message blames the caller for polling
-/// "outside the scope" and tells them to "consume a pmap stream inside the scope it was
-/// started on", which is exactly what this body does: the message should name
-/// cancel_tasks (or at least not give a wrong fix).
+/// cancel_tasks documents that a pmap stream started before it panics when polled. The
+/// message names cancel_tasks as the cause; it used to blame the caller for polling
+/// "outside the scope", which this body does not do.
 #[test]
 fn a_pmap_stream_cut_by_cancel_tasks_panics_with_a_message_that_names_the_cause() {
     use futures::StreamExt;
@@ -585,9 +585,8 @@ fn a_pmap_stream_cut_by_cancel_tasks_panics_with_a_message_that_names_the_cause(
 }
 
 /// `Supervised` has public fields; taking the value (an ordinary move out of a pub
-/// field) and then asking for `into_result` panics with an internal `expect` message
-/// ("the body finished successfully before the scope did") instead of a documented
-/// panic or an error.
+/// field) and then asking for `into_result` panics with the documented message, not an
+/// internal `expect` ("the body finished successfully before the scope did").
 #[test]
 fn supervised_into_result_after_taking_the_value_does_not_panic_with_an_internal_message() {
     let mut outcome = duet::run(duet::supervise(async |_s| Ok::<_, Infallible>(1)));

@@ -435,21 +435,6 @@ fn errors_before_cancel_tasks_are_still_reported() {
 }
 
 #[test]
-fn cancel_tasks_after_the_scope_was_cancelled_changes_nothing() {
-    let r = duet::run_scope(async |s| {
-        s.spawn(pending::<()>());
-        s.cancel();
-        s.cancel_tasks();
-        pending::<()>().await;
-        Ok::<_, Infallible>(())
-    });
-    assert_eq!(
-        r.unwrap_err().cancel_reason(),
-        Some(&CancelReason::Explicit)
-    );
-}
-
-#[test]
 fn a_nested_run_waiting_on_an_outer_task_set_panics_instead_of_deadlocking() {
     let msg = panic_message(|| {
         let _ = duet::run_scope(async |s| {
