@@ -233,7 +233,6 @@ impl Config {
         self.simulation = Some(Settings {
             seed,
             strategy: Strategy::Random,
-            expected_steps: crate::sim::DEFAULT_EXPECTED_STEPS,
         });
         self
     }

@@ -14,9 +14,6 @@ use super::state::{Settings, Simulation};
 /// How many runs an [`Explorer`] makes unless told otherwise (or by `DUET_SIM_RUNS`).
 pub const DEFAULT_RUNS: u32 = 256;
 
-/// The run length PCT assumes before the explorer has measured one.
-pub(crate) const DEFAULT_EXPECTED_STEPS: u64 = 1000;
-
 /// Runs `test` under [`DEFAULT_RUNS`] seeds (or `DUET_SIM_RUNS`), panicking at the first
 /// failure with its seed, step and task tree; with `DUET_SEED` set, runs that seed only.
 ///
@@ -256,7 +253,6 @@ impl Explorer {
                 .map(|n| u32::try_from(n.max(1)).unwrap_or(u32::MAX))
                 .unwrap_or(self.runs),
         };
-        let mut expected_steps = DEFAULT_EXPECTED_STEPS;
         let mut schedules = HashSet::new();
         let mut steps = 0;
         for run in 0..runs {
@@ -266,16 +262,11 @@ impl Explorer {
             let settings = Settings {
                 seed,
                 strategy: self.strategy,
-                expected_steps,
             };
             let simulation = Rc::new(Simulation::new(settings, false));
             let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
                 crate::runtime::run_simulated(simulation.clone(), test()).verdict()
             }));
-            if run == 0 {
-                // PCT spreads its change points over the length of a typical run.
-                expected_steps = simulation.steps().max(1);
-            }
             steps += simulation.steps();
             schedules.insert(simulation.fingerprint());
             let cause = match outcome {

@@ -66,7 +66,6 @@ use std::fmt;
 use std::future::IntoFuture;
 use std::rc::Rc;
 
-pub(crate) use explore::DEFAULT_EXPECTED_STEPS;
 pub use explore::{DEFAULT_RUNS, Exploration, Explorer, Failure, Verdict, check};
 pub(crate) use rng::Rng;
 pub(crate) use state::{Settings, Simulation};
@@ -248,11 +247,7 @@ pub(crate) fn run_with_strategy<F: IntoFuture>(
     strategy: Strategy,
     future: F,
 ) -> Simulated<F::Output> {
-    let settings = Settings {
-        seed,
-        strategy,
-        expected_steps: DEFAULT_EXPECTED_STEPS,
-    };
+    let settings = Settings { seed, strategy };
     let simulation = Rc::new(Simulation::new(settings, true));
     let output = crate::runtime::run_simulated(simulation.clone(), future);
     Simulated {

@@ -39,13 +39,12 @@ pub(crate) struct Snapshot {
     pub(crate) dump: String,
 }
 
+/// What a simulated run is made with: all of it is in a failure report, so that a replay
+/// makes the same choices.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Settings {
     pub(crate) seed: u64,
     pub(crate) strategy: Strategy,
-    /// How many steps the run is expected to take (PCT spreads its change points over
-    /// them); the explorer passes the length of its first run.
-    pub(crate) expected_steps: u64,
 }
 
 /// How many task polls a PCT schedule lets pass on average before it runs a round whole,
@@ -89,7 +88,10 @@ impl Simulation {
             ..Pct::default()
         };
         if let Strategy::Pct { depth } = settings.strategy {
-            let horizon = settings.expected_steps.max(1);
+            // Change points spread over a horizon drawn from the seed, log-uniform from 16
+            // to 65,536 steps: runs of every length get some, and the seed alone (no
+            // measured run length) decides them, so a replay gets the same ones.
+            let horizon = 1u64 << (4 + rng.below(13));
             pct.change_points = (1..depth.max(1))
                 .map(|_| 1 + rng.next_u64() % horizon)
                 .collect();
