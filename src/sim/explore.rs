@@ -290,6 +290,7 @@ impl Explorer {
                 runs,
                 strategy: self.strategy,
                 step: snapshot.as_ref().map_or(simulation.steps(), |s| s.step),
+                task: snapshot.as_ref().map(|s| s.task.clone()),
                 dump: snapshot.map(|s| s.dump),
                 cause,
             });
@@ -412,6 +413,7 @@ pub struct Failure {
     runs: u32,
     strategy: Strategy,
     step: u64,
+    task: Option<String>,
     dump: Option<String>,
     cause: Cause,
 }
@@ -445,7 +447,27 @@ impl Failure {
         }
     }
 
-    /// The task tree when a task first panicked, if one did.
+    /// The task that panicked first, if one did, as a [`TaskRef`](crate::TaskRef) shows
+    /// it: "task #1 \`name\` spawned at src/lib.rs:12:15".
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # std::panic::set_hook(Box::new(|_| {})); // keep the doctest's output quiet
+    /// let failure = duet::sim::Explorer::new()
+    ///     .runs(1)
+    ///     .explore(|| duet::scope(async |s| {
+    ///         s.spawn_named("checker", async { assert_eq!(1 + 1, 3, "arithmetic") });
+    ///     }))
+    ///     .unwrap_err();
+    /// assert!(failure.task().unwrap().starts_with("task #0 `checker` spawned at"));
+    /// ```
+    pub fn task(&self) -> Option<&str> {
+        self.task.as_deref()
+    }
+
+    /// The task tree when a task first panicked, if one did. The task that panicked has
+    /// left the tree by then: [`task`](Failure::task) names it.
     pub fn dump(&self) -> Option<&str> {
         self.dump.as_deref()
     }
@@ -476,8 +498,14 @@ impl fmt::Display for Failure {
              (or Explorer::replay({:#x}))",
             self.seed, self.seed
         )?;
+        if let Some(task) = &self.task {
+            write!(f, "\nThe task that panicked: {task}")?;
+        }
         if let Some(dump) = &self.dump {
-            write!(f, "\nThe task tree when it failed:\n{dump}")?;
+            write!(
+                f,
+                "\nThe task tree when it panicked (that task has left it):\n{dump}"
+            )?;
         }
         Ok(())
     }
@@ -489,6 +517,7 @@ impl fmt::Debug for Failure {
             .field("seed", &format_args!("{:#x}", self.seed))
             .field("run", &self.run)
             .field("step", &self.step)
+            .field("task", &self.task)
             .field("message", &self.message())
             .finish_non_exhaustive()
     }
