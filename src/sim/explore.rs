@@ -31,9 +31,25 @@ pub(crate) const DEFAULT_EXPECTED_STEPS: u64 = 1000;
 ///
 /// ```
 /// duet::sim::check(|| async {
+///     // The job runs on this thread, at a step the seed chooses.
 ///     let (a, b) = futures::join!(async { 1 }, duet::unblock(|| 2));
 ///     assert_eq!(a + b, 3);
 /// });
+/// ```
+///
+/// A test that is an `async fn` without arguments is passed by name:
+///
+/// ```
+/// async fn two_tasks_finish() {
+///     duet::scope(async |s| {
+///         s.spawn(duet::yield_now());
+///         s.spawn(duet::yield_now());
+///     })
+///     .await
+///     .unwrap();
+/// }
+///
+/// duet::sim::check(two_tasks_finish);
 /// ```
 #[track_caller]
 pub fn check<T, F>(test: T)
@@ -64,10 +80,11 @@ where
 /// ```
 /// use std::cell::Cell;
 ///
-/// // A counter read and written across an await point: a lost update in some schedules.
-/// let failure = duet::sim::Explorer::new().runs(200).explore(|| async {
+/// // A counter read and written across an await point: an increment is lost whenever
+/// // the second task reads before the first one writes.
+/// async fn two_increments() {
 ///     let count = Cell::new(0);
-///     duet::scope(duet::infallible(async |s| {
+///     duet::scope(async |s| {
 ///         for _ in 0..2 {
 ///             s.spawn(async {
 ///                 let read = count.get();
@@ -75,30 +92,19 @@ where
 ///                 count.set(read + 1);
 ///             });
 ///         }
-///     }))
+///     })
 ///     .await
 ///     .unwrap();
 ///     assert_eq!(count.get(), 2, "an increment was lost");
-/// });
+/// }
+///
+/// // `explore` returns the failure where `check` would panic with it.
+/// let failure = duet::sim::Explorer::new().runs(200).explore(two_increments);
 /// let failure = failure.expect_err("some schedule interleaves the two increments");
 /// assert!(failure.message().contains("an increment was lost"));
 ///
-/// // The seed replays exactly that schedule: it fails again.
-/// let replay = duet::sim::Explorer::new().replay(failure.seed()).explore(|| async {
-///     let count = Cell::new(0);
-///     duet::scope(duet::infallible(async |s| {
-///         for _ in 0..2 {
-///             s.spawn(async {
-///                 let read = count.get();
-///                 duet::yield_now().await;
-///                 count.set(read + 1);
-///             });
-///         }
-///     }))
-///     .await
-///     .unwrap();
-///     assert_eq!(count.get(), 2, "an increment was lost");
-/// });
+/// // The seed replays exactly that schedule: it fails again, at the same step.
+/// let replay = duet::sim::Explorer::new().replay(failure.seed()).explore(two_increments);
 /// assert_eq!(replay.unwrap_err().step(), failure.step());
 /// ```
 #[derive(Debug, Clone)]
@@ -180,7 +186,9 @@ impl Explorer {
     }
 
     /// Starts from another family of seeds: run `i` uses the seed derived from
-    /// `first + i`. Two explorations with different `first`s cover different schedules.
+    /// `first + i` (default: `first` is 0). Two explorations with different `first`s
+    /// cover different schedules, so a nightly job can explore beyond what CI explores
+    /// on every push.
     ///
     /// # Examples
     ///
@@ -322,6 +330,19 @@ fn env_number(name: &str) -> Option<u64> {
 /// What a test body's output says about the run: `()` passes; `Ok` passes and `Err`
 /// fails with the error's `Debug`.
 ///
+/// So a test body may use `?`, and may return a scope's result as it is:
+///
+/// ```
+/// duet::sim::check(|| async {
+///     let n: u32 = "42".parse()?;
+///     assert_eq!(n, 42);
+///     Ok::<_, std::num::ParseIntError>(())
+/// });
+/// duet::sim::check(|| duet::scope(async |s| {
+///     s.spawn(duet::yield_now());
+/// }));
+/// ```
+///
 /// # Examples
 ///
 /// ```
@@ -391,11 +412,20 @@ enum Cause {
 /// Its `Display` is the report [`Explorer::check`] panics with:
 ///
 /// ```text
-/// duet::sim: run 37 of 256 failed (seed 0x5b1c9c2e0d4f6a71, strategy: random) at step 412:
-///     an increment was lost
-/// Replay exactly this run: DUET_SEED=0x5b1c9c2e0d4f6a71 cargo test <this test>
-/// The task tree when it failed: ...
+/// duet::sim: run 3 of 256 failed (seed 0x1e535eede31428f0, strategy: random) at step 25:
+///     quotes A quoted apple at 30 (version 0), but the update to version 2 had returned [...]
+/// Replay exactly this run: DUET_SEED=0x1e535eede31428f0 cargo test <this test> (or Explorer::replay(0x1e535eede31428f0))
+/// The task that panicked: task #1 `quotes A` spawned at examples/testing.rs:190:15
+/// The task tree when it panicked (that task has left it):
+/// scope #5 opened at examples/testing.rs:181:5: running
+/// └── task #2 `quotes B` spawned at examples/testing.rs:190:15: ready to run
 /// ```
+///
+/// The run is the index of the failing run in the exploration, the step the number of
+/// task polls the run had made when it failed. The task tree is
+/// [`dump`](crate::dump)'s, taken when the first task panicked; a failure that is no
+/// task's panic (the body returned an `Err`, a deadlock, a panic of the root future)
+/// has no task and no tree, and a deadlock's message holds the tree instead.
 ///
 /// # Examples
 ///
