@@ -494,9 +494,9 @@
 //! assert!(failure.task().unwrap().starts_with("task #1 `worker`"));
 //! ```
 //!
-//! The report (the `Display` of a [`sim::Failure`], which `check` panics with) says
-//! which run failed and its seed, the step (how many task polls the run had made) and
-//! the message, the task that panicked, and the task tree at that moment:
+//! The report (the `Display` of a [`sim::Failure`], which `check` panics with) gives the
+//! run that failed and its seed, the step (task polls and offloaded jobs so far) and the
+//! message, the task that panicked, and the task tree at that moment:
 //!
 //! ```text
 //! duet::sim: run 0 of 256 failed (seed 0x0, strategy: random) at step 6:

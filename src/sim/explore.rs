@@ -422,7 +422,7 @@ enum Cause {
 /// ```
 ///
 /// The run is the index of the failing run in the exploration, the step the number of
-/// task polls the run had made when it failed. The task tree is
+/// steps (task polls, offloaded jobs) the run had made when it failed. The task tree is
 /// [`dump`](crate::dump)'s, taken when the first task panicked; a failure that is no
 /// task's panic (the body returned an `Err`, a deadlock, a panic of the root future)
 /// has no task and no tree, and a deadlock's message holds the tree instead.
