@@ -11,9 +11,10 @@
 //! cancellation](#errors-and-cancellation) → [results as they
 //! finish](#results-as-they-finish-races-and-partial-results) → [timeouts](#timeouts-and-deadlines) →
 //! [limits](#limits) → [parallel map](#parallel-map) → [interop](#interop) →
-//! [task-local context](#task-local-context). Every example is a doctest. The
-//! `examples/` directory has runnable programs (`cargo run --example quickstart`), and
-//! `design/` explains how the crate works and what it deliberately leaves out.
+//! [task-local context](#task-local-context) → [testing with
+//! simulation](#testing-with-simulation). Every example is a doctest. The `examples/`
+//! directory has runnable programs (`cargo run --example quickstart`), and `design/`
+//! explains how the crate works and what it deliberately leaves out.
 //!
 //! # Run
 //!
@@ -448,6 +449,90 @@
 //! })
 //! .unwrap();
 //! ```
+//!
+//! # Testing with simulation
+//!
+//! A plain [`run`] follows one schedule: the tasks a scope has queued run in the order
+//! they were queued. Code that is only right in that order passes its tests every time
+//! and fails in production, where a reply comes back late. The way to test code built
+//! on duet is [`sim::check`]: it runs the test body under 256 schedules chosen by seeds,
+//! each one an order that duet's semantics allow, on the virtual clock, and stops at the
+//! first that fails (a panic, a deadlock, an `Err` returned) with a report that replays
+//! it. `examples/testing.rs` finds a stale cache fill this way.
+//!
+//! Here a worker "gives the loader a moment" instead of waiting for it. The plain loop
+//! always polls the loader first, so a plain run passes; a simulated schedule that polls
+//! the worker first finds the bug:
+//!
+//! ```
+//! use std::cell::Cell;
+//!
+//! async fn load_config() -> u32 {
+//!     duet::yield_now().await; // stands for reading a file
+//!     42
+//! }
+//!
+//! async fn start_up() {
+//!     let config = Cell::new(None);
+//!     duet::scope(async |s| {
+//!         let config = &config;
+//!         s.spawn_named("loader", async move { config.set(Some(load_config().await)) });
+//!         s.spawn_named("worker", async move {
+//!             duet::yield_now().await; // the bug: "the loader is done by now"
+//!             assert!(config.get().is_some(), "the worker started before the config was loaded");
+//!         });
+//!     })
+//!     .await
+//!     .unwrap();
+//! }
+//!
+//! duet::run(start_up()); // passes, every time
+//!
+//! // In a test, `duet::sim::check(start_up)` panics with the report; `explore` returns it.
+//! let failure = duet::sim::Explorer::new().explore(start_up).unwrap_err();
+//! assert_eq!(failure.message(), "the worker started before the config was loaded");
+//! assert!(failure.task().unwrap().starts_with("task #1 `worker`"));
+//! ```
+//!
+//! The report (the `Display` of a [`sim::Failure`], which `check` panics with) gives the
+//! run that failed and its seed, the step (task polls and offloaded jobs so far) and the
+//! message, the task that panicked, and the task tree at that moment:
+//!
+//! ```text
+//! duet::sim: run 0 of 256 failed (seed 0x0, strategy: random) at step 6:
+//!     the worker started before the config was loaded
+//! Replay exactly this run: DUET_SEED=0x0 cargo test <this test> (or Explorer::replay(0x0))
+//! The task that panicked: task #1 `worker` spawned at tests/start_up.rs:13:11
+//! The task tree when it panicked (that task has left it):
+//! scope #36 opened at tests/start_up.rs:10:5: running
+//! └── task #0 `loader` spawned at tests/start_up.rs:12:11: ready to run
+//! ```
+//!
+//! `DUET_SEED=0x0 cargo test the_test` runs that schedule alone, poll for poll, as often
+//! as you like: add prints or [`dump`] calls, which do not change it (an added await
+//! does), until the bug is clear. `DUET_SIM_RUNS=10000 cargo test` explores longer. A
+//! correct version waits for the loader itself, and passes every schedule:
+//!
+//! ```
+//! # async fn load_config() -> u32 { duet::yield_now().await; 42 }
+//! duet::sim::check(|| duet::scope(duet::infallible(async |s| {
+//!     let loader = s.spawn(async { Ok(load_config().await) });
+//!     s.spawn(async move {
+//!         let config = loader.await.expect("not cancelled"); // waits for the loader
+//!         assert_eq!(config, 42);
+//!     });
+//! })));
+//! ```
+//!
+//! What is simulated: everything duet schedules. The order of ready tasks in every
+//! scope, ties between timers with equal deadlines, where poll budgets end, when
+//! buffered futures are flushed, and work sent to [`unblock`], a [`ThreadPool`] or a
+//! [`Batcher`], which runs on the loop's thread at a seeded step instead of on a pool
+//! thread. Time is virtual. What is not: threads the program starts itself, other
+//! runtimes (tokio, smol), real I/O and the real clock; a test that waits on them still
+//! runs, but its schedule depends on them and a seed does not replay it. [`sim`] has
+//! the details, an [`Explorer`](sim::Explorer) chooses the number of runs and the
+//! strategy, and [`sim::run`] runs one seed and returns its trace.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

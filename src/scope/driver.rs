@@ -668,11 +668,12 @@ fn record_exit<E, B, V>(
             }
         }
         Exit::Panicked(payload) => {
-            if let Some(simulation) = crate::runtime::current_simulation() {
-                // The task tree as the panic found it, for the failure report.
-                simulation.note_panic();
-            }
             let culprit = culprit();
+            if let Some(simulation) = crate::runtime::current_simulation() {
+                // The task tree as the panic found it, for the failure report; the task
+                // that panicked has left it already, so the report names it.
+                simulation.note_panic(&culprit);
+            }
             this.panic.get_or_insert(payload);
             begin_cancel(this, Ending::Panicked(culprit), Duration::ZERO);
         }

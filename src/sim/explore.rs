@@ -28,9 +28,25 @@ pub const DEFAULT_RUNS: u32 = 256;
 ///
 /// ```
 /// duet::sim::check(|| async {
+///     // The job runs on this thread, at a step the seed chooses.
 ///     let (a, b) = futures::join!(async { 1 }, duet::unblock(|| 2));
 ///     assert_eq!(a + b, 3);
 /// });
+/// ```
+///
+/// A test that is an `async fn` without arguments is passed by name:
+///
+/// ```
+/// async fn two_tasks_finish() {
+///     duet::scope(async |s| {
+///         s.spawn(duet::yield_now());
+///         s.spawn(duet::yield_now());
+///     })
+///     .await
+///     .unwrap();
+/// }
+///
+/// duet::sim::check(two_tasks_finish);
 /// ```
 #[track_caller]
 pub fn check<T, F>(test: T)
@@ -61,10 +77,11 @@ where
 /// ```
 /// use std::cell::Cell;
 ///
-/// // A counter read and written across an await point: a lost update in some schedules.
-/// let failure = duet::sim::Explorer::new().runs(200).explore(|| async {
+/// // A counter read and written across an await point: an increment is lost whenever
+/// // the second task reads before the first one writes.
+/// async fn two_increments() {
 ///     let count = Cell::new(0);
-///     duet::scope(duet::infallible(async |s| {
+///     duet::scope(async |s| {
 ///         for _ in 0..2 {
 ///             s.spawn(async {
 ///                 let read = count.get();
@@ -72,30 +89,19 @@ where
 ///                 count.set(read + 1);
 ///             });
 ///         }
-///     }))
+///     })
 ///     .await
 ///     .unwrap();
 ///     assert_eq!(count.get(), 2, "an increment was lost");
-/// });
+/// }
+///
+/// // `explore` returns the failure where `check` would panic with it.
+/// let failure = duet::sim::Explorer::new().runs(200).explore(two_increments);
 /// let failure = failure.expect_err("some schedule interleaves the two increments");
 /// assert!(failure.message().contains("an increment was lost"));
 ///
-/// // The seed replays exactly that schedule: it fails again.
-/// let replay = duet::sim::Explorer::new().replay(failure.seed()).explore(|| async {
-///     let count = Cell::new(0);
-///     duet::scope(duet::infallible(async |s| {
-///         for _ in 0..2 {
-///             s.spawn(async {
-///                 let read = count.get();
-///                 duet::yield_now().await;
-///                 count.set(read + 1);
-///             });
-///         }
-///     }))
-///     .await
-///     .unwrap();
-///     assert_eq!(count.get(), 2, "an increment was lost");
-/// });
+/// // The seed replays exactly that schedule: it fails again, at the same step.
+/// let replay = duet::sim::Explorer::new().replay(failure.seed()).explore(two_increments);
 /// assert_eq!(replay.unwrap_err().step(), failure.step());
 /// ```
 #[derive(Debug, Clone)]
@@ -177,7 +183,9 @@ impl Explorer {
     }
 
     /// Starts from another family of seeds: run `i` uses the seed derived from
-    /// `first + i`. Two explorations with different `first`s cover different schedules.
+    /// `first + i` (default: `first` is 0). Two explorations with different `first`s
+    /// cover different schedules, so a nightly job can explore beyond what CI explores
+    /// on every push.
     ///
     /// # Examples
     ///
@@ -281,6 +289,7 @@ impl Explorer {
                 runs,
                 strategy: self.strategy,
                 step: snapshot.as_ref().map_or(simulation.steps(), |s| s.step),
+                task: snapshot.as_ref().map(|s| s.task.clone()),
                 dump: snapshot.map(|s| s.dump),
                 cause,
             });
@@ -311,6 +320,19 @@ fn env_number(name: &str) -> Option<u64> {
 
 /// What a test body's output says about the run: `()` passes; `Ok` passes and `Err`
 /// fails with the error's `Debug`.
+///
+/// So a test body may use `?`, and may return a scope's result as it is:
+///
+/// ```
+/// duet::sim::check(|| async {
+///     let n: u32 = "42".parse()?;
+///     assert_eq!(n, 42);
+///     Ok::<_, std::num::ParseIntError>(())
+/// });
+/// duet::sim::check(|| duet::scope(async |s| {
+///     s.spawn(duet::yield_now());
+/// }));
+/// ```
 ///
 /// # Examples
 ///
@@ -381,11 +403,20 @@ enum Cause {
 /// Its `Display` is the report [`Explorer::check`] panics with:
 ///
 /// ```text
-/// duet::sim: run 37 of 256 failed (seed 0x5b1c9c2e0d4f6a71, strategy: random) at step 412:
-///     an increment was lost
-/// Replay exactly this run: DUET_SEED=0x5b1c9c2e0d4f6a71 cargo test <this test>
-/// The task tree when it failed: ...
+/// duet::sim: run 3 of 256 failed (seed 0x1e535eede31428f0, strategy: random) at step 25:
+///     quotes A quoted apple at 30 (version 0), but the update to version 2 had returned [...]
+/// Replay exactly this run: DUET_SEED=0x1e535eede31428f0 cargo test <this test> (or Explorer::replay(0x1e535eede31428f0))
+/// The task that panicked: task #1 `quotes A` spawned at examples/testing.rs:190:15
+/// The task tree when it panicked (that task has left it):
+/// scope #5 opened at examples/testing.rs:181:5: running
+/// └── task #2 `quotes B` spawned at examples/testing.rs:190:15: ready to run
 /// ```
+///
+/// The run is the index of the failing run in the exploration, the step the number of
+/// steps (task polls, offloaded jobs) the run had made when it failed. The task tree is
+/// [`dump`](crate::dump)'s, taken when the first task panicked; a failure that is no
+/// task's panic (the body returned an `Err`, a deadlock, a panic of the root future)
+/// has no task and no tree, and a deadlock's message holds the tree instead.
 ///
 /// # Examples
 ///
@@ -403,6 +434,7 @@ pub struct Failure {
     runs: u32,
     strategy: Strategy,
     step: u64,
+    task: Option<String>,
     dump: Option<String>,
     cause: Cause,
 }
@@ -436,7 +468,27 @@ impl Failure {
         }
     }
 
-    /// The task tree when a task first panicked, if one did.
+    /// The task that panicked first, if one did, as a [`TaskRef`](crate::TaskRef) shows
+    /// it: "task #1 \`name\` spawned at src/lib.rs:12:15".
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # std::panic::set_hook(Box::new(|_| {})); // keep the doctest's output quiet
+    /// let failure = duet::sim::Explorer::new()
+    ///     .runs(1)
+    ///     .explore(|| duet::scope(async |s| {
+    ///         s.spawn_named("checker", async { assert_eq!(1 + 1, 3, "arithmetic") });
+    ///     }))
+    ///     .unwrap_err();
+    /// assert!(failure.task().unwrap().starts_with("task #0 `checker` spawned at"));
+    /// ```
+    pub fn task(&self) -> Option<&str> {
+        self.task.as_deref()
+    }
+
+    /// The task tree when a task first panicked, if one did. The task that panicked has
+    /// left the tree by then: [`task`](Failure::task) names it.
     pub fn dump(&self) -> Option<&str> {
         self.dump.as_deref()
     }
@@ -467,8 +519,14 @@ impl fmt::Display for Failure {
              (or Explorer::replay({:#x}))",
             self.seed, self.seed
         )?;
+        if let Some(task) = &self.task {
+            write!(f, "\nThe task that panicked: {task}")?;
+        }
         if let Some(dump) = &self.dump {
-            write!(f, "\nThe task tree when it failed:\n{dump}")?;
+            write!(
+                f,
+                "\nThe task tree when it panicked (that task has left it):\n{dump}"
+            )?;
         }
         Ok(())
     }
@@ -480,6 +538,7 @@ impl fmt::Debug for Failure {
             .field("seed", &format_args!("{:#x}", self.seed))
             .field("run", &self.run)
             .field("step", &self.step)
+            .field("task", &self.task)
             .field("message", &self.message())
             .finish_non_exhaustive()
     }

@@ -10,8 +10,11 @@
 //! give different schedules, among all those duet's semantics allow.
 //!
 //! - [`check`] (or an [`Explorer`], to choose how many runs and how) runs a test body
-//!   under many seeds and panics at the first failure with the seed, the step, and the
-//!   task tree: set `DUET_SEED` to that seed and the same call replays exactly that run.
+//!   under many seeds and panics at the first failure with the seed, the step, the task
+//!   that panicked and the task tree: set `DUET_SEED` to that seed and the same call
+//!   replays exactly that run. This is how code built on duet is tested: the crate's
+//!   tutorial has a [step on it](crate#testing-with-simulation), and
+//!   `examples/testing.rs` finds a bug that a plain run never shows.
 //! - [`Config::simulated`](crate::Config::simulated) runs one loop under one seed, and
 //!   [`run`] does so and also returns the schedule it followed ([`Simulated::trace`]).
 //!
@@ -34,14 +37,16 @@
 //!
 //! # Examples
 //!
-//! A test of a small pipeline, run under 64 schedules:
+//! A test is a closure that returns a fresh future for each run: here, three tasks that
+//! log their number. `check` runs it under 256 schedules; in a `#[test]` function that
+//! is all it takes.
 //!
 //! ```
 //! use std::cell::RefCell;
 //!
-//! duet::sim::Explorer::new().runs(64).check(|| async {
+//! duet::sim::check(|| async {
 //!     let log = RefCell::new(Vec::new());
-//!     duet::scope(duet::infallible(async |s| {
+//!     duet::scope(async |s| {
 //!         for i in 0..3 {
 //!             let log = &log;
 //!             s.spawn(async move {
@@ -49,7 +54,7 @@
 //!                 log.borrow_mut().push(i);
 //!             });
 //!         }
-//!     }))
+//!     })
 //!     .await
 //!     .unwrap();
 //!     let mut seen = log.into_inner();
@@ -72,6 +77,11 @@ pub(crate) use state::{Settings, Simulation};
 
 /// How the explorer chooses among the schedules a program allows.
 ///
+/// [`Random`](Strategy::Random), the default, suits most tests. Try
+/// [`Pct`](Strategy::Pct) when a bug needs one task to run far ahead of the others (many
+/// polls in a row) before a second one runs: random rounds rarely keep a task back that
+/// long.
+///
 /// # Examples
 ///
 /// ```
@@ -80,7 +90,7 @@ pub(crate) use state::{Settings, Simulation};
 /// Explorer::new()
 ///     .strategy(Strategy::Pct { depth: 3 })
 ///     .runs(32)
-///     .check(|| async { duet::yield_now().await });
+///     .check(|| async { duet::yield_now().await }); // the test body, as for `check`
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -118,17 +128,24 @@ impl fmt::Display for Strategy {
 /// Scopes are numbered in the order the run first polls them, from 1 (scope 0 is the
 /// loop itself: its root future, and offloaded jobs); a task is named by its number in
 /// its scope, the one [`TaskRef`](crate::TaskRef) and [`dump`](crate::dump) show. Both
-/// are the same in every run of the same seed, unlike the process-wide numbers in a dump.
+/// numbers are the same in every run of the same seed (the scope numbers in a dump are
+/// process-wide, and are not).
 ///
 /// # Examples
 ///
 /// ```
-/// let run = duet::sim::run(7, duet::scope(duet::infallible(async |s| {
+/// let run = duet::sim::run(7, duet::scope(async |s| {
 ///     s.spawn(async {});
-/// })));
+/// }));
 /// let first = run.trace()[0];
 /// assert_eq!((first.scope(), first.task()), (0, None)); // the root future
 /// assert!(run.trace().iter().any(|p| p.scope() == 1 && p.task() == Some(0)));
+///
+/// // Printed, a trace reads as the schedule it was:
+/// let steps: Vec<String> = run.trace().iter().map(|p| p.to_string()).collect();
+/// assert_eq!(steps[0], "the root future");
+/// assert!(steps.iter().any(|s| s == "the body of scope 1"));
+/// assert!(steps.iter().any(|s| s == "task #0 of scope 1"));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TaskPoll {
@@ -171,7 +188,7 @@ impl fmt::Display for TaskPoll {
 /// ```
 /// let a = duet::sim::run(42, async { duet::yield_now().await; 1 });
 /// let b = duet::sim::run(42, async { duet::yield_now().await; 1 });
-/// assert_eq!(a.trace(), b.trace());
+/// assert_eq!(a.trace(), b.trace()); // one seed, one schedule
 /// assert_eq!(*a.output(), 1);
 /// ```
 #[derive(Debug)]

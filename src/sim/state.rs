@@ -32,10 +32,12 @@ use crate::scope::ROUND_BUDGET;
 /// at a seeded point.
 pub(crate) type Job = Box<dyn FnOnce() + Send>;
 
-/// What the run looked like when a task first panicked: the step, and the task tree.
+/// What the run looked like when a task first panicked: the step, the task (which has
+/// left the tree by then), and the task tree.
 #[derive(Debug, Clone)]
 pub(crate) struct Snapshot {
     pub(crate) step: u64,
+    pub(crate) task: String,
     pub(crate) dump: String,
 }
 
@@ -247,14 +249,16 @@ impl Simulation {
         while self.run_offloaded(true) {}
     }
 
-    /// Remembers the first task panic: the step, and the task tree as it was then.
-    pub(crate) fn note_panic(&self) {
+    /// Remembers the first task panic: the step, the task, and the task tree as it was
+    /// then.
+    pub(crate) fn note_panic(&self, task: &crate::TaskRef) {
         if self.failure.borrow().is_some() {
             return;
         }
         let dump = crate::dump();
         *self.failure.borrow_mut() = Some(Snapshot {
             step: self.steps.get(),
+            task: task.to_string(),
             dump,
         });
     }
