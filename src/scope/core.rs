@@ -141,6 +141,9 @@ pub(crate) struct ScopeCore {
     /// (from inside that task's own poll): the deadlock analysis no longer counts joins
     /// on this scope's tasks as internal waits.
     pub(crate) join_records_stale: Cell<bool>,
+    /// The scope's span, under the span current when it was opened (see `trace`).
+    #[cfg(feature = "tracing")]
+    span: tracing::Span,
 }
 
 impl ScopeCore {
@@ -154,8 +157,9 @@ impl ScopeCore {
             None => (0, None),
         });
         let signal = Arc::new(Signal::new(gate));
+        let id = NEXT_SCOPE_ID.fetch_add(1, Ordering::Relaxed);
         ScopeCore {
-            id: NEXT_SCOPE_ID.fetch_add(1, Ordering::Relaxed),
+            id,
             location,
             body_waker: WakerSlot::new(signal.clone(), BODY),
             signal,
@@ -174,6 +178,8 @@ impl ScopeCore {
             interruptible,
             stuck_reported: Cell::new(0),
             join_records_stale: Cell::new(false),
+            #[cfg(feature = "tracing")]
+            span: super::trace::scope_span(id, location),
         }
     }
 
@@ -213,6 +219,12 @@ impl ScopeCore {
 
     pub(crate) fn location(&self) -> &'static Location<'static> {
         self.location
+    }
+
+    /// The scope's span: its body runs in it, and its tasks' spans are its children.
+    #[cfg(feature = "tracing")]
+    pub(crate) fn span(&self) -> &tracing::Span {
+        &self.span
     }
 
     pub(crate) fn parent(&self) -> Option<&ParentLink> {
