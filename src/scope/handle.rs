@@ -215,16 +215,14 @@ impl<'env, E: 'env> Scope<'env, E> {
         let traced_name = name.clone();
         table.insert(&core.signal, location, name);
         drop(table);
-        let task = SpawnedTask::new(future, completer);
+        #[cfg(not(feature = "tracing"))]
+        let task = Box::pin(SpawnedTask::new(future, completer));
         #[cfg(feature = "tracing")]
-        let task = super::trace::TracedTask::new(
-            task,
+        let task = Box::pin(super::trace::TracedTask::new(
+            SpawnedTask::new(future, completer),
             super::trace::task_span(core.span(), key.index, traced_name.as_deref(), location),
-        );
-        self.inner
-            .futures
-            .borrow_mut()
-            .put(key.index, Box::pin(task));
+        ));
+        self.inner.futures.borrow_mut().put(key.index, task);
         core.notify_unless_polling();
         handle
     }
