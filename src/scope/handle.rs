@@ -218,10 +218,13 @@ impl<'env, E: 'env> Scope<'env, E> {
         #[cfg(not(feature = "tracing"))]
         let task = Box::pin(SpawnedTask::new(future, completer));
         #[cfg(feature = "tracing")]
-        let task = Box::pin(super::trace::TracedTask::new(
+        let task = super::trace::traced(
             SpawnedTask::new(future, completer),
-            super::trace::task_span(core.span(), key.index, traced_name.as_deref(), location),
-        ));
+            core.span(),
+            key.index,
+            traced_name.as_deref(),
+            location,
+        );
         self.inner.futures.borrow_mut().put(key.index, task);
         core.notify_unless_polling();
         handle

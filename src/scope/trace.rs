@@ -7,7 +7,7 @@
 //! it, and the scope's body is polled and dropped inside it. A task's span is made at its
 //! spawn with its scope's span as the parent, whatever span the spawner is in, and lives
 //! in a [`TracedTask`] around the spawned task, which enters it for every poll and for
-//! the drop. So the span tree is the scope tree: a scope opened in a task sits under that
+//! the drop (see [`traced`]). So the span tree is the scope tree: a scope opened in a task sits under that
 //! task's span, and a destructor of a cancelled task logs inside that task's span.
 //!
 //! The driver never sees any of it: it polls and drops a `TracedTask` as it would the
@@ -22,7 +22,9 @@
 //!    `failed` with the number of `errors`, `cancelled` with its `reason`), re-raises a
 //!    panic (`panicked`) or is dropped unfinished (`cancelled`).
 //! 2. A span that no subscriber is interested in costs its creation check and nothing
-//!    more: nothing is formatted or looked up for it (`Span::is_disabled`).
+//!    more: a task whose span is disabled at its spawn is boxed bare, without a
+//!    `TracedTask` (a disabled span never becomes enabled), and nothing is formatted or
+//!    recorded on a disabled scope span (`Span::is_disabled`).
 
 use std::any::Any;
 use std::panic::Location;
@@ -36,7 +38,7 @@ use tracing::field::{Empty, display};
 use super::core::ScopeCore;
 use super::current;
 use super::driver::Outcome;
-use super::tasks::{Exit, Task};
+use super::tasks::{BoxedTask, Exit, Task};
 use crate::CancelReason;
 use crate::context::Values;
 
@@ -53,14 +55,20 @@ pub(crate) fn scope_span(id: u64, location: &'static Location<'static>) -> Span 
     )
 }
 
-/// The span of task `index` of the scope whose span is `scope`.
-pub(crate) fn task_span(
+/// Boxes task `index` of the scope whose span is `scope`, inside a span of its own if a
+/// subscriber wants it; otherwise bare, to be polled and dropped as without the feature.
+pub(crate) fn traced<'env, T, E>(
+    task: T,
     scope: &Span,
     index: u32,
     name: Option<&str>,
     location: &'static Location<'static>,
-) -> Span {
-    tracing::info_span!(
+) -> BoxedTask<'env, E>
+where
+    T: Task<E> + 'env,
+    E: 'env,
+{
+    let span = tracing::info_span!(
         target: "duet",
         parent: scope,
         "task",
@@ -70,7 +78,12 @@ pub(crate) fn task_span(
         outcome = Empty,
         reason = Empty,
         panic = Empty,
-    )
+    );
+    if span.is_disabled() {
+        Box::pin(task)
+    } else {
+        Box::pin(TracedTask::new(task, span))
+    }
 }
 
 fn record_cancelled(span: &Span, reason: &CancelReason) {
@@ -79,8 +92,8 @@ fn record_cancelled(span: &Span, reason: &CancelReason) {
 }
 
 pin_project! {
-    /// A spawned task that runs inside its span. `task` is `None` only while it is
-    /// dropped, inside the span.
+    /// A spawned task that runs inside its (enabled) span. `task` is `None` only while
+    /// it is dropped, inside the span.
     pub(crate) struct TracedTask<T> {
         #[pin]
         task: Option<T>,
@@ -92,7 +105,7 @@ pin_project! {
     impl<T> PinnedDrop for TracedTask<T> {
         fn drop(this: Pin<&mut Self>) {
             let mut this = this.project();
-            if !*this.ended && !this.span.is_disabled() {
+            if !*this.ended {
                 // Every drop of an unfinished task is under `current::while_dropping`.
                 let reason = current::dropping_reason().unwrap_or(CancelReason::Dropped);
                 record_cancelled(this.span, &reason);
@@ -123,9 +136,7 @@ impl<T: Task<E>, E> Task<E> for TracedTask<T> {
         let poll = task.poll_task(cx);
         if let Poll::Ready(exit) = &poll {
             *this.ended = true;
-            if !this.span.is_disabled() {
-                record_exit(this.span, exit);
-            }
+            record_exit(this.span, exit);
         }
         poll
     }
