@@ -12,9 +12,10 @@
 //! finish](#results-as-they-finish-races-and-partial-results) → [timeouts](#timeouts-and-deadlines) →
 //! [limits](#limits) → [parallel map](#parallel-map) → [interop](#interop) →
 //! [task-local context](#task-local-context) → [testing with
-//! simulation](#testing-with-simulation). Every example is a doctest. The `examples/`
-//! directory has runnable programs (`cargo run --example quickstart`), and `design/`
-//! explains how the crate works and what it deliberately leaves out.
+//! simulation](#testing-with-simulation), and [tracing](#tracing) (a feature). Every
+//! example is a doctest. The `examples/` directory has runnable programs (`cargo run
+//! --example quickstart`), and `design/` explains how the crate works and what it
+//! deliberately leaves out.
 //!
 //! # Run
 //!
@@ -533,6 +534,52 @@
 //! runs, but its schedule depends on them and a seed does not replay it. [`sim`] has
 //! the details, an [`Explorer`](sim::Explorer) chooses the number of runs and the
 //! strategy, and [`sim::run`] runs one seed and returns its trace.
+//! # Tracing
+//!
+//! With the `tracing` feature, every scope and task runs in a
+//! [`tracing`](https://docs.rs/tracing) span, and the spans form the scope tree: a task's
+//! span (`task`: its `index`, its `name` if it was spawned with [`Scope::spawn_named`],
+//! the `location` of the spawn) is a child of its scope's span (`scope`: the scope's `id`
+//! and the `location` where it was opened), and a scope opened inside a task is a child
+//! of that task's span. So each line a `tracing-subscriber` log prints carries its place
+//! in the tree. Every poll of a task runs inside its span, and so do the destructors of a
+//! task that is cancelled. When a span closes it says how it ended: `outcome` is `done`,
+//! `failed`, `panicked` (with the `panic` message) or `cancelled` (with the
+//! [`CancelReason`] as `reason`). The spans are at level INFO with target `duet` (a
+//! filter such as `duet=warn` leaves them out); without the feature, none of this is
+//! compiled. `examples/tracing_tree.rs` shows a whole log.
+//!
+//! ```
+//! # #[cfg(feature = "tracing")] {
+//! # use std::sync::{Arc, Mutex};
+//! # #[derive(Clone, Default)]
+//! # struct Capture(Arc<Mutex<Vec<u8>>>);
+//! # impl std::io::Write for Capture {
+//! #     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+//! #         self.0.lock().unwrap().write(bytes)
+//! #     }
+//! #     fn flush(&mut self) -> std::io::Result<()> { Ok(()) }
+//! # }
+//! let log = Capture::default(); // an `io::Write` that keeps what it is given
+//! let writer = log.clone();
+//! let subscriber = tracing_subscriber::fmt()
+//!     .with_writer(move || writer.clone())
+//!     .without_time()
+//!     .finish();
+//! tracing::subscriber::with_default(subscriber, || {
+//!     duet::run_scope(async |s| {
+//!         s.spawn_named("fetch", async {
+//!             tracing::info!("fetching");
+//!         });
+//!     })
+//!     .unwrap();
+//! });
+//! let log = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+//! // INFO scope{id=1 location=src/main.rs:18:5}:task{index=0 name="fetch" location=src/main.rs:19:11}: my_app: fetching
+//! assert!(log.contains(r#"}:task{index=0 name="fetch" location="#));
+//! assert!(log.contains("fetching"));
+//! # }
+//! ```
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

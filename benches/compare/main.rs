@@ -18,6 +18,10 @@
 //! and the end of the run is printed, since the machine may be shared. Results are
 //! recorded in `design/performance.md`. With `--peer`, the ratios are to the first peer
 //! selected, not necessarily duet.
+//!
+//! Built with `--features tracing`, `--subscriber disabled|registry|fmt` installs a global
+//! `tracing` subscriber for the whole run, to measure what duet's spans cost
+//! (`design/performance.md`, "Cost of the tracing feature").
 
 mod cancel;
 mod common;
@@ -56,6 +60,7 @@ fn parse_options() -> Options {
                 .clone()
         })
     };
+    install_subscriber(value("--subscriber").as_deref());
     Options {
         quick,
         reps: value("--reps").map_or(if quick { 2 } else { 5 }, |r| r.parse().expect("--reps N")),
@@ -63,6 +68,33 @@ fn parse_options() -> Options {
         peer: value("--peer"),
         json: value("--json"),
     }
+}
+
+/// `--subscriber`: `disabled`, a formatting subscriber whose level (WARN) filters out
+/// duet's spans (INFO); `registry`, a registry with no layers, which creates and stores
+/// every span; `fmt`, a formatting subscriber at INFO writing to a sink, which also formats
+/// every span's fields.
+fn install_subscriber(kind: Option<&str>) {
+    let Some(kind) = kind else { return };
+    #[cfg(feature = "tracing")]
+    {
+        use tracing_subscriber::filter::LevelFilter;
+        use tracing_subscriber::util::SubscriberInitExt;
+        let fmt = |level| {
+            tracing_subscriber::fmt()
+                .with_max_level(level)
+                .with_writer(std::io::sink)
+                .finish()
+        };
+        match kind {
+            "disabled" => fmt(LevelFilter::WARN).init(),
+            "registry" => tracing_subscriber::registry().init(),
+            "fmt" => fmt(LevelFilter::INFO).init(),
+            other => panic!("--subscriber {other}: expected disabled, registry or fmt"),
+        }
+    }
+    #[cfg(not(feature = "tracing"))]
+    panic!("--subscriber {kind}: build the bench with `--features tracing`");
 }
 
 impl Options {

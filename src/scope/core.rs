@@ -143,6 +143,9 @@ pub(crate) struct ScopeCore {
     pub(crate) join_records_stale: Cell<bool>,
     /// The loop that polls the scope is simulated (`sim`): its rounds follow the seed.
     pub(crate) simulated: Cell<bool>,
+    /// The scope's span, under the span current when it was opened (see `trace`).
+    #[cfg(feature = "tracing")]
+    span: tracing::Span,
 }
 
 impl ScopeCore {
@@ -156,8 +159,9 @@ impl ScopeCore {
             None => (0, None, false),
         });
         let signal = Arc::new(Signal::new(gate));
+        let id = NEXT_SCOPE_ID.fetch_add(1, Ordering::Relaxed);
         ScopeCore {
-            id: NEXT_SCOPE_ID.fetch_add(1, Ordering::Relaxed),
+            id,
             location,
             body_waker: WakerSlot::new(signal.clone(), BODY),
             signal,
@@ -177,6 +181,8 @@ impl ScopeCore {
             stuck_reported: Cell::new(0),
             join_records_stale: Cell::new(false),
             simulated: Cell::new(simulated),
+            #[cfg(feature = "tracing")]
+            span: super::trace::scope_span(id, location),
         }
     }
 
@@ -218,6 +224,12 @@ impl ScopeCore {
 
     pub(crate) fn location(&self) -> &'static Location<'static> {
         self.location
+    }
+
+    /// The scope's span: its body runs in it, and its tasks' spans are its children.
+    #[cfg(feature = "tracing")]
+    pub(crate) fn span(&self) -> &tracing::Span {
+        &self.span
     }
 
     pub(crate) fn parent(&self) -> Option<&ParentLink> {

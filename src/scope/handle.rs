@@ -211,9 +211,20 @@ impl<'env, E: 'env> Scope<'env, E> {
             drop(completer);
             return handle;
         }
+        #[cfg(feature = "tracing")]
+        let traced_name = name.clone();
         table.insert(&core.signal, location, name);
         drop(table);
+        #[cfg(not(feature = "tracing"))]
         let task = Box::pin(SpawnedTask::new(future, completer));
+        #[cfg(feature = "tracing")]
+        let task = super::trace::traced(
+            SpawnedTask::new(future, completer),
+            core.span(),
+            key.index,
+            traced_name.as_deref(),
+            location,
+        );
         self.inner.futures.borrow_mut().put(key.index, task);
         core.notify_unless_polling();
         handle

@@ -30,6 +30,8 @@ mod table;
 mod task_ref;
 mod task_set;
 mod tasks;
+#[cfg(feature = "tracing")]
+mod trace;
 pub(crate) mod waits;
 mod waker;
 
@@ -400,5 +402,13 @@ where
         crate::runtime::adopt_if_root_scope(&scope.inner.core.signal);
     }
     let body = body(&scope);
-    driver::Driver::new(&scope, body, options).await
+    #[cfg(feature = "tracing")]
+    let (body, ending) = (
+        tracing::Instrument::instrument(body, scope.inner.core.span().clone()),
+        trace::ScopeEnding::new(&scope.inner.core),
+    );
+    let outcome = driver::Driver::new(&scope, body, options).await;
+    #[cfg(feature = "tracing")]
+    ending.finished(&outcome);
+    outcome
 }
