@@ -90,7 +90,10 @@ impl Simulation {
         };
         if let Strategy::Pct { depth } = settings.strategy {
             let horizon = settings.expected_steps.max(1);
-            pct.change_points = (1..depth.max(1))
+            // A run uses at most one change point per step: more than `horizon` of them
+            // would only cost memory (8 bytes each, for any depth a caller passes).
+            let points = u64::from(depth.saturating_sub(1)).min(horizon);
+            pct.change_points = (0..points)
                 .map(|_| 1 + rng.next_u64() % horizon)
                 .collect();
             pct.change_points.sort_unstable_by(|a, b| b.cmp(a));
