@@ -195,6 +195,10 @@ impl Explorer {
     /// Runs only `seed`: the replay of a failure an exploration reported. `DUET_SEED` does
     /// the same without a code change.
     ///
+    /// Under [`Strategy::Pct`] the replay first runs the exploration's run 0 once more
+    /// (unless that is the seed replayed), without judging it: PCT's schedules depend on
+    /// the length of that run, which the exploration measured.
+    ///
     /// # Examples
     ///
     /// ```
@@ -257,6 +261,24 @@ impl Explorer {
                 .unwrap_or(self.runs),
         };
         let mut expected_steps = DEFAULT_EXPECTED_STEPS;
+        if let (Some(seed), Strategy::Pct { .. }) = (self.replay, self.strategy) {
+            // PCT spreads its change points over the length of the exploration's run 0,
+            // which every later run was made with: a replay of one of them measures it
+            // again (the same seed, so the same length), or it follows another schedule.
+            let first = mix(self.first);
+            if seed != first {
+                let settings = Settings {
+                    seed: first,
+                    strategy: self.strategy,
+                    expected_steps,
+                };
+                let simulation = Rc::new(Simulation::new(settings, false));
+                let _ = panic::catch_unwind(AssertUnwindSafe(|| {
+                    crate::runtime::run_simulated(simulation.clone(), test()).verdict()
+                }));
+                expected_steps = simulation.steps().max(1);
+            }
+        }
         let mut schedules = HashSet::new();
         let mut steps = 0;
         for run in 0..runs {
@@ -272,7 +294,7 @@ impl Explorer {
             let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
                 crate::runtime::run_simulated(simulation.clone(), test()).verdict()
             }));
-            if run == 0 {
+            if run == 0 && self.replay.is_none() {
                 // PCT spreads its change points over the length of a typical run.
                 expected_steps = simulation.steps().max(1);
             }
