@@ -9,7 +9,7 @@ use std::rc::Rc;
 
 use super::Strategy;
 use super::rng::mix;
-use super::state::{Settings, Simulation};
+use super::state::{Settings, Simulation, payload_text};
 
 /// How many runs an [`Explorer`] makes unless told otherwise (or by `DUET_SIM_RUNS`).
 pub const DEFAULT_RUNS: u32 = 256;
@@ -305,7 +305,10 @@ impl Explorer {
                 Ok(Err(message)) => Cause::Returned(message),
                 Err(payload) => Cause::Panicked(payload),
             };
-            let snapshot = simulation.failure();
+            let snapshot = match &cause {
+                Cause::Panicked(payload) => simulation.failure_for(payload_text(&**payload)),
+                Cause::Returned(_) => None,
+            };
             return Err(Failure {
                 seed,
                 run,
@@ -459,10 +462,7 @@ impl Failure {
     pub fn message(&self) -> &str {
         match &self.cause {
             Cause::Returned(message) => message,
-            Cause::Panicked(payload) => payload
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| payload.downcast_ref::<&str>().copied())
+            Cause::Panicked(payload) => payload_text(&**payload)
                 .unwrap_or("a panic with a payload that is not a string"),
         }
     }

@@ -32,11 +32,25 @@ use crate::scope::ROUND_BUDGET;
 /// at a seeded point.
 pub(crate) type Job = Box<dyn FnOnce() + Send>;
 
-/// What the run looked like when a task first panicked: the step, and the task tree.
+/// What the run looked like when a task panicked: the step, the task tree, and the
+/// panic's message (which tells the panic that failed the run from one the test caught).
 #[derive(Debug, Clone)]
 pub(crate) struct Snapshot {
     pub(crate) step: u64,
     pub(crate) dump: String,
+    message: Option<String>,
+}
+
+/// The task panics a run remembers (the first of each message): a test that catches
+/// panics on purpose makes a few, not thousands.
+const SNAPSHOTS: usize = 16;
+
+/// The text of a panic's payload, if it is a string.
+pub(crate) fn payload_text(payload: &(dyn std::any::Any + Send)) -> Option<&str> {
+    payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -66,7 +80,7 @@ pub(crate) struct Simulation {
     scopes: RefCell<HashMap<u64, u32>>,
     offloaded: RefCell<VecDeque<Job>>,
     pct: RefCell<Pct>,
-    failure: RefCell<Option<Snapshot>>,
+    failures: RefCell<Vec<Snapshot>>,
 }
 
 /// PCT's state: a priority per task (drawn when the task is first seen), and the steps at
@@ -107,7 +121,7 @@ impl Simulation {
             scopes: RefCell::new(HashMap::new()),
             offloaded: RefCell::new(VecDeque::new()),
             pct: RefCell::new(pct),
-            failure: RefCell::new(None),
+            failures: RefCell::new(Vec::new()),
         }
     }
 
@@ -124,8 +138,16 @@ impl Simulation {
         self.trace.borrow_mut().take().unwrap_or_default()
     }
 
-    pub(crate) fn failure(&self) -> Option<Snapshot> {
-        self.failure.borrow().clone()
+    /// The snapshot of the first task panic with this message: the one that failed a run
+    /// which ended in a panic with it (a panic re-raised by each scope it passes keeps its
+    /// payload). `None` if no task panicked with it (the root future's own panic, or one
+    /// made anew from a panic the test caught).
+    pub(crate) fn failure_for(&self, message: Option<&str>) -> Option<Snapshot> {
+        let failures = self.failures.borrow();
+        failures
+            .iter()
+            .find(|s| s.message.as_deref() == message)
+            .cloned()
     }
 
     /// A fresh seed for something that keeps its own generator (a loop's timer heap).
@@ -248,16 +270,25 @@ impl Simulation {
         while self.run_offloaded(true) {}
     }
 
-    /// Remembers the first task panic: the step, and the task tree as it was then.
-    pub(crate) fn note_panic(&self) {
-        if self.failure.borrow().is_some() {
-            return;
+    /// Remembers a task panic: the step, and the task tree as it is now (called while the
+    /// task is still in it), unless a panic with the same message was noted already (the
+    /// same panic, re-raised by an enclosing scope).
+    pub(crate) fn note_panic(&self, payload: &(dyn std::any::Any + Send)) {
+        let message = payload_text(payload);
+        {
+            let failures = self.failures.borrow();
+            if failures.len() >= SNAPSHOTS
+                || failures.iter().any(|s| s.message.as_deref() == message)
+            {
+                return;
+            }
         }
-        let dump = crate::dump();
-        *self.failure.borrow_mut() = Some(Snapshot {
+        let snapshot = Snapshot {
             step: self.steps.get(),
-            dump,
-        });
+            dump: crate::dump(),
+            message: message.map(str::to_string),
+        };
+        self.failures.borrow_mut().push(snapshot);
     }
 }
 
