@@ -23,6 +23,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
 
 use super::rng::Rng;
 use super::{Strategy, TaskPoll};
@@ -243,7 +244,7 @@ impl Simulation {
 
     /// Runs one offloaded job, chosen by the seed, if any is waiting and `now` says so
     /// (`always`, at an idle point; by chance at a busy one). True if one ran.
-    pub(crate) fn run_offloaded(&self, always: bool) -> bool {
+    pub(crate) fn run_offloaded(self: &Rc<Self>, always: bool) -> bool {
         let job = {
             let mut offloaded = self.offloaded.borrow_mut();
             if offloaded.is_empty() {
@@ -259,14 +260,15 @@ impl Simulation {
         // Outside every borrow: a job may offload more work, or run a loop of its own.
         if let Some(job) = job {
             self.record_poll(None, OFFLOAD_STEP);
-            job();
+            // As on the pool thread it stands for: outside the loop.
+            crate::runtime::run_as_pool_job(self, job);
         }
         true
     }
 
     /// Runs every job still waiting, in order: the loop has ended, and a future that
     /// outlives it must still get its value.
-    pub(crate) fn run_all_offloaded(&self) {
+    pub(crate) fn run_all_offloaded(self: &Rc<Self>) {
         while self.run_offloaded(true) {}
     }
 
