@@ -40,4 +40,5 @@ pub(crate) use buffered::FlushQueue;
 pub use cancelled::Cancelled;
 pub use error::AwaitError;
 pub use pool::{ThreadPool, Unblock, unblock, unblock_cancellable};
+pub(crate) use pool::Lane;
 pub use token::CancelToken;

@@ -266,10 +266,13 @@ pub(crate) fn run_with_strategy<F: IntoFuture>(
 
 /// Hands `job` to the simulation of the loop running on this thread, if it is simulated;
 /// gives it back otherwise (it then goes to a real thread).
-pub(crate) fn try_offload<J: FnOnce() + Send + 'static>(job: J) -> Option<J> {
+pub(crate) fn try_offload<J: FnOnce() + Send + 'static>(
+    lane: crate::interop::Lane,
+    job: J,
+) -> Option<J> {
     match crate::runtime::current_simulation() {
         Some(simulation) => {
-            simulation.offload(Box::new(job));
+            simulation.offload(lane, Box::new(job));
             None
         }
         None => Some(job),

@@ -26,6 +26,7 @@ use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 
 use super::rng::Rng;
+use crate::interop::Lane;
 use super::{Strategy, TaskPoll};
 use crate::scope::ROUND_BUDGET;
 
@@ -79,7 +80,8 @@ pub(crate) struct Simulation {
     /// Process-wide scope id → this run's scope number (1, 2, ... in order of first poll;
     /// 0 is the root future).
     scopes: RefCell<HashMap<u64, u32>>,
-    offloaded: RefCell<VecDeque<Job>>,
+    /// Jobs waiting, in submission order, with the pool each was sent to.
+    offloaded: RefCell<VecDeque<(Lane, Job)>>,
     pct: RefCell<Pct>,
     failures: RefCell<Vec<Snapshot>>,
 }
@@ -238,8 +240,8 @@ impl Simulation {
     }
 
     /// Takes over a job that would run on another thread.
-    pub(crate) fn offload(&self, job: Job) {
-        self.offloaded.borrow_mut().push_back(job);
+    pub(crate) fn offload(&self, lane: Lane, job: Job) {
+        self.offloaded.borrow_mut().push_back((lane, job));
     }
 
     /// Runs one offloaded job, chosen by the seed, if any is waiting and `now` says so
@@ -254,8 +256,25 @@ impl Simulation {
             if !always && !rng.one_in(4) {
                 return false;
             }
-            let at = rng.below(offloaded.len());
-            offloaded.remove(at)
+            // A pool starts its jobs in submission order, `threads` at a time: the next to
+            // finish is one of the first `threads` waiting of its pool.
+            let mut ahead: Vec<(u64, usize)> = Vec::new();
+            let runnable: Vec<usize> = (0..offloaded.len())
+                .filter(|&at| {
+                    let lane = offloaded[at].0;
+                    let count = match ahead.iter_mut().find(|(pool, _)| *pool == lane.pool) {
+                        Some((_, count)) => count,
+                        None => {
+                            ahead.push((lane.pool, 0));
+                            &mut ahead.last_mut().expect("just pushed").1
+                        }
+                    };
+                    *count += 1;
+                    *count <= lane.threads
+                })
+                .collect();
+            let at = runnable[rng.below(runnable.len())];
+            offloaded.remove(at).map(|(_, job)| job)
         };
         // Outside every borrow: a job may offload more work, or run a loop of its own.
         if let Some(job) = job {
@@ -266,8 +285,8 @@ impl Simulation {
         true
     }
 
-    /// Runs every job still waiting, in order: the loop has ended, and a future that
-    /// outlives it must still get its value.
+    /// Runs every job still waiting: the loop has ended, and a future that outlives it
+    /// must still get its value.
     pub(crate) fn run_all_offloaded(self: &Rc<Self>) {
         while self.run_offloaded(true) {}
     }
