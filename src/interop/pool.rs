@@ -292,6 +292,10 @@ impl ThreadPool {
     /// As for [`Unblock`](Unblock#cancel-safety): dropping the future before the job
     /// started means it never runs; dropping it while the job runs cancels the token.
     ///
+    /// Under simulation ([`sim`](crate::sim)) the job runs on the loop's thread while the
+    /// loop waits for it, so its token never turns cancelled while it runs: a job that
+    /// runs until it is cancelled never returns there.
+    ///
     /// # Examples
     ///
     /// ```
@@ -441,6 +445,10 @@ where
 ///
 /// As for [`Unblock`](Unblock#cancel-safety): a job not yet started never runs; a job
 /// already running sees its token cancelled, and its value is dropped.
+///
+/// Under simulation ([`sim`](crate::sim)) the job runs on the loop's thread while the
+/// loop waits for it, so its token never turns cancelled while it runs: a job that runs
+/// until it is cancelled (as the example below does) never returns there.
 ///
 /// # Examples
 ///

@@ -27,10 +27,17 @@
 //! ([`Config::virtual_clock`](crate::Config::virtual_clock)).
 //!
 //! What is not: threads the program starts itself (`std::thread::spawn`), other runtimes
-//! (tokio, smol), real I/O and the real clock. Wake-ups from them arrive when they arrive;
-//! a test that depends on them is not replayable. An offloaded job that blocks waiting
-//! for the loop itself (a channel a task must fill) never returns under simulation, since
-//! it runs on the loop's thread.
+//! (tokio, smol), real I/O and the real clock, and randomness of the program's own
+//! (`futures::select!` picks among ready branches at random: use `select_biased!`).
+//! Wake-ups from them arrive when they arrive; a test that depends on them is not
+//! replayable.
+//!
+//! An offloaded job runs on the loop's thread, as if on a pool thread (outside the loop:
+//! no current loop, scope or context values), one job at a time while the loop waits for
+//! it. So a job that blocks until something else happens never returns under simulation,
+//! and the run hangs: a job waiting for the loop itself (a channel a task must fill), for
+//! its own [`CancelToken`](crate::CancelToken) to be cancelled (only the loop can cancel
+//! it), or for another job (two jobs meeting through a channel).
 //!
 //! # Examples
 //!

@@ -26,8 +26,8 @@ use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 
 use super::rng::Rng;
-use crate::interop::Lane;
 use super::{Strategy, TaskPoll};
+use crate::interop::Lane;
 use crate::scope::ROUND_BUDGET;
 
 /// Work handed to another thread, which the simulation runs on the loop's thread instead,
@@ -110,9 +110,7 @@ impl Simulation {
             // A run uses at most one change point per step: more than `horizon` of them
             // would only cost memory (8 bytes each, for any depth a caller passes).
             let points = u64::from(depth.saturating_sub(1)).min(horizon);
-            pct.change_points = (0..points)
-                .map(|_| 1 + rng.next_u64() % horizon)
-                .collect();
+            pct.change_points = (0..points).map(|_| 1 + rng.next_u64() % horizon).collect();
             pct.change_points.sort_unstable_by(|a, b| b.cmp(a));
         }
         Simulation {
@@ -233,8 +231,9 @@ impl Simulation {
         }
     }
 
-    /// True if the loop should flush buffered futures at this busy tick (the normal loop
-    /// does every 16th; any tick is a valid point).
+    /// True if the loop should flush buffered futures at this busy tick (asked once 16
+    /// busy ticks have passed in a row, when the normal loop flushes; any later tick is
+    /// as valid a point).
     pub(crate) fn flush_now(&self) -> bool {
         self.rng.borrow_mut().one_in(4)
     }
