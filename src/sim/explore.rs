@@ -462,8 +462,9 @@ impl Failure {
     pub fn message(&self) -> &str {
         match &self.cause {
             Cause::Returned(message) => message,
-            Cause::Panicked(payload) => payload_text(&**payload)
-                .unwrap_or("a panic with a payload that is not a string"),
+            Cause::Panicked(payload) => {
+                payload_text(&**payload).unwrap_or("a panic with a payload that is not a string")
+            }
         }
     }
 
