@@ -504,9 +504,10 @@
 //!     the worker started before the config was loaded
 //! Replay exactly this run: DUET_SEED=0x0 cargo test <this test> (or Explorer::replay(0x0))
 //! The task that panicked: task #1 `worker` spawned at tests/start_up.rs:13:11
-//! The task tree when it panicked (that task has left it):
+//! The task tree when it failed:
 //! scope #36 opened at tests/start_up.rs:10:5: running
-//! └── task #0 `loader` spawned at tests/start_up.rs:12:11: ready to run
+//! ├── task #0 `loader` spawned at tests/start_up.rs:12:11: ready to run
+//! └── task #1 `worker` spawned at tests/start_up.rs:13:11: running now
 //! ```
 //!
 //! `DUET_SEED=0x0 cargo test the_test` runs that schedule alone, poll for poll, as often

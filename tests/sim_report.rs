@@ -15,11 +15,13 @@ fn a_failure_report_names_the_task_that_panicked() {
         .unwrap_err();
     let task = failure.task().expect("a task panicked");
     assert!(task.starts_with("task #1 `checker` spawned at"), "{task}");
-    // The tree is the one the panic found: the task that panicked has left it, the other
-    // one has not (it is cancelled after the snapshot).
+    // The tree is the one the panic found: the task that panicked is in it, shown
+    // running, and so is the other one (it is cancelled after the snapshot).
     let dump = failure.dump().expect("a task panicked");
     assert!(
-        !dump.contains("`checker`") && dump.contains("`waiter`"),
+        dump.contains("`checker` spawned at")
+            && dump.contains("running now")
+            && dump.contains("`waiter`"),
         "{dump}"
     );
     let report = failure.to_string();

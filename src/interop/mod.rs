@@ -39,5 +39,6 @@ pub use batcher::{Batch, Batcher};
 pub(crate) use buffered::FlushQueue;
 pub use cancelled::Cancelled;
 pub use error::AwaitError;
+pub(crate) use pool::Lane;
 pub use pool::{ThreadPool, Unblock, unblock, unblock_cancellable};
 pub use token::CancelToken;

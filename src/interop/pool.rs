@@ -77,7 +77,22 @@ use crate::time::hold_for_work;
 pub struct ThreadPool {
     pool: futures::executor::ThreadPool,
     threads: usize,
+    /// What the simulation models the pool as (see `sim`): which pool a job belongs to,
+    /// and how many of its jobs may run at once.
+    lane: Lane,
 }
+
+/// A pool as the simulation sees it: its jobs start in submission order, at most
+/// `threads` at a time.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Lane {
+    /// Which pool (process-wide: compared only with other pools' numbers, never used to
+    /// choose).
+    pub(crate) pool: u64,
+    pub(crate) threads: usize,
+}
+
+static NEXT_POOL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl ThreadPool {
     /// Starts a pool of `threads` threads, named `duet-pool-N`.
@@ -105,7 +120,15 @@ impl ThreadPool {
             .name_prefix("duet-pool-")
             .create()
             .unwrap_or_else(|e| panic!("duet: could not start {threads} pool threads: {e}"));
-        ThreadPool { pool, threads }
+        let lane = Lane {
+            pool: NEXT_POOL.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            threads,
+        };
+        ThreadPool {
+            pool,
+            threads,
+            lane,
+        }
     }
 
     /// The pool [`unblock`] uses, created on first use with `min(32, cores + 4)` threads
@@ -124,7 +147,11 @@ impl ThreadPool {
         static GLOBAL: OnceLock<ThreadPool> = OnceLock::new();
         GLOBAL.get_or_init(|| {
             let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-            ThreadPool::new((cores + 4).min(32))
+            let mut pool = ThreadPool::new((cores + 4).min(32));
+            // Its size is the machine's: a simulation that counted it would explore other
+            // schedules on other machines. Any number of its jobs may run at once there.
+            pool.lane.threads = usize::MAX;
+            pool
         })
     }
 
@@ -265,6 +292,10 @@ impl ThreadPool {
     /// As for [`Unblock`](Unblock#cancel-safety): dropping the future before the job
     /// started means it never runs; dropping it while the job runs cancels the token.
     ///
+    /// Under simulation ([`sim`](crate::sim)) the job runs on the loop's thread while the
+    /// loop waits for it, so its token never turns cancelled while it runs: a job that
+    /// runs until it is cancelled never returns there.
+    ///
     /// # Examples
     ///
     /// ```
@@ -322,7 +353,7 @@ impl ThreadPool {
     /// Runs `job` on a pool thread, or, on a simulated loop's thread, hands it to the
     /// simulation, which runs it on the loop's thread at a seeded step (see `sim`).
     fn run_job(&self, job: impl FnOnce() + Send + 'static) {
-        if let Some(job) = crate::sim::try_offload(job) {
+        if let Some(job) = crate::sim::try_offload(self.lane, job) {
             self.pool.spawn_ok(async move { job() });
         }
     }
@@ -414,6 +445,10 @@ where
 ///
 /// As for [`Unblock`](Unblock#cancel-safety): a job not yet started never runs; a job
 /// already running sees its token cancelled, and its value is dropped.
+///
+/// Under simulation ([`sim`](crate::sim)) the job runs on the loop's thread while the
+/// loop waits for it, so its token never turns cancelled while it runs: a job that runs
+/// until it is cancelled (as the example below does) never returns there.
 ///
 /// # Examples
 ///

@@ -35,6 +35,10 @@ thread_local! {
     static CURRENT: RefCell<Option<Rc<LoopContext>>> = const { RefCell::new(None) };
     /// `CURRENT`'s id (0: none), for the checks made at every poll of a scope.
     static CURRENT_ID: Cell<u64> = const { Cell::new(0) };
+    /// While a simulation runs an offloaded job on its loop's thread (see `sim`): that
+    /// simulation. The job runs outside every loop, as it would on a pool thread, but the
+    /// work it offloads and the loops it runs are still the simulation's.
+    static OFFLOADING: RefCell<Option<Rc<Simulation>>> = const { RefCell::new(None) };
 }
 
 /// State of one `run` loop.
@@ -70,7 +74,10 @@ impl LoopContext {
         root_task: &Waker,
     ) -> Rc<Self> {
         let (timers, interruptible, simulation) = with_current(|outer| {
-            let simulation = simulation.or_else(|| outer.and_then(|o| o.simulation.clone()));
+            let simulation = simulation.or_else(|| match outer {
+                Some(outer) => outer.simulation.clone(),
+                None => OFFLOADING.with(|o| o.borrow().clone()),
+            });
             let timers = LoopTimers::new(
                 config.uses_virtual_clock() || simulation.is_some(),
                 config.slack(),
@@ -165,9 +172,42 @@ pub(crate) fn current_loop() -> u64 {
     CURRENT_ID.with(Cell::get)
 }
 
-/// The simulation of the innermost loop on this thread, if it is simulated.
+/// The simulation of the innermost loop on this thread, if it is simulated; outside
+/// every loop, the simulation whose offloaded job is running, if one is.
 pub(crate) fn current_simulation() -> Option<Rc<Simulation>> {
-    CURRENT.with(|c| c.borrow().as_ref().and_then(|c| c.simulation.clone()))
+    CURRENT.with(|c| match c.borrow().as_ref() {
+        Some(c) => c.simulation.clone(),
+        None => OFFLOADING.with(|o| o.borrow().clone()),
+    })
+}
+
+/// Runs an offloaded job of `simulation` on this thread as a pool thread would run it:
+/// outside every loop (no current loop, scope or context values: `duet::now`, `dump`,
+/// `sleep` and context variables behave as on a pool thread), and with
+/// `futures::executor` marked as entered, as the pool's threads are. What the job
+/// offloads, and the loops it runs, stay `simulation`'s.
+pub(crate) fn run_as_pool_job(simulation: &Rc<Simulation>, job: impl FnOnce()) {
+    struct Restore {
+        current: Option<Rc<LoopContext>>,
+        id: u64,
+        offloading: Option<Rc<Simulation>>,
+    }
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            CURRENT.with(|c| *c.borrow_mut() = self.current.take());
+            CURRENT_ID.with(|id| id.set(self.id));
+            OFFLOADING.with(|o| *o.borrow_mut() = self.offloading.take());
+        }
+    }
+    let _restore = Restore {
+        current: CURRENT.with(|c| c.borrow_mut().take()),
+        id: CURRENT_ID.with(|id| id.replace(0)),
+        offloading: OFFLOADING.with(|o| o.borrow_mut().replace(simulation.clone())),
+    };
+    let _no_scope = crate::scope::current::enter_root();
+    // Already entered if this loop runs inside a futures executor: nothing to mark.
+    let _executor = futures::executor::enter().ok();
+    crate::context::Values::default().enter(job);
 }
 
 /// The innermost loop's context on this thread, if any.

@@ -45,7 +45,8 @@ use std::task::{Context, Poll, Waker};
 pub use config::Config;
 use context::LoopContext;
 pub(crate) use context::{
-    adopt_if_root_scope, current_loop, current_simulation, is_blocked_outer_loop, with_current,
+    adopt_if_root_scope, current_loop, current_simulation, is_blocked_outer_loop, run_as_pool_job,
+    with_current,
 };
 pub(crate) use frame::{
     FrameReport, NO_REPORT, add_polls, current_index, note_report, observe_shield, poll_in_frame,
@@ -199,9 +200,11 @@ fn run_loop<F: IntoFuture>(
                     context.buffered.flush_all();
                 }
                 None => {}
-                // Any tick is a valid point to flush at, or for offloaded work to return.
+                // Any tick is a valid point for offloaded work to return. Buffered futures
+                // wait for idle as on the normal loop, which flushes while busy only after
+                // `BUSY_FLUSH_TICKS` busy ticks in a row: from then on, any tick may.
                 Some(simulation) => {
-                    if simulation.flush_now() {
+                    if busy_ticks >= BUSY_FLUSH_TICKS && simulation.flush_now() {
                         context.buffered.flush_all();
                     }
                     simulation.run_offloaded(false);

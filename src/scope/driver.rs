@@ -496,6 +496,7 @@ fn drop_unshielded<E, B, V>(this: &mut Projection<'_, '_, '_, E, B, V>) {
         for index in victims {
             let task = scope.inner.futures.borrow_mut().take(index);
             if let Some(payload) = task.and_then(drop_task) {
+                note_panic(&payload, None);
                 this.panic.get_or_insert(payload);
             }
         }
@@ -506,6 +507,7 @@ fn drop_unshielded<E, B, V>(this: &mut Projection<'_, '_, '_, E, B, V>) {
             panic::catch_unwind(AssertUnwindSafe(|| body.set(None)))
         });
         if let Err(payload) = dropped {
+            note_panic(&payload, None);
             this.panic.get_or_insert(payload);
         }
     }
@@ -555,6 +557,9 @@ where
     });
     *polls = polls.wrapping_add(report.polls);
     let waits = waits::take(report.first_report);
+    if let Err(payload) = &poll {
+        note_panic(payload, Some(&this.scope.inner.core.task_ref(BODY))); // while the body still shows in the tree
+    }
     {
         let mut view = core.body.borrow_mut();
         view.polling = false;
@@ -631,6 +636,10 @@ fn poll_task<E>(
             None
         }
         Poll::Ready(exit) => {
+            if let Exit::Panicked(payload) = &exit {
+                // Before the task leaves the tree: the failure report shows it.
+                note_panic(payload, Some(&core.task_ref(index)));
+            }
             let culprit = match exit {
                 Exit::Done => None,
                 Exit::Failed(_) | Exit::Panicked(_) => Some(core.task_ref(index)),
@@ -669,11 +678,8 @@ fn record_exit<E, B, V>(
         }
         Exit::Panicked(payload) => {
             let culprit = culprit();
-            if let Some(simulation) = crate::runtime::current_simulation() {
-                // The task tree as the panic found it, for the failure report; the task
-                // that panicked has left it already, so the report names it.
-                simulation.note_panic(&culprit);
-            }
+            // Noted already where it was caught, unless it came from a destructor.
+            note_panic(&payload, Some(&culprit));
             this.panic.get_or_insert(payload);
             begin_cancel(this, Ending::Panicked(culprit), Duration::ZERO);
         }
@@ -694,6 +700,7 @@ fn drop_everything<E, B>(
     current::while_dropping(reason.clone(), || {
         for task in tasks {
             if let Some(payload) = drop_task(task) {
+                note_panic(&payload, None);
                 panic.get_or_insert(payload);
             }
         }
@@ -703,6 +710,7 @@ fn drop_everything<E, B>(
             panic::catch_unwind(AssertUnwindSafe(|| body.set(None)))
         });
         if let Err(payload) = dropped {
+            note_panic(&payload, None);
             panic.get_or_insert(payload);
         }
     }
@@ -730,6 +738,15 @@ fn finish<E, B, V>(this: Projection<'_, '_, '_, E, B, V>) -> Outcome<V, E> {
         value: this.body_value.take(),
         errors,
         cancelled,
+    }
+}
+
+/// Under simulation, the task tree as a task panic found it, for the failure report (see
+/// `sim`); the first note of a panic counts.
+#[cold]
+fn note_panic(payload: &PanicPayload, task: Option<&TaskRef>) {
+    if let Some(simulation) = crate::runtime::current_simulation() {
+        simulation.note_panic(&**payload, task);
     }
 }
 

@@ -9,7 +9,7 @@ use std::rc::Rc;
 
 use super::Strategy;
 use super::rng::mix;
-use super::state::{Settings, Simulation};
+use super::state::{Settings, Simulation, payload_text};
 
 /// How many runs an [`Explorer`] makes unless told otherwise (or by `DUET_SIM_RUNS`).
 pub const DEFAULT_RUNS: u32 = 256;
@@ -28,25 +28,9 @@ pub const DEFAULT_RUNS: u32 = 256;
 ///
 /// ```
 /// duet::sim::check(|| async {
-///     // The job runs on this thread, at a step the seed chooses.
 ///     let (a, b) = futures::join!(async { 1 }, duet::unblock(|| 2));
 ///     assert_eq!(a + b, 3);
 /// });
-/// ```
-///
-/// A test that is an `async fn` without arguments is passed by name:
-///
-/// ```
-/// async fn two_tasks_finish() {
-///     duet::scope(async |s| {
-///         s.spawn(duet::yield_now());
-///         s.spawn(duet::yield_now());
-///     })
-///     .await
-///     .unwrap();
-/// }
-///
-/// duet::sim::check(two_tasks_finish);
 /// ```
 #[track_caller]
 pub fn check<T, F>(test: T)
@@ -77,11 +61,10 @@ where
 /// ```
 /// use std::cell::Cell;
 ///
-/// // A counter read and written across an await point: an increment is lost whenever
-/// // the second task reads before the first one writes.
-/// async fn two_increments() {
+/// // A counter read and written across an await point: a lost update in some schedules.
+/// let failure = duet::sim::Explorer::new().runs(200).explore(|| async {
 ///     let count = Cell::new(0);
-///     duet::scope(async |s| {
+///     duet::scope(duet::infallible(async |s| {
 ///         for _ in 0..2 {
 ///             s.spawn(async {
 ///                 let read = count.get();
@@ -89,19 +72,30 @@ where
 ///                 count.set(read + 1);
 ///             });
 ///         }
-///     })
+///     }))
 ///     .await
 ///     .unwrap();
 ///     assert_eq!(count.get(), 2, "an increment was lost");
-/// }
-///
-/// // `explore` returns the failure where `check` would panic with it.
-/// let failure = duet::sim::Explorer::new().runs(200).explore(two_increments);
+/// });
 /// let failure = failure.expect_err("some schedule interleaves the two increments");
 /// assert!(failure.message().contains("an increment was lost"));
 ///
-/// // The seed replays exactly that schedule: it fails again, at the same step.
-/// let replay = duet::sim::Explorer::new().replay(failure.seed()).explore(two_increments);
+/// // The seed replays exactly that schedule: it fails again.
+/// let replay = duet::sim::Explorer::new().replay(failure.seed()).explore(|| async {
+///     let count = Cell::new(0);
+///     duet::scope(duet::infallible(async |s| {
+///         for _ in 0..2 {
+///             s.spawn(async {
+///                 let read = count.get();
+///                 duet::yield_now().await;
+///                 count.set(read + 1);
+///             });
+///         }
+///     }))
+///     .await
+///     .unwrap();
+///     assert_eq!(count.get(), 2, "an increment was lost");
+/// });
 /// assert_eq!(replay.unwrap_err().step(), failure.step());
 /// ```
 #[derive(Debug, Clone)]
@@ -183,9 +177,7 @@ impl Explorer {
     }
 
     /// Starts from another family of seeds: run `i` uses the seed derived from
-    /// `first + i` (default: `first` is 0). Two explorations with different `first`s
-    /// cover different schedules, so a nightly job can explore beyond what CI explores
-    /// on every push.
+    /// `first + i`. Two explorations with different `first`s cover different schedules.
     ///
     /// # Examples
     ///
@@ -199,6 +191,10 @@ impl Explorer {
 
     /// Runs only `seed`: the replay of a failure an exploration reported. `DUET_SEED` does
     /// the same without a code change.
+    ///
+    /// Under [`Strategy::Pct`] the replay first runs the exploration's run 0 once more
+    /// (unless that is the seed replayed), without judging it: PCT's schedules depend on
+    /// the length of that run, which the exploration measured.
     ///
     /// # Examples
     ///
@@ -282,14 +278,17 @@ impl Explorer {
                 Ok(Err(message)) => Cause::Returned(message),
                 Err(payload) => Cause::Panicked(payload),
             };
-            let snapshot = simulation.failure();
+            let snapshot = match &cause {
+                Cause::Panicked(payload) => simulation.failure_for(payload_text(&**payload)),
+                Cause::Returned(_) => None,
+            };
             return Err(Failure {
                 seed,
                 run,
                 runs,
                 strategy: self.strategy,
                 step: snapshot.as_ref().map_or(simulation.steps(), |s| s.step),
-                task: snapshot.as_ref().map(|s| s.task.clone()),
+                task: snapshot.as_ref().and_then(|s| s.task.clone()),
                 dump: snapshot.map(|s| s.dump),
                 cause,
             });
@@ -320,19 +319,6 @@ fn env_number(name: &str) -> Option<u64> {
 
 /// What a test body's output says about the run: `()` passes; `Ok` passes and `Err`
 /// fails with the error's `Debug`.
-///
-/// So a test body may use `?`, and may return a scope's result as it is:
-///
-/// ```
-/// duet::sim::check(|| async {
-///     let n: u32 = "42".parse()?;
-///     assert_eq!(n, 42);
-///     Ok::<_, std::num::ParseIntError>(())
-/// });
-/// duet::sim::check(|| duet::scope(async |s| {
-///     s.spawn(duet::yield_now());
-/// }));
-/// ```
 ///
 /// # Examples
 ///
@@ -403,20 +389,11 @@ enum Cause {
 /// Its `Display` is the report [`Explorer::check`] panics with:
 ///
 /// ```text
-/// duet::sim: run 3 of 256 failed (seed 0x1e535eede31428f0, strategy: random) at step 25:
-///     quotes A quoted apple at 30 (version 0), but the update to version 2 had returned [...]
-/// Replay exactly this run: DUET_SEED=0x1e535eede31428f0 cargo test <this test> (or Explorer::replay(0x1e535eede31428f0))
-/// The task that panicked: task #1 `quotes A` spawned at examples/testing.rs:190:15
-/// The task tree when it panicked (that task has left it):
-/// scope #5 opened at examples/testing.rs:181:5: running
-/// └── task #2 `quotes B` spawned at examples/testing.rs:190:15: ready to run
+/// duet::sim: run 37 of 256 failed (seed 0x5b1c9c2e0d4f6a71, strategy: random) at step 412:
+///     an increment was lost
+/// Replay exactly this run: DUET_SEED=0x5b1c9c2e0d4f6a71 cargo test <this test>
+/// The task tree when it failed: ...
 /// ```
-///
-/// The run is the index of the failing run in the exploration, the step the number of
-/// steps (task polls, offloaded jobs) the run had made when it failed. The task tree is
-/// [`dump`](crate::dump)'s, taken when the first task panicked; a failure that is no
-/// task's panic (the body returned an `Err`, a deadlock, a panic of the root future)
-/// has no task and no tree, and a deadlock's message holds the tree instead.
 ///
 /// # Examples
 ///
@@ -460,26 +437,22 @@ impl Failure {
     pub fn message(&self) -> &str {
         match &self.cause {
             Cause::Returned(message) => message,
-            Cause::Panicked(payload) => payload
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| payload.downcast_ref::<&str>().copied())
-                .unwrap_or("a panic with a payload that is not a string"),
+            Cause::Panicked(payload) => {
+                payload_text(&**payload).unwrap_or("a panic with a payload that is not a string")
+            }
         }
     }
 
-    /// The task that panicked first, if one did, as a [`TaskRef`](crate::TaskRef) shows
-    /// it: "task #1 \`name\` spawned at src/lib.rs:12:15".
+    /// The task that panicked, if one did, as a [`TaskRef`](crate::TaskRef) shows it:
+    /// "task #1 \`name\` spawned at src/lib.rs:12:15".
     ///
     /// # Examples
     ///
     /// ```
-    /// # std::panic::set_hook(Box::new(|_| {})); // keep the doctest's output quiet
     /// let failure = duet::sim::Explorer::new()
-    ///     .runs(1)
-    ///     .explore(|| duet::scope(async |s| {
-    ///         s.spawn_named("checker", async { assert_eq!(1 + 1, 3, "arithmetic") });
-    ///     }))
+    ///     .explore(|| duet::scope(duet::infallible(async |s| {
+    ///         s.spawn_named("checker", async { panic!("wrong") });
+    ///     })))
     ///     .unwrap_err();
     /// assert!(failure.task().unwrap().starts_with("task #0 `checker` spawned at"));
     /// ```
@@ -487,8 +460,7 @@ impl Failure {
         self.task.as_deref()
     }
 
-    /// The task tree when a task first panicked, if one did. The task that panicked has
-    /// left the tree by then: [`task`](Failure::task) names it.
+    /// The task tree when a task first panicked, if one did.
     pub fn dump(&self) -> Option<&str> {
         self.dump.as_deref()
     }
@@ -523,10 +495,7 @@ impl fmt::Display for Failure {
             write!(f, "\nThe task that panicked: {task}")?;
         }
         if let Some(dump) = &self.dump {
-            write!(
-                f,
-                "\nThe task tree when it panicked (that task has left it):\n{dump}"
-            )?;
+            write!(f, "\nThe task tree when it failed:\n{dump}")?;
         }
         Ok(())
     }
@@ -538,7 +507,6 @@ impl fmt::Debug for Failure {
             .field("seed", &format_args!("{:#x}", self.seed))
             .field("run", &self.run)
             .field("step", &self.step)
-            .field("task", &self.task)
             .field("message", &self.message())
             .finish_non_exhaustive()
     }

@@ -30,10 +30,17 @@
 //! ([`Config::virtual_clock`](crate::Config::virtual_clock)).
 //!
 //! What is not: threads the program starts itself (`std::thread::spawn`), other runtimes
-//! (tokio, smol), real I/O and the real clock. Wake-ups from them arrive when they arrive;
-//! a test that depends on them is not replayable. An offloaded job that blocks waiting
-//! for the loop itself (a channel a task must fill) never returns under simulation, since
-//! it runs on the loop's thread.
+//! (tokio, smol), real I/O and the real clock, and randomness of the program's own
+//! (`futures::select!` picks among ready branches at random: use `select_biased!`).
+//! Wake-ups from them arrive when they arrive; a test that depends on them is not
+//! replayable.
+//!
+//! An offloaded job runs on the loop's thread, as if on a pool thread (outside the loop:
+//! no current loop, scope or context values), one job at a time while the loop waits for
+//! it. So a job that blocks until something else happens never returns under simulation,
+//! and the run hangs: a job waiting for the loop itself (a channel a task must fill), for
+//! its own [`CancelToken`](crate::CancelToken) to be cancelled (only the loop can cancel
+//! it), or for another job (two jobs meeting through a channel).
 //!
 //! # Examples
 //!
@@ -278,10 +285,13 @@ pub(crate) fn run_with_strategy<F: IntoFuture>(
 
 /// Hands `job` to the simulation of the loop running on this thread, if it is simulated;
 /// gives it back otherwise (it then goes to a real thread).
-pub(crate) fn try_offload<J: FnOnce() + Send + 'static>(job: J) -> Option<J> {
+pub(crate) fn try_offload<J: FnOnce() + Send + 'static>(
+    lane: crate::interop::Lane,
+    job: J,
+) -> Option<J> {
     match crate::runtime::current_simulation() {
         Some(simulation) => {
-            simulation.offload(Box::new(job));
+            simulation.offload(lane, Box::new(job));
             None
         }
         None => Some(job),

@@ -23,22 +23,38 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
 
 use super::rng::Rng;
 use super::{Strategy, TaskPoll};
+use crate::interop::Lane;
 use crate::scope::ROUND_BUDGET;
 
 /// Work handed to another thread, which the simulation runs on the loop's thread instead,
 /// at a seeded point.
 pub(crate) type Job = Box<dyn FnOnce() + Send>;
 
-/// What the run looked like when a task first panicked: the step, the task (which has
-/// left the tree by then), and the task tree.
+/// What the run looked like when a task panicked: the step, the task tree, and the
+/// panic's message (which tells the panic that failed the run from one the test caught).
 #[derive(Debug, Clone)]
 pub(crate) struct Snapshot {
     pub(crate) step: u64,
-    pub(crate) task: String,
     pub(crate) dump: String,
+    /// The task that panicked, where the driver knows it (not for a destructor's panic).
+    pub(crate) task: Option<String>,
+    message: Option<String>,
+}
+
+/// The task panics a run remembers (the first of each message): a test that catches
+/// panics on purpose makes a few, not thousands.
+const SNAPSHOTS: usize = 16;
+
+/// The text of a panic's payload, if it is a string.
+pub(crate) fn payload_text(payload: &(dyn std::any::Any + Send)) -> Option<&str> {
+    payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
 }
 
 /// What a simulated run is made with: all of it is in a failure report, so that a replay
@@ -65,9 +81,10 @@ pub(crate) struct Simulation {
     /// Process-wide scope id → this run's scope number (1, 2, ... in order of first poll;
     /// 0 is the root future).
     scopes: RefCell<HashMap<u64, u32>>,
-    offloaded: RefCell<VecDeque<Job>>,
+    /// Jobs waiting, in submission order, with the pool each was sent to.
+    offloaded: RefCell<VecDeque<(Lane, Job)>>,
     pct: RefCell<Pct>,
-    failure: RefCell<Option<Snapshot>>,
+    failures: RefCell<Vec<Snapshot>>,
 }
 
 /// PCT's state: a priority per task (drawn when the task is first seen), and the steps at
@@ -94,9 +111,10 @@ impl Simulation {
             // to 65,536 steps: runs of every length get some, and the seed alone (no
             // measured run length) decides them, so a replay gets the same ones.
             let horizon = 1u64 << (4 + rng.below(13));
-            pct.change_points = (1..depth.max(1))
-                .map(|_| 1 + rng.next_u64() % horizon)
-                .collect();
+            // A run uses at most one change point per step: more than `horizon` of them
+            // would only cost memory (8 bytes each, for any depth a caller passes).
+            let points = u64::from(depth.saturating_sub(1)).min(horizon);
+            pct.change_points = (0..points).map(|_| 1 + rng.next_u64() % horizon).collect();
             pct.change_points.sort_unstable_by(|a, b| b.cmp(a));
         }
         Simulation {
@@ -108,7 +126,7 @@ impl Simulation {
             scopes: RefCell::new(HashMap::new()),
             offloaded: RefCell::new(VecDeque::new()),
             pct: RefCell::new(pct),
-            failure: RefCell::new(None),
+            failures: RefCell::new(Vec::new()),
         }
     }
 
@@ -125,8 +143,16 @@ impl Simulation {
         self.trace.borrow_mut().take().unwrap_or_default()
     }
 
-    pub(crate) fn failure(&self) -> Option<Snapshot> {
-        self.failure.borrow().clone()
+    /// The snapshot of the first task panic with this message: the one that failed a run
+    /// which ended in a panic with it (a panic re-raised by each scope it passes keeps its
+    /// payload). `None` if no task panicked with it (the root future's own panic, or one
+    /// made anew from a panic the test caught).
+    pub(crate) fn failure_for(&self, message: Option<&str>) -> Option<Snapshot> {
+        let failures = self.failures.borrow();
+        failures
+            .iter()
+            .find(|s| s.message.as_deref() == message)
+            .cloned()
     }
 
     /// A fresh seed for something that keeps its own generator (a loop's timer heap).
@@ -209,20 +235,21 @@ impl Simulation {
         }
     }
 
-    /// True if the loop should flush buffered futures at this busy tick (the normal loop
-    /// does every 16th; any tick is a valid point).
+    /// True if the loop should flush buffered futures at this busy tick (asked once 16
+    /// busy ticks have passed in a row, when the normal loop flushes; any later tick is
+    /// as valid a point).
     pub(crate) fn flush_now(&self) -> bool {
         self.rng.borrow_mut().one_in(4)
     }
 
     /// Takes over a job that would run on another thread.
-    pub(crate) fn offload(&self, job: Job) {
-        self.offloaded.borrow_mut().push_back(job);
+    pub(crate) fn offload(&self, lane: Lane, job: Job) {
+        self.offloaded.borrow_mut().push_back((lane, job));
     }
 
     /// Runs one offloaded job, chosen by the seed, if any is waiting and `now` says so
     /// (`always`, at an idle point; by chance at a busy one). True if one ran.
-    pub(crate) fn run_offloaded(&self, always: bool) -> bool {
+    pub(crate) fn run_offloaded(self: &Rc<Self>, always: bool) -> bool {
         let job = {
             let mut offloaded = self.offloaded.borrow_mut();
             if offloaded.is_empty() {
@@ -232,35 +259,65 @@ impl Simulation {
             if !always && !rng.one_in(4) {
                 return false;
             }
-            let at = rng.below(offloaded.len());
-            offloaded.remove(at)
+            // A pool starts its jobs in submission order, `threads` at a time: the next to
+            // finish is one of the first `threads` waiting of its pool.
+            let mut ahead: Vec<(u64, usize)> = Vec::new();
+            let runnable: Vec<usize> = (0..offloaded.len())
+                .filter(|&at| {
+                    let lane = offloaded[at].0;
+                    let count = match ahead.iter_mut().find(|(pool, _)| *pool == lane.pool) {
+                        Some((_, count)) => count,
+                        None => {
+                            ahead.push((lane.pool, 0));
+                            &mut ahead.last_mut().expect("just pushed").1
+                        }
+                    };
+                    *count += 1;
+                    *count <= lane.threads
+                })
+                .collect();
+            let at = runnable[rng.below(runnable.len())];
+            offloaded.remove(at).map(|(_, job)| job)
         };
         // Outside every borrow: a job may offload more work, or run a loop of its own.
         if let Some(job) = job {
             self.record_poll(None, OFFLOAD_STEP);
-            job();
+            // As on the pool thread it stands for: outside the loop.
+            crate::runtime::run_as_pool_job(self, job);
         }
         true
     }
 
-    /// Runs every job still waiting, in order: the loop has ended, and a future that
-    /// outlives it must still get its value.
-    pub(crate) fn run_all_offloaded(&self) {
+    /// Runs every job still waiting: the loop has ended, and a future that outlives it
+    /// must still get its value.
+    pub(crate) fn run_all_offloaded(self: &Rc<Self>) {
         while self.run_offloaded(true) {}
     }
 
-    /// Remembers the first task panic: the step, the task, and the task tree as it was
-    /// then.
-    pub(crate) fn note_panic(&self, task: &crate::TaskRef) {
-        if self.failure.borrow().is_some() {
-            return;
+    /// Remembers a task panic: the step, and the task tree as it is now (called while the
+    /// task is still in it), unless a panic with the same message was noted already (the
+    /// same panic, re-raised by an enclosing scope).
+    pub(crate) fn note_panic(
+        &self,
+        payload: &(dyn std::any::Any + Send),
+        task: Option<&crate::TaskRef>,
+    ) {
+        let message = payload_text(payload);
+        {
+            let failures = self.failures.borrow();
+            if failures.len() >= SNAPSHOTS
+                || failures.iter().any(|s| s.message.as_deref() == message)
+            {
+                return;
+            }
         }
-        let dump = crate::dump();
-        *self.failure.borrow_mut() = Some(Snapshot {
+        let snapshot = Snapshot {
             step: self.steps.get(),
-            task: task.to_string(),
-            dump,
-        });
+            dump: crate::dump(),
+            task: task.map(ToString::to_string),
+            message: message.map(str::to_string),
+        };
+        self.failures.borrow_mut().push(snapshot);
     }
 }
 
