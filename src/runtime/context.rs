@@ -70,9 +70,13 @@ impl LoopContext {
         root_task: &Waker,
     ) -> Rc<Self> {
         let (timers, interruptible, simulation) = with_current(|outer| {
+            // A loop that starts a simulation gets a virtual clock of its own; one that
+            // inherits it shares its outer loop's clock (virtual, since that loop is
+            // simulated), as any nested run does.
+            let starts_simulation = simulation.is_some();
             let simulation = simulation.or_else(|| outer.and_then(|o| o.simulation.clone()));
             let timers = LoopTimers::new(
-                config.uses_virtual_clock() || simulation.is_some(),
+                config.uses_virtual_clock() || starts_simulation,
                 config.slack(),
                 outer.map(|o| &o.timers),
                 simulation.as_ref().map(|s| s.derive_seed()),
