@@ -1196,11 +1196,17 @@ fn regression(program: ScopeProgram) {
         first_seed: 0,
     };
     let modes = std::iter::once(Mode::VirtualClock).chain((0..64).map(Mode::Simulated));
+    let mut schedules = std::collections::HashSet::new();
     for mode in modes {
-        if let Err(e) = check_with_watchdog(case.clone(), mode) {
-            panic!("{mode:?}: {e}");
+        match check_with_watchdog(case.clone(), mode) {
+            Ok(fingerprint) => schedules.extend(fingerprint),
+            Err(e) => panic!("{mode:?}: {e}"),
         }
     }
+    eprintln!(
+        "model regression: 64 runs under simulation, {} distinct schedules",
+        schedules.len()
+    );
 }
 
 /// The shrunk cases the first version of this test found

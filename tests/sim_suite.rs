@@ -29,6 +29,9 @@ use duet::{
     AwaitError, Batch, Batcher, CancelReason, JoinError, Limiter, ScopeError, ScopeOptions, TaskSet,
 };
 
+/// Schedules each test explores (`DUET_SIM_RUNS` overrides it, for a longer run).
+const RUNS: u32 = 1000;
+
 /// Runs `test` under `runs` seeded schedules, panics with the replayable report at the
 /// first failure, and prints what the exploration covered.
 #[track_caller]
@@ -90,7 +93,7 @@ fn a_run_nested_in_a_simulated_run_shares_its_clock() {
 fn fail_fast_cancels_every_sibling_and_reports_the_failure_that_ran() {
     let firsts = RefCell::new(BTreeSet::new());
     let firsts = &firsts;
-    let report = explore("fail_fast", 256, move || async move {
+    let report = explore("fail_fast", RUNS, move || async move {
         let probe = Probe::new();
         let ran = RefCell::new(Vec::new());
         let live = Cell::new(0);
@@ -143,7 +146,7 @@ fn fail_fast_cancels_every_sibling_and_reports_the_failure_that_ran() {
 fn collect_all_returns_every_error_once_in_any_order() {
     let orders = RefCell::new(BTreeSet::new());
     let orders = &orders;
-    let report = explore("collect_all", 256, move || async move {
+    let report = explore("collect_all", RUNS, move || async move {
         let probe = Probe::new();
         let finished = Cell::new(0);
         let result = duet::scope_with(ScopeOptions::new().collect_all(), async |s| {
@@ -189,7 +192,7 @@ fn collect_all_returns_every_error_once_in_any_order() {
 fn a_handle_cancel_racing_a_completion_is_one_or_the_other() {
     let seen = RefCell::new(BTreeSet::new());
     let seen = &seen;
-    explore("handle_cancel_vs_completion", 256, move || async move {
+    explore("handle_cancel_vs_completion", RUNS, move || async move {
         let probe = Probe::new();
         let done = Cell::new(false);
         let result = duet::scope(duet::infallible(async |s| {
@@ -227,7 +230,7 @@ fn a_handle_cancel_racing_a_completion_is_one_or_the_other() {
 fn a_cancel_from_another_thread_racing_the_tasks_is_one_or_the_other() {
     let seen = RefCell::new(BTreeSet::new());
     let seen = &seen;
-    explore("remote_cancel_vs_completion", 256, move || async move {
+    explore("remote_cancel_vs_completion", RUNS, move || async move {
         let probe = Probe::new();
         let result = duet::scope(duet::infallible(async |s| {
             let handle = s.cancel_handle();
@@ -256,7 +259,7 @@ fn a_cancel_from_another_thread_racing_the_tasks_is_one_or_the_other() {
 /// even when every other task had already finished), and no task is left alive.
 #[test]
 fn a_scope_cancelled_by_a_task_reports_the_cancel_in_every_schedule() {
-    explore("scope_cancel_vs_completion", 256, || async {
+    explore("scope_cancel_vs_completion", RUNS, || async {
         let probe = Probe::new();
         let result = duet::scope(duet::infallible(async |s| {
             for i in 0..4u32 {
@@ -310,7 +313,7 @@ impl<F: Future> Future for FirstPoll<'_, F> {
 fn limiter_grants_in_fifo_order_whatever_order_the_waiters_arrive_in() {
     let arrivals = RefCell::new(BTreeSet::new());
     let arrivals = &arrivals;
-    let report = explore("limiter_fifo", 256, move || async move {
+    let report = explore("limiter_fifo", RUNS, move || async move {
         let limiter = Limiter::new(1);
         let asked = RefCell::new(Vec::new());
         let granted = RefCell::new(Vec::new());
@@ -359,7 +362,7 @@ fn limiter_grants_in_fifo_order_whatever_order_the_waiters_arrive_in() {
 /// `bound`, kept as max(capacity, held) at every resize and every release.
 #[test]
 fn limiter_capacity_is_never_exceeded_when_resized_with_slots_held() {
-    explore("limiter_resize", 256, || async {
+    explore("limiter_resize", RUNS, || async {
         let limiter = Limiter::new(2);
         let bound = Cell::new(2usize);
         let done = Cell::new(0);
@@ -409,7 +412,7 @@ fn limiter_capacity_is_never_exceeded_when_resized_with_slots_held() {
 fn pmap_keeps_input_order_and_its_limit_in_every_schedule() {
     let finishes = RefCell::new(BTreeSet::new());
     let finishes = &finishes;
-    let report = explore("pmap_order_and_limit", 256, move || async move {
+    let report = explore("pmap_order_and_limit", RUNS, move || async move {
         let live = Cell::new(0usize);
         let most = Cell::new(0usize);
         let finished = RefCell::new(Vec::new());
@@ -450,7 +453,7 @@ fn pmap_keeps_input_order_and_its_limit_in_every_schedule() {
 fn try_pmap_returns_a_failure_that_ran_and_cancels_the_rest() {
     let errors = RefCell::new(BTreeSet::new());
     let errors = &errors;
-    explore("try_pmap_failure", 256, move || async move {
+    explore("try_pmap_failure", RUNS, move || async move {
         let live = Cell::new(0usize);
         let failed = RefCell::new(BTreeSet::new());
         let probe = Probe::new();
@@ -487,7 +490,7 @@ fn try_pmap_returns_a_failure_that_ran_and_cancels_the_rest() {
 fn sleeps_with_equal_deadlines_wake_at_that_instant_in_any_order() {
     let orders = RefCell::new(BTreeSet::new());
     let orders = &orders;
-    explore("equal_deadlines", 256, move || async move {
+    explore("equal_deadlines", RUNS, move || async move {
         let woke = RefCell::new(Vec::new());
         let at = duet::now() + ms(10);
         duet::scope(duet::infallible(async |s| {
@@ -515,7 +518,7 @@ fn sleeps_with_equal_deadlines_wake_at_that_instant_in_any_order() {
 /// sibling whose sleep ends at the same instant).
 #[test]
 fn a_timeout_and_its_work_with_equal_deadlines_keep_the_work() {
-    explore("timeout_tie", 256, || async {
+    explore("timeout_tie", RUNS, || async {
         let start = duet::now();
         let kept = Cell::new(0);
         duet::scope(duet::infallible(async |s| {
@@ -544,7 +547,7 @@ fn a_timeout_and_its_work_with_equal_deadlines_keep_the_work() {
 fn nested_deadlines_the_earliest_wins_and_ties_go_to_the_outer_one() {
     let seen = RefCell::new(BTreeSet::new());
     let seen = &seen;
-    explore("nested_deadlines", 256, move || async move {
+    explore("nested_deadlines", RUNS, move || async move {
         let start = duet::now();
         // An inner limit later than the outer one.
         let r = duet::timeout_scope(ms(10), async |s| {
@@ -606,7 +609,7 @@ fn nested_deadlines_the_earliest_wins_and_ties_go_to_the_outer_one() {
 fn a_batcher_sends_every_request_exactly_once_whatever_the_flush_points() {
     let batch_counts = RefCell::new(BTreeSet::new());
     let batch_counts = &batch_counts;
-    let report = explore("batcher", 256, move || async move {
+    let report = explore("batcher", RUNS, move || async move {
         let batches: Arc<Mutex<Vec<Vec<u32>>>> = Arc::default();
         let log = batches.clone();
         let batcher = Batcher::new(move |batch: Batch<u32, u32>| {
@@ -684,7 +687,7 @@ fn a_batcher_sends_every_request_exactly_once_whatever_the_flush_points() {
 fn a_task_set_returns_every_member_exactly_once_in_any_order() {
     let orders = RefCell::new(BTreeSet::new());
     let orders = &orders;
-    let report = explore("task_set", 256, move || async move {
+    let report = explore("task_set", RUNS, move || async move {
         let probe = Probe::new();
         let (order, cut) = duet::scope(duet::infallible(async |s| {
             let mut set = TaskSet::new(s);
@@ -812,7 +815,7 @@ fn offloaded_jobs_run_on_the_loops_thread_and_replay_exactly() {
         orders.len() > 1,
         "the jobs always ran in one order: {orders:?}"
     );
-    explore("offload", 256, || async {
+    explore("offload", RUNS, || async {
         program().await;
     });
 }
