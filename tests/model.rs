@@ -50,7 +50,11 @@
 //!    thread and no limiter, it ends at the exact virtual time a reference interpreter
 //!    of the program's timing computes (under simulation, other-thread operations take
 //!    no virtual time: the pool job holds the clock until it has run);
-//! 10. no program hangs: each runs under a watchdog, and a hang fails the case.
+//! 10. no program hangs: each runs under a watchdog, and a hang fails the case;
+//! 11. shields: every shielded sleep that started finishes, whatever cancels its task;
+//! 12. a failure under fail-fast, or a panic, cancels its siblings before any of them is
+//!     polled again: no operation of that scope, or of a scope nested in it, runs or
+//!     resumes after it (in programs without shields, which run on to their next await).
 //!
 //! Each test runs `PROPTEST_CASES` cases (by default 1,000 on the virtual clock, and
 //! 750 under 4 seeds each). For a long run, see `design/reliability.md`:
@@ -382,6 +386,8 @@ struct Trace {
     /// Failures that ran, by scope.
     failures: RefCell<BTreeMap<u32, Vec<u32>>>,
     cancels: RefCell<BTreeSet<u32>>,
+    /// Scopes in which a failure ran under fail-fast, or a panic ran (invariant 12).
+    torn_down: RefCell<BTreeSet<u32>>,
     panics: RefCell<Vec<u32>>,
     outcomes: RefCell<BTreeMap<u32, Outcome>>,
     /// Tasks spawned into a scope that have not been dropped yet.
@@ -446,6 +452,30 @@ impl Trace {
 
     fn violation(&self, what: String) {
         self.violations.borrow_mut().push(what);
+    }
+
+    /// Invariant 12: no operation runs, or resumes from an await, in a scope (or a
+    /// scope nested in it) after a failure ran in it under fail-fast or a panic ran in
+    /// it: the failing task's siblings are cancelled before any of them is polled again.
+    /// Not checked in programs with shields (a shielded task runs on to its next await).
+    fn check_not_torn_down(&self, env: &Env<'_>, op: &Op) {
+        if self.features.shield {
+            return;
+        }
+        let torn_down = self.torn_down.borrow();
+        if let Some(scope) = env.path.iter().find(|s| torn_down.contains(s)) {
+            let op = format!("{op:?}");
+            let op = op
+                .split(['(', ' ', '{'])
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            drop(torn_down);
+            self.violation(format!(
+                "operation {op} of scope {} ran after scope {scope} failed or panicked",
+                env.scope_id
+            ));
+        }
     }
 
     fn check_not_reported(&self, scope: u32) {
@@ -570,6 +600,10 @@ impl Drop for Inside<'_> {
 struct Env<'t> {
     scope: Scope<'t, u32>,
     scope_id: u32,
+    collect_all: bool,
+    /// The scopes this task is in: its own and every enclosing one, nested runs' callers
+    /// included (for invariant 12).
+    path: Rc<Vec<u32>>,
     limits: Rc<RunLimits>,
     level: usize,
     capacities: &'t [usize],
@@ -610,9 +644,11 @@ fn run_ops<'t>(task: &'t Task, env: Env<'t>, trace: &'t Trace) -> OpsFuture<'t> 
         let scope_id = env.scope_id;
         for op in &task.ops {
             trace.check_not_reported(scope_id);
+            trace.check_not_torn_down(&env, op);
             trace.ops_run.set(trace.ops_run.get() + 1);
             run_op(op, &env, trace).await?;
             trace.check_not_reported(scope_id);
+            trace.check_not_torn_down(&env, op);
         }
         Ok(())
     })
@@ -664,6 +700,7 @@ async fn run_op<'t>(op: &'t Op, env: &Env<'t>, trace: &'t Trace) -> Result<(), u
                 env.limits.clone(),
                 env.level,
                 env.capacities,
+                env.path.clone(),
                 trace,
             );
             trace.track(run).await;
@@ -678,7 +715,8 @@ async fn run_op<'t>(op: &'t Op, env: &Env<'t>, trace: &'t Trace) -> Result<(), u
                 }
             }
             let _balanced = Balanced(limits.clone(), trace);
-            let run = run_scope_program(program, limits, 0, env.capacities, trace);
+            let run =
+                run_scope_program(program, limits, 0, env.capacities, env.path.clone(), trace);
             duet::run(trace.track(run));
         }
         Op::CrossThread => {
@@ -769,6 +807,9 @@ async fn run_op<'t>(op: &'t Op, env: &Env<'t>, trace: &'t Trace) -> Result<(), u
             drop(slot);
         }
         Op::Fail => {
+            if !env.collect_all {
+                trace.torn_down.borrow_mut().insert(scope_id);
+            }
             let id = trace.fresh_id();
             trace
                 .failures
@@ -779,6 +820,11 @@ async fn run_op<'t>(op: &'t Op, env: &Env<'t>, trace: &'t Trace) -> Result<(), u
             return Err(id);
         }
         Op::Panic => {
+            // Re-raised by every enclosing scope, and out of every nested run.
+            trace
+                .torn_down
+                .borrow_mut()
+                .extend(env.path.iter().copied());
             let id = trace.fresh_id();
             trace.panics.borrow_mut().push(id);
             panic::panic_any(id);
@@ -792,16 +838,20 @@ async fn run_op<'t>(op: &'t Op, env: &Env<'t>, trace: &'t Trace) -> Result<(), u
 }
 
 /// Runs a scope program (in the run whose limiters are `limits`, at limiter nesting
-/// `level`) and records how it reported.
+/// `level`, inside the scopes `enclosing`) and records how it reported.
 fn run_scope_program<'t>(
     program: &'t ScopeProgram,
     limits: Rc<RunLimits>,
     level: usize,
     capacities: &'t [usize],
+    enclosing: Rc<Vec<u32>>,
     trace: &'t Trace,
 ) -> Pin<Box<dyn Future<Output = ()> + 't>> {
     Box::pin(async move {
         let scope_id = trace.fresh_id();
+        let mut path = (*enclosing).clone();
+        path.push(scope_id);
+        let path = Rc::new(path);
         trace.alive.borrow_mut().insert(scope_id, 0);
         let mut options = if program.collect_all {
             ScopeOptions::new().collect_all()
@@ -817,6 +867,8 @@ fn run_scope_program<'t>(
             let env = Env {
                 scope: s.clone(),
                 scope_id,
+                collect_all: program.collect_all,
+                path,
                 limits,
                 level,
                 capacities,
@@ -883,7 +935,14 @@ fn check(case: &Case, mode: Mode) -> Result<Option<u64>, TestCaseError> {
     let limits = RunLimits::new(&case.capacities);
     let root = async {
         let start = duet::now();
-        let root = run_scope_program(program, limits.clone(), 0, &case.capacities, &trace);
+        let root = run_scope_program(
+            program,
+            limits.clone(),
+            0,
+            &case.capacities,
+            Rc::default(),
+            &trace,
+        );
         trace.track(root).await;
         trace.root_times.set(Some((start, duet::now())));
     };
