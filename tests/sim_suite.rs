@@ -1,6 +1,7 @@
 //! duet's ordering-sensitive promises, checked under exploration (`duet::sim`).
 //!
-//! Each test runs a small program under many seeded schedules ([`explore`]): rounds in
+//! Each test runs a small program under 1,000 random and 250 PCT schedules
+//! ([`explore`]): rounds in
 //! any order and of any length, budgets that end early, ties between equal deadlines in
 //! any order, buffered futures flushed at any busy tick, offloaded jobs back at any step.
 //! What it asserts must hold in every one of them, so it is stated with drop counters,
@@ -24,34 +25,46 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use common::Probe;
-use duet::sim::{Exploration, Explorer, Verdict};
+use duet::sim::{Exploration, Explorer, Strategy, Verdict};
 use duet::{
     AwaitError, Batch, Batcher, CancelReason, JoinError, Limiter, ScopeError, ScopeOptions, TaskSet,
 };
 
-/// Schedules each test explores (`DUET_SIM_RUNS` overrides it, for a longer run).
+/// Random schedules each test explores (`DUET_SIM_RUNS` overrides it, for a longer
+/// run); a quarter as many PCT schedules follow.
 const RUNS: u32 = 1000;
 
-/// Runs `test` under `runs` seeded schedules, panics with the replayable report at the
-/// first failure, and prints what the exploration covered.
+/// Runs `test` under `runs` random schedules, then `runs / 4` PCT schedules of depth 3,
+/// panics with the replayable report at the first failure, and prints what each
+/// exploration covered. Returns the random exploration's report.
 #[track_caller]
 fn explore<T, F>(name: &str, runs: u32, test: T) -> Exploration
 where
-    T: FnMut() -> F,
+    T: FnMut() -> F + Clone,
     F: IntoFuture,
     F::Output: Verdict,
 {
-    let report = Explorer::new()
-        .runs(runs)
-        .explore(test)
-        .unwrap_or_else(|failure| panic!("{name}: {failure}"));
-    eprintln!(
-        "sim_suite {name}: {} runs, {} distinct schedules, {} steps",
-        report.runs(),
-        report.schedules(),
-        report.steps()
-    );
-    report
+    let strategies = [
+        (Strategy::Random, runs),
+        (Strategy::Pct { depth: 3 }, (runs / 4).max(1)),
+    ];
+    let mut reports = strategies.into_iter().map(|(strategy, runs)| {
+        let report = Explorer::new()
+            .strategy(strategy)
+            .runs(runs)
+            .explore(test.clone())
+            .unwrap_or_else(|failure| panic!("{name}: {failure}"));
+        eprintln!(
+            "sim_suite {name} ({strategy}): {} runs, {} distinct schedules, {} steps",
+            report.runs(),
+            report.schedules(),
+            report.steps()
+        );
+        report
+    });
+    let random = reports.next().expect("two strategies");
+    reports.for_each(drop);
+    random
 }
 
 fn ms(n: u64) -> Duration {
