@@ -96,6 +96,50 @@ fn a_run_nested_in_a_simulated_run_shares_its_clock() {
     }
 }
 
+/// A lost update that needs a preemption between a read and a write.
+async fn lost_update() {
+    let count = Cell::new(0);
+    duet::scope(duet::infallible(async |s| {
+        for _ in 0..2 {
+            let count = &count;
+            s.spawn(async move {
+                yields(3).await;
+                let read = count.get();
+                duet::yield_now().await;
+                count.set(read + 1);
+            });
+        }
+    }))
+    .await
+    .unwrap();
+    assert_eq!(count.get(), 2, "an increment was lost");
+}
+
+/// A failure that PCT finds after its first run replays with the seed it reports: PCT
+/// places its change points by the length of the exploration's run 0, which the replay
+/// measures too (it used a default length, so the replay followed another schedule and
+/// passed).
+#[test]
+fn a_pct_failure_after_the_first_run_replays_with_its_seed() {
+    let pct = Strategy::Pct { depth: 3 };
+    let failure = Explorer::new()
+        .strategy(pct)
+        .runs(500)
+        .explore(lost_update)
+        .expect_err("PCT finds the lost update");
+    assert!(
+        failure.run() > 0,
+        "found at run 0: this test needs a later run"
+    );
+    let replay = Explorer::new()
+        .strategy(pct)
+        .replay(failure.seed())
+        .explore(lost_update)
+        .expect_err("the replay fails the same way");
+    assert_eq!(replay.step(), failure.step());
+    assert_eq!(replay.message(), failure.message());
+}
+
 // Scopes: fail-fast and collect-all.
 
 /// A failing task cancels its siblings before any other task of the scope is polled

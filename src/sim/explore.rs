@@ -193,7 +193,9 @@ impl Explorer {
     }
 
     /// Runs only `seed`: the replay of a failure an exploration reported. `DUET_SEED` does
-    /// the same without a code change.
+    /// the same without a code change. Under [`Strategy::Pct`] a replay first runs the
+    /// exploration's run 0 once more (its length places PCT's change points), then the
+    /// seed.
     ///
     /// # Examples
     ///
@@ -257,6 +259,22 @@ impl Explorer {
                 .unwrap_or(self.runs),
         };
         let mut expected_steps = DEFAULT_EXPECTED_STEPS;
+        // PCT spreads its change points over the length of run 0 (below), so a replay of
+        // a later run measures run 0 first: the same seed then gives the same schedule.
+        let run_0 = mix(self.first);
+        let replays_pct = matches!(self.strategy, Strategy::Pct { .. });
+        if self.replay.is_some_and(|seed| replays_pct && seed != run_0) {
+            let settings = Settings {
+                seed: run_0,
+                strategy: self.strategy,
+                expected_steps,
+            };
+            let simulation = Rc::new(Simulation::new(settings, false));
+            let _ = panic::catch_unwind(AssertUnwindSafe(|| {
+                crate::runtime::run_simulated(simulation.clone(), test()).verdict()
+            }));
+            expected_steps = simulation.steps().max(1);
+        }
         let mut schedules = HashSet::new();
         let mut steps = 0;
         for run in 0..runs {
