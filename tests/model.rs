@@ -57,7 +57,7 @@
 //!     resumes after it (in programs without shields, which run on to their next await).
 //!
 //! Each test runs `PROPTEST_CASES` cases (by default 1,000 on the virtual clock, and
-//! 750 under 4 seeds each). For a long run, see `design/reliability.md`:
+//! 1,000 under 4 seeds each). For a long run, see `design/reliability.md`:
 //! `PROPTEST_CASES=175000 MODEL_SEEDS=8 cargo test --release --test model under_every`.
 
 use std::cell::{Cell, RefCell};
@@ -1193,7 +1193,7 @@ fn scope_trees_keep_duets_promises_under_every_schedule() {
     let runs = Cell::new(0u64);
     let schedules = RefCell::new(HashSet::new());
     let started = Instant::now();
-    run_cases(750, |case| {
+    run_cases(1_000, |case| {
         // The program, without its seeds: equal programs are counted once.
         let mut hasher = DefaultHasher::new();
         format!("{:?} {:?}", case.program, case.capacities).hash(&mut hasher);
