@@ -7,9 +7,18 @@
 //! another thread produces (through a channel, or an `AwaitableFuture` the thread sets,
 //! abandons or cancels), await an `AwaitableFuture` a sibling task sets, run a stretch
 //! of operations under `duet::timeout`, run a stretch holding a `Limiter` slot, fail,
-//! panic, cancel its scope. Every program runs on a virtual clock
-//! (`run_with(Config::new().virtual_clock(), ..)`), cross-thread operations included.
-//! Running it records a trace: which operations executed, how each scope reported, which
+//! panic, cancel its scope. Each program runs in two ways, by two tests:
+//!
+//! - `scope_trees_keep_duets_promises`: on a virtual clock
+//!   (`run_with(Config::new().virtual_clock(), ..)`), the other threads real ones;
+//! - `scope_trees_keep_duets_promises_under_every_schedule`: under `MODEL_SEEDS` (4)
+//!   seeded schedules each (`duet::sim::run`): rounds in any order and of any length,
+//!   short budgets, ties of equal deadlines in any order; "another thread" is then a job
+//!   of duet's pool, which the simulation runs on the loop's thread at a seeded step. The
+//!   first seed runs twice and must give the same schedule.
+//!
+//! Nothing the model expects depends on the order of a round or of equal deadlines:
+//! the checks below hold in every schedule duet may choose. Running it records a trace: which operations executed, how each scope reported, which
 //! futures were created and dropped, what the clock read. The model then checks:
 //!
 //! 1. every future the program created (tasks, nested scopes, sleeps, timeouts, limiter
@@ -35,16 +44,21 @@
 //!    end of every run each limiter is fully available again (no slot leaked, nobody
 //!    left queued);
 //! 9. a program without fail, panic or cancel operations, without time limits that may
-//!    fire (a generous one may, if another thread is involved: the virtual clock jumps
+//!    fire (a generous one may, if a real thread is involved: the virtual clock jumps
 //!    while the loop waits on another thread) completes: every scope reports `Ok` and
-//!    every operation of every task runs; and when it has no nested run, no other
+//!    every operation of every task runs; and when it has no nested run, no real
 //!    thread and no limiter, it ends at the exact virtual time a reference interpreter
-//!    of the program's timing computes;
-//! 10. no program hangs: each runs under a watchdog, and a hang fails the case.
+//!    of the program's timing computes (under simulation, other-thread operations take
+//!    no virtual time: the pool job holds the clock until it has run);
+//! 10. no program hangs: each runs under a watchdog, and a hang fails the case;
+//! 11. shields: every shielded sleep that started finishes, whatever cancels its task;
+//! 12. a failure under fail-fast, or a panic, cancels its siblings before any of them is
+//!     polled again: no operation of that scope, or of a scope nested in it, runs or
+//!     resumes after it (in programs without shields, which run on to their next await).
 //!
-//! Runs `PROPTEST_CASES` cases (default 2,000). For a long run:
-//! `PROPTEST_CASES=100000 cargo test --release --test model` (see
-//! `design/reliability.md` for timings).
+//! Each test runs `PROPTEST_CASES` cases (by default 1,000 on the virtual clock, and
+//! 1,000 under 4 seeds each). For a long run, see `design/reliability.md`:
+//! `PROPTEST_CASES=175000 MODEL_SEEDS=8 cargo test --release --test model under_every`.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
@@ -56,6 +70,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use duet::{AwaitError, AwaitableFuture, CancelReason, Limiter, Scope, ScopeError, ScopeOptions};
+use futures::FutureExt;
 use proptest::prelude::*;
 
 /// A time limit that never fires in a program without other threads: more than every
@@ -126,11 +141,13 @@ struct ScopeProgram {
     body: Task,
 }
 
-/// A program and the capacities of its limiters (one per nesting level).
+/// A program, the capacities of its limiters (one per nesting level), and where its
+/// simulated schedules' seeds start (`first_seed`, `first_seed + 1`, ...).
 #[derive(Debug, Clone)]
 struct Case {
     program: ScopeProgram,
     capacities: Vec<usize>,
+    first_seed: u64,
 }
 
 fn sleep_ms() -> impl Strategy<Value = u64> + Clone {
@@ -215,10 +232,16 @@ fn program(calm: bool) -> impl Strategy<Value = ScopeProgram> {
 
 fn case() -> impl Strategy<Value = Case> {
     let program = prop_oneof![program(false), program(true)];
-    (program, prop::collection::vec(1..=3usize, LEVELS)).prop_map(|(program, capacities)| Case {
+    (
         program,
-        capacities,
-    })
+        prop::collection::vec(1..=3usize, LEVELS),
+        any::<u64>(),
+    )
+        .prop_map(|(program, capacities, first_seed)| Case {
+            program,
+            capacities,
+            first_seed,
+        })
 }
 
 /// What a program contains, anywhere in it.
@@ -228,9 +251,18 @@ struct Features {
     other_thread: bool,
     limiter: bool,
     shield: bool,
+    /// Not a feature of the program: it runs under simulation, where "another thread" is
+    /// a pool job that holds the virtual clock until it has run, on the loop's thread.
+    simulated: bool,
 }
 
 impl Features {
+    /// The virtual clock may jump while the loop waits for another thread: real threads
+    /// are involved (under simulation, the job holds the clock until it has run).
+    fn real_threads(self) -> bool {
+        self.other_thread && !self.simulated
+    }
+
     /// Time limits fire exactly at their deadlines: no nested run moves the shared clock
     /// while the outer loop is blocked, and no shield makes a limit wait for it.
     fn exact_limits(self) -> bool {
@@ -266,10 +298,10 @@ fn program_features(program: &ScopeProgram) -> Features {
     f
 }
 
-/// A time limit that may fire: any but a generous one, and a generous one too when
-/// another thread is involved (the virtual clock jumps while the loop waits for it).
+/// A time limit that may fire: any but a generous one, and a generous one too when a
+/// real thread is involved (the virtual clock jumps while the loop waits for it).
 fn may_fire(ms: u64, f: Features) -> bool {
-    ms != GENEROUS_MS || f.other_thread
+    ms != GENEROUS_MS || f.real_threads()
 }
 
 /// True if some operation may cut the program short: a failure, a panic, a cancel, or a
@@ -298,10 +330,11 @@ fn scope_is_terminal(s: &ScopeProgram, f: Features) -> bool {
 }
 
 /// The reference interpreter of a program's timing, for programs that `has_terminal_ops`
-/// says run to the end and that have no nested run, no other thread and no limiter:
+/// says run to the end and that have no nested run, no real thread and no limiter:
 /// the virtual milliseconds the scope takes. Operations of a task run one after another;
 /// a spawned task starts when it is spawned; a scope ends when its body and every task
-/// spawned into it have ended; yields take no time.
+/// spawned into it have ended; yields take no time, and neither does a value from
+/// "another thread" under simulation (a pool job that holds the clock until it ran).
 fn scope_duration(program: &ScopeProgram) -> u64 {
     let mut ends = Vec::new();
     let body_end = task_end(&program.body, 0, &mut ends);
@@ -326,11 +359,9 @@ fn task_end(task: &Task, start: u64, ends: &mut Vec<u64>) -> u64 {
                 ends.push(now);
             }
             Op::Timeout { body, .. } => now = task_end(body, now, ends),
-            Op::Yield | Op::SpawnAndCancel(_) => {}
+            Op::Yield | Op::SpawnAndCancel(_) | Op::CrossThread | Op::AwaitThread(_) => {}
             Op::SpawnYieldCancel(_)
             | Op::NestedRun(_)
-            | Op::CrossThread
-            | Op::AwaitThread(_)
             | Op::Limited(_)
             | Op::Fail
             | Op::Panic
@@ -355,6 +386,8 @@ struct Trace {
     /// Failures that ran, by scope.
     failures: RefCell<BTreeMap<u32, Vec<u32>>>,
     cancels: RefCell<BTreeSet<u32>>,
+    /// Scopes in which a failure ran under fail-fast, or a panic ran (invariant 12).
+    torn_down: RefCell<BTreeSet<u32>>,
     panics: RefCell<Vec<u32>>,
     outcomes: RefCell<BTreeMap<u32, Outcome>>,
     /// Tasks spawned into a scope that have not been dropped yet.
@@ -399,6 +432,18 @@ impl Trace {
         cancelled
     }
 
+    /// Runs `job` on another thread: a thread of its own, or under simulation a pool job
+    /// (on the loop's thread, at a seeded step).
+    fn other_thread(&self, job: impl FnOnce() + Send + 'static) {
+        // Under simulation a pool job runs on the loop's thread at a seeded step, so that
+        // the whole run is one seeded schedule.
+        if self.features.simulated {
+            duet::ThreadPool::global().execute(job);
+        } else {
+            std::thread::spawn(job);
+        }
+    }
+
     fn fresh_id(&self) -> u32 {
         let id = self.next_id.get();
         self.next_id.set(id + 1);
@@ -407,6 +452,30 @@ impl Trace {
 
     fn violation(&self, what: String) {
         self.violations.borrow_mut().push(what);
+    }
+
+    /// Invariant 12: no operation runs, or resumes from an await, in a scope (or a
+    /// scope nested in it) after a failure ran in it under fail-fast or a panic ran in
+    /// it: the failing task's siblings are cancelled before any of them is polled again.
+    /// Not checked in programs with shields (a shielded task runs on to its next await).
+    fn check_not_torn_down(&self, env: &Env<'_>, op: &Op) {
+        if self.features.shield {
+            return;
+        }
+        let torn_down = self.torn_down.borrow();
+        if let Some(scope) = env.path.iter().find(|s| torn_down.contains(s)) {
+            let op = format!("{op:?}");
+            let op = op
+                .split(['(', ' ', '{'])
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            drop(torn_down);
+            self.violation(format!(
+                "operation {op} of scope {} ran after scope {scope} failed or panicked",
+                env.scope_id
+            ));
+        }
     }
 
     fn check_not_reported(&self, scope: u32) {
@@ -531,6 +600,10 @@ impl Drop for Inside<'_> {
 struct Env<'t> {
     scope: Scope<'t, u32>,
     scope_id: u32,
+    collect_all: bool,
+    /// The scopes this task is in: its own and every enclosing one, nested runs' callers
+    /// included (for invariant 12).
+    path: Rc<Vec<u32>>,
     limits: Rc<RunLimits>,
     level: usize,
     capacities: &'t [usize],
@@ -571,9 +644,11 @@ fn run_ops<'t>(task: &'t Task, env: Env<'t>, trace: &'t Trace) -> OpsFuture<'t> 
         let scope_id = env.scope_id;
         for op in &task.ops {
             trace.check_not_reported(scope_id);
+            trace.check_not_torn_down(&env, op);
             trace.ops_run.set(trace.ops_run.get() + 1);
             run_op(op, &env, trace).await?;
             trace.check_not_reported(scope_id);
+            trace.check_not_torn_down(&env, op);
         }
         Ok(())
     })
@@ -625,6 +700,7 @@ async fn run_op<'t>(op: &'t Op, env: &Env<'t>, trace: &'t Trace) -> Result<(), u
                 env.limits.clone(),
                 env.level,
                 env.capacities,
+                env.path.clone(),
                 trace,
             );
             trace.track(run).await;
@@ -639,12 +715,15 @@ async fn run_op<'t>(op: &'t Op, env: &Env<'t>, trace: &'t Trace) -> Result<(), u
                 }
             }
             let _balanced = Balanced(limits.clone(), trace);
-            let run = run_scope_program(program, limits, 0, env.capacities, trace);
+            let run =
+                run_scope_program(program, limits, 0, env.capacities, env.path.clone(), trace);
             duet::run(trace.track(run));
         }
         Op::CrossThread => {
             let (tx, rx) = futures::channel::oneshot::channel();
-            std::thread::spawn(move || tx.send(7u8));
+            trace.other_thread(move || {
+                let _ = tx.send(7u8);
+            });
             let got = trace.track(rx).await;
             if got != Ok(7) {
                 trace.violation(format!("the other thread's value arrived as {got:?}"));
@@ -654,7 +733,7 @@ async fn run_op<'t>(op: &'t Op, env: &Env<'t>, trace: &'t Trace) -> Result<(), u
             let future = AwaitableFuture::new();
             let producer = future.clone();
             let end = *end;
-            std::thread::spawn(move || match end {
+            trace.other_thread(move || match end {
                 ThreadEnd::Set => producer.set_result(11u32),
                 ThreadEnd::Abandon => drop(producer),
                 ThreadEnd::Cancel => drop(producer.cancel()),
@@ -728,6 +807,9 @@ async fn run_op<'t>(op: &'t Op, env: &Env<'t>, trace: &'t Trace) -> Result<(), u
             drop(slot);
         }
         Op::Fail => {
+            if !env.collect_all {
+                trace.torn_down.borrow_mut().insert(scope_id);
+            }
             let id = trace.fresh_id();
             trace
                 .failures
@@ -738,6 +820,11 @@ async fn run_op<'t>(op: &'t Op, env: &Env<'t>, trace: &'t Trace) -> Result<(), u
             return Err(id);
         }
         Op::Panic => {
+            // Re-raised by every enclosing scope, and out of every nested run.
+            trace
+                .torn_down
+                .borrow_mut()
+                .extend(env.path.iter().copied());
             let id = trace.fresh_id();
             trace.panics.borrow_mut().push(id);
             panic::panic_any(id);
@@ -751,16 +838,20 @@ async fn run_op<'t>(op: &'t Op, env: &Env<'t>, trace: &'t Trace) -> Result<(), u
 }
 
 /// Runs a scope program (in the run whose limiters are `limits`, at limiter nesting
-/// `level`) and records how it reported.
+/// `level`, inside the scopes `enclosing`) and records how it reported.
 fn run_scope_program<'t>(
     program: &'t ScopeProgram,
     limits: Rc<RunLimits>,
     level: usize,
     capacities: &'t [usize],
+    enclosing: Rc<Vec<u32>>,
     trace: &'t Trace,
 ) -> Pin<Box<dyn Future<Output = ()> + 't>> {
     Box::pin(async move {
         let scope_id = trace.fresh_id();
+        let mut path = (*enclosing).clone();
+        path.push(scope_id);
+        let path = Rc::new(path);
         trace.alive.borrow_mut().insert(scope_id, 0);
         let mut options = if program.collect_all {
             ScopeOptions::new().collect_all()
@@ -776,6 +867,8 @@ fn run_scope_program<'t>(
             let env = Env {
                 scope: s.clone(),
                 scope_id,
+                collect_all: program.collect_all,
+                path,
                 limits,
                 level,
                 capacities,
@@ -819,22 +912,53 @@ fn sorted(mut v: Vec<u32>) -> Vec<u32> {
     v
 }
 
-/// Runs a case and checks its trace against the model (invariants 1 to 9).
-fn check(case: &Case) -> Result<(), TestCaseError> {
+/// How a case runs: on a virtual clock with real threads for the cross-thread
+/// operations, or under simulation with a seed (`duet::sim`).
+#[derive(Debug, Clone, Copy)]
+enum Mode {
+    VirtualClock,
+    Simulated(u64),
+}
+
+/// Runs a case and checks its trace against the model (invariants 1 to 9). Under
+/// simulation, returns the schedule's fingerprint.
+fn check(case: &Case, mode: Mode) -> Result<Option<u64>, TestCaseError> {
     let program = &case.program;
-    let features = program_features(program);
+    let features = Features {
+        simulated: matches!(mode, Mode::Simulated(_)),
+        ..program_features(program)
+    };
     let trace = Trace {
         features,
         ..Trace::default()
     };
     let limits = RunLimits::new(&case.capacities);
-    let result = panic::catch_unwind(AssertUnwindSafe(|| {
-        duet::run_with(duet::Config::new().virtual_clock(), async {
-            let start = duet::now();
-            let root = run_scope_program(program, limits.clone(), 0, &case.capacities, &trace);
-            trace.track(root).await;
-            trace.root_times.set(Some((start, duet::now())));
-        })
+    let root = async {
+        let start = duet::now();
+        let root = run_scope_program(
+            program,
+            limits.clone(),
+            0,
+            &case.capacities,
+            Rc::default(),
+            &trace,
+        );
+        trace.track(root).await;
+        trace.root_times.set(Some((start, duet::now())));
+    };
+    let mut fingerprint = None;
+    let result = panic::catch_unwind(AssertUnwindSafe(|| match mode {
+        Mode::VirtualClock => duet::run_with(duet::Config::new().virtual_clock(), root),
+        Mode::Simulated(seed) => {
+            // The panic is caught as it leaves the root future, where `run` would
+            // propagate it, so that the schedule's fingerprint comes back with it; a
+            // panic of duet's own loop still leaves `run`.
+            let run = duet::sim::run(seed, AssertUnwindSafe(root).catch_unwind());
+            fingerprint = Some(run.fingerprint());
+            if let Err(payload) = run.into_output() {
+                panic::resume_unwind(payload);
+            }
+        }
     }));
     limits.check_balanced(&trace);
 
@@ -928,7 +1052,7 @@ fn check(case: &Case) -> Result<(), TestCaseError> {
     let runs_to_the_end = !has_terminal_ops(&program.body, features)
         && !program.timeout_ms.is_some_and(|ms| may_fire(ms, features));
     let timed =
-        runs_to_the_end && !(features.nested_run || features.other_thread || features.limiter);
+        runs_to_the_end && !(features.nested_run || features.real_threads() || features.limiter);
     if std::env::var_os("MODEL_STATS").is_some() {
         let outcomes = trace.outcomes.borrow();
         let kind = |o: &Outcome| match o {
@@ -972,7 +1096,7 @@ fn check(case: &Case) -> Result<(), TestCaseError> {
             );
         }
     }
-    Ok(())
+    Ok(fingerprint)
 }
 
 /// Operations a program that runs to the end runs: all of them, nested ones included.
@@ -992,17 +1116,18 @@ fn count_ops(task: &Task) -> usize {
 
 /// Runs [`check`] on its own thread so that a hang (a lost wake-up, a task never polled)
 /// fails the case instead of hanging the test. A hung thread is left behind.
-fn check_with_watchdog(case: Case) -> Result<(), TestCaseError> {
+fn check_with_watchdog(case: Case, mode: Mode) -> Result<Option<u64>, TestCaseError> {
     const PATIENCE: Duration = Duration::from_secs(10);
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let _ = tx.send(check(&case));
+        let _ = tx.send(check(&case, mode));
     });
     match rx.recv_timeout(PATIENCE) {
         Ok(result) => result,
-        Err(_) => Err(TestCaseError::fail(
-            "the program hung for 10 s: a lost wake-up, or a task that is never polled",
-        )),
+        Err(_) => Err(TestCaseError::fail(format!(
+            "the program hung for 10 s ({mode:?}): a lost wake-up, or a task that is never \
+             polled"
+        ))),
     }
 }
 
@@ -1018,17 +1143,93 @@ fn quiet_panics() {
     });
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(2_000),
-        ..ProptestConfig::default()
-    })]
+fn env_number(name: &str) -> Option<u64> {
+    std::env::var(name).ok().and_then(|n| n.parse().ok())
+}
 
-    #[test]
-    fn scope_trees_keep_duets_promises(case in case()) {
-        quiet_panics();
-        check_with_watchdog(case)?;
+/// Runs `test` on `PROPTEST_CASES` cases (`default_cases` unless set), with proptest's
+/// shrinking and its regression file, and panics with the shrunk case on a failure.
+fn run_cases(default_cases: u64, test: impl Fn(Case) -> Result<(), TestCaseError>) {
+    quiet_panics();
+    let cases = env_number("PROPTEST_CASES").unwrap_or(default_cases);
+    let config = ProptestConfig {
+        cases: u32::try_from(cases).unwrap_or(u32::MAX),
+        source_file: Some(file!()),
+        // tests/model.proptest-regressions (the default looks for a lib.rs above tests/,
+        // says so on stderr, and falls back to this).
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::WithSource("proptest-regressions"),
+        )),
+        ..ProptestConfig::default()
+    };
+    let mut runner = proptest::test_runner::TestRunner::new(config);
+    if let Err(e) = runner.run(&case(), test) {
+        panic!("{e}\n{runner}");
     }
+}
+
+/// Every program on a virtual clock, its cross-thread operations on real threads (which
+/// the simulation does not cover: their wake-ups arrive when they arrive).
+#[test]
+fn scope_trees_keep_duets_promises() {
+    run_cases(1_000, |case| {
+        check_with_watchdog(case, Mode::VirtualClock).map(drop)
+    });
+}
+
+/// How many seeded schedules each program of
+/// [`scope_trees_keep_duets_promises_under_every_schedule`] runs under (`MODEL_SEEDS`).
+const SEEDS_PER_CASE: u64 = 4;
+
+/// Every program under `MODEL_SEEDS` seeded schedules (`duet::sim`), each checked against
+/// the model; the first seed is run twice, and must give the same schedule. Prints how
+/// many runs it made and how many distinct (program, schedule) pairs they covered.
+#[test]
+fn scope_trees_keep_duets_promises_under_every_schedule() {
+    use std::collections::HashSet;
+    use std::hash::{DefaultHasher, Hash, Hasher};
+
+    let seeds = env_number("MODEL_SEEDS").unwrap_or(SEEDS_PER_CASE).max(1);
+    let runs = Cell::new(0u64);
+    let schedules = RefCell::new(HashSet::new());
+    let started = Instant::now();
+    run_cases(1_000, |case| {
+        // The program, without its seeds: equal programs are counted once.
+        let mut hasher = DefaultHasher::new();
+        format!("{:?} {:?}", case.program, case.capacities).hash(&mut hasher);
+        let program = hasher.finish();
+        for i in 0..seeds {
+            let seed = case.first_seed.wrapping_add(i);
+            let run = |case: Case| {
+                check_with_watchdog(case, Mode::Simulated(seed)).map_err(|e| match e {
+                    TestCaseError::Fail(why) => {
+                        TestCaseError::fail(format!("under simulation seed {seed:#x}: {why}"))
+                    }
+                    reject => reject,
+                })
+            };
+            let fingerprint = run(case.clone())?.expect("a simulated run has a fingerprint");
+            if i == 0 {
+                let replay = run(case.clone())?;
+                prop_assert_eq!(
+                    replay,
+                    Some(fingerprint),
+                    "seed {:#x} gave two different schedules",
+                    seed
+                );
+            }
+            runs.set(runs.get() + 1);
+            schedules.borrow_mut().insert((program, fingerprint));
+        }
+        Ok(())
+    });
+    eprintln!(
+        "model under simulation: {} runs ({seeds} seeds per case), {} distinct (program, \
+         schedule) pairs, {:.1} s",
+        runs.get(),
+        schedules.borrow().len(),
+        started.elapsed().as_secs_f64()
+    );
 }
 
 // Shrunk failing cases, kept as named regression tests.
@@ -1045,15 +1246,26 @@ fn scope(collect_all: bool, ops: Vec<Op>) -> ScopeProgram {
     }
 }
 
+/// Runs a program on the virtual clock, then under 64 seeded schedules.
 fn regression(program: ScopeProgram) {
     quiet_panics();
     let case = Case {
         program,
         capacities: vec![1; LEVELS],
+        first_seed: 0,
     };
-    if let Err(e) = check_with_watchdog(case) {
-        panic!("{e}");
+    let modes = std::iter::once(Mode::VirtualClock).chain((0..64).map(Mode::Simulated));
+    let mut schedules = std::collections::HashSet::new();
+    for mode in modes {
+        match check_with_watchdog(case.clone(), mode) {
+            Ok(fingerprint) => schedules.extend(fingerprint),
+            Err(e) => panic!("{mode:?}: {e}"),
+        }
     }
+    eprintln!(
+        "model regression: 64 runs under simulation, {} distinct schedules",
+        schedules.len()
+    );
 }
 
 /// The shrunk cases the first version of this test found
@@ -1104,5 +1316,25 @@ fn a_cancelled_slot_reused_by_a_later_spawn_in_a_nested_run() {
             true,
             vec![SpawnAndCancel(task(vec![])), Yield, Spawn(task(vec![]))],
         ))],
+    ));
+}
+
+/// Under simulation a value from "another thread" (a pool job) takes no virtual time, so
+/// the reference interpreter checks the program's exact duration (`timed` in `check`).
+#[test]
+fn values_from_other_threads_take_no_virtual_time_under_simulation() {
+    use Op::*;
+    regression(scope(
+        false,
+        vec![
+            Spawn(task(vec![AwaitThread(ThreadEnd::Set), Sleep(1)])),
+            CrossThread,
+            Sleep(3),
+            AwaitThread(ThreadEnd::Cancel),
+            Timeout {
+                ms: GENEROUS_MS,
+                body: task(vec![CrossThread, Sleep(1)]),
+            },
+        ],
     ));
 }

@@ -74,12 +74,19 @@ impl LoopContext {
         root_task: &Waker,
     ) -> Rc<Self> {
         let (timers, interruptible, simulation) = with_current(|outer| {
+            // A loop that starts a simulation gets a virtual clock of its own; one that
+            // inherits it shares its outer loop's clock (virtual, since that loop is
+            // simulated), as any nested run does.
+            let starts_simulation = simulation.is_some();
             let simulation = simulation.or_else(|| match outer {
                 Some(outer) => outer.simulation.clone(),
                 None => OFFLOADING.with(|o| o.borrow().clone()),
             });
+            // A loop run by an offloaded job (no outer loop) is simulated with a clock of
+            // its own: virtual too.
+            let starts_simulation = starts_simulation || (outer.is_none() && simulation.is_some());
             let timers = LoopTimers::new(
-                config.uses_virtual_clock() || simulation.is_some(),
+                config.uses_virtual_clock() || starts_simulation,
                 config.slack(),
                 outer.map(|o| &o.timers),
                 simulation.as_ref().map(|s| s.derive_seed()),

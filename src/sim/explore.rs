@@ -190,7 +190,9 @@ impl Explorer {
     }
 
     /// Runs only `seed`: the replay of a failure an exploration reported. `DUET_SEED` does
-    /// the same without a code change.
+    /// the same without a code change. Under [`Strategy::Pct`] a replay first runs the
+    /// exploration's run 0 once more (its length places PCT's change points), then the
+    /// seed.
     ///
     /// Under [`Strategy::Pct`] the replay first runs the exploration's run 0 once more
     /// (unless that is the seed replayed), without judging it: PCT's schedules depend on
