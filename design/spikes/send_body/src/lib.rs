@@ -247,9 +247,11 @@ pub mod send {
     pub type Scope<'env> = super::Scope<'env, Sendable>;
 
     /// `duet::send::scope`: the body's future is bounded `Send`, so a non-Send body is
-    /// refused here rather than at the `tokio::spawn` that needs it.
-    pub fn scope<'env, B, Fut>(body: B) -> Driver<'env, Sendable, Fut>
+    /// refused here rather than at the `tokio::spawn` that needs it, and the returned
+    /// future says `+ Send` in its signature (no auto-trait leakage needed).
+    pub fn scope<'env, B, Fut>(body: B) -> impl Future<Output = Fut::Output> + Send + 'env
     where
+        Fut: 'env,
         B: FnOnce(Scope<'env>) -> Fut + Send,
         Fut: Future + Send,
     {
