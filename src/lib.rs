@@ -466,6 +466,7 @@ mod pmap;
 mod race;
 mod runtime;
 mod scope;
+pub mod sim;
 mod sync;
 mod time;
 mod wakers;

@@ -313,10 +313,18 @@ impl ThreadPool {
     /// ```
     pub fn execute(&self, job: impl FnOnce() + Send + 'static) {
         let hold = hold_for_work();
-        self.pool.spawn_ok(async move {
+        self.run_job(move || {
             let _ = panic::catch_unwind(AssertUnwindSafe(job));
             drop(hold);
         });
+    }
+
+    /// Runs `job` on a pool thread, or, on a simulated loop's thread, hands it to the
+    /// simulation, which runs it on the loop's thread at a seeded step (see `sim`).
+    fn run_job(&self, job: impl FnOnce() + Send + 'static) {
+        if let Some(job) = crate::sim::try_offload(job) {
+            self.pool.spawn_ok(async move { job() });
+        }
     }
 
     /// Queues a job that completes `producer` through `complete` (invariants 1, 2, 5).
@@ -333,7 +341,7 @@ impl ThreadPool {
         // Under a virtual clock the job holds it until its result is in (the clock
         // stands still while it runs, as it would for work done on the loop's thread).
         let hold = hold_for_work();
-        self.pool.spawn_ok(async move {
+        self.run_job(move || {
             if producer.is_done() {
                 return;
             }

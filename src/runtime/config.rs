@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::sim::{Settings, Strategy};
 use crate::time::DEFAULT_SLACK;
 
 /// Options for a loop started with [`run_with`](crate::run_with).
@@ -32,6 +33,7 @@ use crate::time::DEFAULT_SLACK;
 #[must_use = "a Config does nothing until it is passed to duet::run_with"]
 pub struct Config {
     virtual_clock: bool,
+    simulation: Option<Settings>,
     timer_slack: Duration,
     cancel_on_ctrl_c: bool,
     spin_before_park: Duration,
@@ -41,6 +43,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             virtual_clock: false,
+            simulation: None,
             timer_slack: DEFAULT_SLACK,
             cancel_on_ctrl_c: false,
             spin_before_park: Duration::ZERO,
@@ -190,6 +193,52 @@ impl Config {
     pub fn spin_before_park(mut self, spin: Duration) -> Self {
         self.spin_before_park = spin;
         self
+    }
+
+    /// Runs the loop under simulation, with `seed` making every scheduling choice (see
+    /// [`sim`](crate::sim)): which ready task runs next, ties between equal deadlines,
+    /// where poll budgets end, when offloaded work comes back and when buffered futures
+    /// are flushed. Implies [`virtual_clock`](Config::virtual_clock). The same seed and
+    /// the same program give the same schedule every run; runs nested in this one are
+    /// simulated too, drawing from the same seed.
+    ///
+    /// Work sent to [`unblock`](crate::unblock) and [`ThreadPool`](crate::ThreadPool)
+    /// runs on this thread at a seeded step instead of on a pool thread. Threads the
+    /// program starts itself are outside the simulation. To run a test under many seeds
+    /// and replay a failure, use [`sim::check`](crate::sim::check).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::cell::RefCell;
+    ///
+    /// let order = |seed| {
+    ///     let order = RefCell::new(Vec::new());
+    ///     duet::run_with(duet::Config::new().simulated(seed), duet::scope(duet::infallible(
+    ///         async |s| {
+    ///             for i in 0..4 {
+    ///                 let order = &order;
+    ///                 s.spawn(async move { order.borrow_mut().push(i) });
+    ///             }
+    ///         },
+    ///     )))
+    ///     .unwrap();
+    ///     order.into_inner()
+    /// };
+    /// assert_eq!(order(3), order(3)); // a seed names one schedule
+    /// let orders: std::collections::HashSet<_> = (0..32).map(order).collect();
+    /// assert!(orders.len() > 1); // and different seeds reorder the tasks
+    /// ```
+    pub fn simulated(mut self, seed: u64) -> Self {
+        self.simulation = Some(Settings {
+            seed,
+            strategy: Strategy::Random,
+        });
+        self
+    }
+
+    pub(crate) fn simulation(&self) -> Option<Settings> {
+        self.simulation
     }
 
     pub(crate) fn spin(&self) -> Duration {

@@ -23,6 +23,7 @@ use super::frame::current_task;
 use super::park::LoopWaker;
 use super::{Config, interrupt};
 use crate::scope::{ScopeCore, Signal};
+use crate::sim::Simulation;
 use crate::time::LoopTimers;
 
 use crate::interop::FlushQueue;
@@ -53,21 +54,32 @@ pub(crate) struct LoopContext {
     scopes: RefCell<Vec<Weak<ScopeCore>>>,
     /// The loop this one is nested in, while this one runs (set and cleared by `Enter`).
     outer: RefCell<Option<Rc<LoopContext>>>,
+    /// The seeded choices of a simulated loop (see `sim`), shared with the loops nested
+    /// in it.
+    pub(crate) simulation: Option<Rc<Simulation>>,
 }
 
 impl LoopContext {
-    /// A context for a new loop woken by `notifier`; a nested loop inherits its clock and
-    /// its Ctrl-C setting from the current one.
-    pub(crate) fn new(config: &Config, notifier: &Arc<LoopWaker>, root_task: &Waker) -> Rc<Self> {
-        let (timers, interruptible) = with_current(|outer| {
+    /// A context for a new loop woken by `notifier`; a nested loop inherits its clock, its
+    /// Ctrl-C setting and its simulation from the current one. A `simulation` given here
+    /// makes the loop simulated (on a virtual clock).
+    pub(crate) fn new(
+        config: &Config,
+        simulation: Option<Rc<Simulation>>,
+        notifier: &Arc<LoopWaker>,
+        root_task: &Waker,
+    ) -> Rc<Self> {
+        let (timers, interruptible, simulation) = with_current(|outer| {
+            let simulation = simulation.or_else(|| outer.and_then(|o| o.simulation.clone()));
             let timers = LoopTimers::new(
-                config.uses_virtual_clock(),
+                config.uses_virtual_clock() || simulation.is_some(),
                 config.slack(),
                 outer.map(|o| &o.timers),
+                simulation.as_ref().map(|s| s.derive_seed()),
             );
             let interruptible =
                 config.cancels_on_ctrl_c() || outer.is_some_and(|o| o.interrupt.0.is_some());
-            (timers, interruptible)
+            (timers, interruptible, simulation)
         });
         Rc::new(LoopContext {
             id: NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed),
@@ -79,6 +91,7 @@ impl LoopContext {
             scopes: RefCell::new(Vec::new()),
             buffered: FlushQueue::default(),
             outer: RefCell::new(None),
+            simulation,
         })
     }
 
@@ -150,6 +163,11 @@ pub(crate) fn adopt_if_root_scope(scope: &Arc<Signal>) {
 #[inline]
 pub(crate) fn current_loop() -> u64 {
     CURRENT_ID.with(Cell::get)
+}
+
+/// The simulation of the innermost loop on this thread, if it is simulated.
+pub(crate) fn current_simulation() -> Option<Rc<Simulation>> {
+    CURRENT.with(|c| c.borrow().as_ref().and_then(|c| c.simulation.clone()))
 }
 
 /// The innermost loop's context on this thread, if any.

@@ -44,7 +44,9 @@ use std::task::{Context, Poll, Waker};
 
 pub use config::Config;
 use context::LoopContext;
-pub(crate) use context::{adopt_if_root_scope, current_loop, is_blocked_outer_loop, with_current};
+pub(crate) use context::{
+    adopt_if_root_scope, current_loop, current_simulation, is_blocked_outer_loop, with_current,
+};
 pub(crate) use frame::{
     FrameReport, NO_REPORT, add_polls, current_index, note_report, observe_shield, poll_in_frame,
     report_shielded, retract_stuck_hold, settle_stuck_hold,
@@ -52,7 +54,8 @@ pub(crate) use frame::{
 pub(crate) use park::LoopWaker;
 
 use crate::ScopeError;
-use crate::scope::{BodyOutput, Scope, scope};
+use crate::scope::{BODY, BodyOutput, Scope, scope};
+use crate::sim::Simulation;
 use crate::time::Idle;
 
 /// Runs a future to completion on the current thread, blocking until it finishes.
@@ -118,8 +121,27 @@ pub fn run<F: IntoFuture>(future: F) -> F::Output {
 /// assert_eq!(start_and_end.1 - start_and_end.0, Duration::from_secs(3600));
 /// ```
 pub fn run_with<F: IntoFuture>(config: Config, future: F) -> F::Output {
+    let simulation = config
+        .simulation()
+        .map(|settings| Rc::new(Simulation::new(settings, false)));
+    run_loop(config, simulation, future)
+}
+
+/// Runs `future` on a loop simulated by `simulation` (see `sim`).
+pub(crate) fn run_simulated<F: IntoFuture>(simulation: Rc<Simulation>, future: F) -> F::Output {
+    run_loop(Config::new(), Some(simulation), future)
+}
+
+fn run_loop<F: IntoFuture>(
+    config: Config,
+    simulation: Option<Rc<Simulation>>,
+    future: F,
+) -> F::Output {
     let (notifier, waker) = LoopWaker::new();
-    let context = context::LoopContext::new(&config, &notifier, &waker);
+    // The loop that starts a simulation finishes the work still offloaded to it.
+    let owns_simulation = simulation.is_some();
+    let context = context::LoopContext::new(&config, simulation, &notifier, &waker);
+    let simulation = context.simulation.clone();
     let _current = context::Enter::new(context.clone());
     // A new root: scopes opened here have no parent, so nothing outside reaches them.
     let _root = crate::scope::current::enter_root();
@@ -131,12 +153,20 @@ pub fn run_with<F: IntoFuture>(config: Config, future: F) -> F::Output {
     // Consecutive ticks that found a task ready again at once.
     let mut busy_ticks: u32 = 0;
     loop {
-        let (poll, report) = poll_in_frame(root_id, u32::MAX, || {
+        if let Some(simulation) = &simulation {
+            simulation.record_poll(None, BODY);
+        }
+        let (poll, report) = poll_in_frame(root_id, BODY, || {
             values.enter(|| root.as_mut().poll(&mut cx))
         });
         let root_waits = crate::scope::waits::take(report.first_report).unwrap_or_default();
         let stuck_holds = report.stuck_holds;
         if let Poll::Ready(output) = poll {
+            if let (true, Some(simulation)) = (owns_simulation, &simulation) {
+                // The end of the loop is its last idle point (as for the flush queue):
+                // a future that outlives the loop still gets its value.
+                simulation.run_all_offloaded();
+            }
             return output;
         }
         if context.interrupted_without_scope() {
@@ -164,8 +194,18 @@ pub fn run_with<F: IntoFuture>(config: Config, future: F) -> F::Output {
             // task that never stops yielding starves neither.
             busy_ticks = busy_ticks.wrapping_add(1);
             context.timers().fire_due();
-            if busy_ticks % BUSY_FLUSH_TICKS == 0 {
-                context.buffered.flush_all();
+            match &simulation {
+                None if busy_ticks % BUSY_FLUSH_TICKS == 0 => {
+                    context.buffered.flush_all();
+                }
+                None => {}
+                // Any tick is a valid point to flush at, or for offloaded work to return.
+                Some(simulation) => {
+                    if simulation.flush_now() {
+                        context.buffered.flush_all();
+                    }
+                    simulation.run_offloaded(false);
+                }
             }
             continue;
         }
@@ -180,6 +220,13 @@ pub fn run_with<F: IntoFuture>(config: Config, future: F) -> F::Output {
         // Then buffered futures, flushed only when nothing else is ready; work that woke a
         // task means the loop is not idle after all.
         if context.buffered.flush_all() && notifier.take_notification() {
+            continue;
+        }
+        // Under simulation, work "on another thread" returns when the loop is idle at the
+        // latest, before the clock may move (it holds the clock, as real offloaded work
+        // does).
+        if simulation.as_ref().is_some_and(|s| s.run_offloaded(true)) {
+            notifier.take_notification();
             continue;
         }
         // Only now may a virtual clock jump to the next deadline.

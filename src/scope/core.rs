@@ -141,6 +141,8 @@ pub(crate) struct ScopeCore {
     /// (from inside that task's own poll): the deadlock analysis no longer counts joins
     /// on this scope's tasks as internal waits.
     pub(crate) join_records_stale: Cell<bool>,
+    /// The loop that polls the scope is simulated (`sim`): its rounds follow the seed.
+    pub(crate) simulated: Cell<bool>,
 }
 
 impl ScopeCore {
@@ -149,9 +151,9 @@ impl ScopeCore {
         parent: Option<ParentLink>,
         interruptible: Interruptible,
     ) -> Self {
-        let (loop_id, gate) = crate::runtime::with_current(|context| match context {
-            Some(c) => (c.id(), c.timers().gate().cloned()),
-            None => (0, None),
+        let (loop_id, gate, simulated) = crate::runtime::with_current(|context| match context {
+            Some(c) => (c.id(), c.timers().gate().cloned(), c.simulation.is_some()),
+            None => (0, None, false),
         });
         let signal = Arc::new(Signal::new(gate));
         ScopeCore {
@@ -174,6 +176,7 @@ impl ScopeCore {
             interruptible,
             stuck_reported: Cell::new(0),
             join_records_stale: Cell::new(false),
+            simulated: Cell::new(simulated),
         }
     }
 
@@ -205,6 +208,8 @@ impl ScopeCore {
             if let Some(context) = context {
                 context.register_scope(self);
             }
+            self.simulated
+                .set(context.is_some_and(|c| c.simulation.is_some()));
         });
         if self.interruptible == Interruptible::AtTheRoot {
             crate::runtime::adopt_if_root_scope(&self.signal);

@@ -260,6 +260,13 @@ where
         let _current = current::enter_scope(core);
 
         core.polling.set(true);
+        // A simulated loop's seed orders the rounds (see `sim`); one predicted branch per
+        // round otherwise.
+        let simulation = if core.simulated.get() {
+            crate::runtime::current_simulation()
+        } else {
+            None
+        };
         let mut batch = mem::take(this.batch);
         let entered = this
             .deadline
@@ -279,7 +286,16 @@ where
             if batch.is_empty() {
                 break;
             }
-            for index in batch.drain(..) {
+            // Under simulation a round may poll only some of its tasks: the others stay
+            // queued in `batch`, ahead of the next round's.
+            let round = match &simulation {
+                None => batch.len(),
+                Some(simulation) => simulation.plan_round(core.id(), &mut batch),
+            };
+            for index in batch.drain(..round) {
+                if let Some(simulation) = &simulation {
+                    simulation.record_poll(Some(core.id()), index);
+                }
                 let exit = if index == BODY {
                     poll_body(&mut this, &mut nested_polls)
                 } else {
@@ -294,11 +310,16 @@ where
             // A passed deadline does not stop the rounds: like `timeout`, which polls its
             // future once more and keeps a value that is ready, the scope runs what is
             // queued (within the budget) and is cut only if that did not finish it.
-            if polls >= ROUND_BUDGET || polls.wrapping_add(nested_polls) >= TREE_BUDGET {
+            let budget = simulation
+                .as_ref()
+                .map_or(ROUND_BUDGET, |s| s.round_budget());
+            if polls >= budget || polls.wrapping_add(nested_polls) >= TREE_BUDGET {
                 break;
             }
         }
-        batch.clear();
+        if simulation.is_none() || is_done(&this) {
+            batch.clear();
+        }
         *this.batch = batch;
         core.polling.set(false);
         drop(entered);
@@ -336,6 +357,7 @@ where
         // the registration wakes the parent, one before it is seen here.
         core.signal.register(cx.waker());
         let more_work = core.signal.end_polling()
+            || !this.batch.is_empty()
             || core.tasks.borrow().has_spawned()
             || new_cancel_request(&this)
             || core.has_task_cancels();
@@ -646,6 +668,10 @@ fn record_exit<E, B, V>(
             }
         }
         Exit::Panicked(payload) => {
+            if let Some(simulation) = crate::runtime::current_simulation() {
+                // The task tree as the panic found it, for the failure report.
+                simulation.note_panic();
+            }
             let culprit = culprit();
             this.panic.get_or_insert(payload);
             begin_cancel(this, Ending::Panicked(culprit), Duration::ZERO);

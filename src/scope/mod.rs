@@ -33,7 +33,8 @@ mod tasks;
 pub(crate) mod waits;
 mod waker;
 
-pub(crate) use core::{Observer, ScopeCore};
+pub(crate) use core::{BODY, Observer, ScopeCore};
+pub(crate) use driver::ROUND_BUDGET;
 pub use dump::dump;
 pub use handle::Scope;
 pub use join::JoinHandle;

@@ -9,7 +9,8 @@
 //! O(log n).
 //!
 //! Every insertion gets a fresh sequence number, which is both the tie-breaker between
-//! equal deadlines (timers with the same deadline fire in the order they were set) and
+//! equal deadlines (timers with the same deadline fire in the order they were set; under
+//! simulation, in a seeded order) and
 //! the identity a [`TimerKey`] checks, so a key of a fired or cancelled timer never
 //! addresses a later timer that reuses its slot.
 //!
@@ -29,6 +30,8 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::task::Waker;
 use std::time::{Duration, Instant};
+
+use crate::sim::Rng;
 
 /// Dead entries tolerated beyond twice the live ones before the heap is compacted.
 const COMPACT_SLACK: usize = 64;
@@ -103,6 +106,9 @@ pub(crate) struct TimerHeap {
     free: Vec<u32>,
     live: usize,
     next_seq: u64,
+    /// Under simulation, the generator that orders timers with equal deadlines (see
+    /// `shuffle_ties`).
+    ties: Option<Rng>,
 }
 
 impl TimerHeap {
@@ -115,7 +121,16 @@ impl TimerHeap {
             free: Vec::new(),
             live: 0,
             next_seq: 0,
+            ties: None,
         }
+    }
+
+    /// From now on, timers with equal deadlines fire in an order drawn from `seed`
+    /// instead of the order they were set in (a simulated loop: `sim`). Their sequence
+    /// numbers get random high halves; the low halves still count insertions, so they stay
+    /// unique (for 2^32 insertions, which no simulated test makes).
+    pub(crate) fn shuffle_ties(&mut self, seed: u64) {
+        self.ties = Some(Rng::new(seed));
     }
 
     /// `instant` in nanoseconds since the base (saturating at both ends: an instant before
@@ -132,7 +147,12 @@ impl TimerHeap {
     pub(crate) fn insert(&mut self, deadline: Instant, waker: Waker) -> (TimerKey, bool) {
         let earliest = self.peek_live().is_none_or(|first| deadline < first);
         let at = self.ticks(deadline);
-        let seq = self.next_seq;
+        let seq = match &mut self.ties {
+            None => self.next_seq,
+            Some(rng) => {
+                (rng.next_u64() & !u64::from(u32::MAX)) | (self.next_seq & u64::from(u32::MAX))
+            }
+        };
         self.next_seq += 1;
         let index = match self.free.pop() {
             Some(index) => {

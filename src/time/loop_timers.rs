@@ -64,8 +64,14 @@ impl LoopTimers {
     /// The timers of a new loop. With `virtual_clock`, the loop gets a new virtual clock
     /// reading the caller's current time; otherwise it uses the clock of `outer` (the loop
     /// it is nested in), or the real clock at top level. `slack` is how late a park for
-    /// the next deadline may end (see `Config::timer_slack`).
-    pub(crate) fn new(virtual_clock: bool, slack: Duration, outer: Option<&LoopTimers>) -> Self {
+    /// the next deadline may end (see `Config::timer_slack`); `tie_seed`, for a simulated
+    /// loop, orders the timers with equal deadlines.
+    pub(crate) fn new(
+        virtual_clock: bool,
+        slack: Duration,
+        outer: Option<&LoopTimers>,
+        tie_seed: Option<u64>,
+    ) -> Self {
         let clock = match (virtual_clock, outer) {
             (true, outer) => Clock::Virtual(VirtualClock::starting_at(
                 outer.map_or_else(Instant::now, LoopTimers::now),
@@ -74,8 +80,12 @@ impl LoopTimers {
             (false, None) => Clock::Real,
         };
         let now = clock.now();
+        let queue = Arc::new(TimerQueue::new(Service::Loop, now));
+        if let Some(seed) = tie_seed {
+            queue.shuffle_ties(seed);
+        }
         LoopTimers {
-            queue: Arc::new(TimerQueue::new(Service::Loop, now)),
+            queue,
             fired_through: Cell::new(now),
             slack,
             clock,

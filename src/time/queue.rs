@@ -62,6 +62,11 @@ impl TimerQueue {
         }
     }
 
+    /// Orders timers with equal deadlines by `seed` (see `TimerHeap::shuffle_ties`).
+    pub(crate) fn shuffle_ties(&self, seed: u64) {
+        self.lock().heap.shuffle_ties(seed);
+    }
+
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         self.heap.lock().unwrap_or_else(|e| e.into_inner())
     }
