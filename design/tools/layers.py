@@ -38,11 +38,12 @@ TARGET_LAYERS = [
     ["cancel"],                              # what a cancellation is: reasons, task identities, the request cell
     ["error", "context"],                    # ScopeError and JoinError; task-local values
     ["current"],                             # what runs now: the innermost loop, the poll frame, wait reports
+    ["schedule"],                            # the seeded scheduler of simulation (its per-loop state)
     ["time"],                                # clocks, timer queues, sleep, timeout, deadlines
     ["interop"],                             # futures from other threads, buffered futures
     ["scope"],                               # the scope tree, and the cancellation API on it
     ["runtime"],                             # run: the driver of a root, Config, park, Ctrl-C
-    ["yield_now", "limiter", "collector", "pmap", "race", "limited_scope"],  # toolkit
+    ["yield_now", "limiter", "collector", "pmap", "race", "limited_scope", "sim"],  # toolkit; sim::check
     ["lib", "loom_model"],
 ]
 
