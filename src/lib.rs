@@ -605,9 +605,7 @@ mod time;
 mod wakers;
 mod yield_now;
 
-pub use cancel::{
-    CancelHandle, CancelReason, Shield, cancel_reason, cancelled, is_cancelled, shield,
-};
+pub use cancel::{CancelReason, TaskRef};
 pub use collector::{AsyncCollector, CollectorClosed, CollectorError, CollectorStream};
 pub use context::ContextVar;
 pub use error::{JoinError, ScopeError};
@@ -625,12 +623,13 @@ pub use pmap::{
 pub use race::{first_ok, race};
 pub use runtime::{Config, run, run_scope, run_with};
 pub use scope::{
-    BodyOutput, ErrorPolicy, JoinHandle, Scope, ScopeOptions, Supervised, TaskOutput, TaskRef,
-    TaskSet, dump, infallible, scope, scope_with, supervise, supervise_with,
+    BodyOutput, CancelHandle, ErrorPolicy, JoinHandle, Scope, ScopeOptions, Shield, Supervised,
+    TaskOutput, TaskSet, cancel_reason, cancelled, deadline_scope, dump, infallible, is_cancelled,
+    scope, scope_with, shield, supervise, supervise_with, timeout_scope,
 };
 pub use time::{
-    Advance, ClockHold, Elapsed, Sleep, Timeout, advance, deadline, deadline_scope, hold_clock,
-    now, sleep, sleep_until, timeout, timeout_scope,
+    Advance, ClockHold, Elapsed, Sleep, Timeout, advance, deadline, hold_clock, now, sleep,
+    sleep_until, timeout,
 };
 pub use yield_now::{YieldNow, yield_now};
 

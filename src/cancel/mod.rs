@@ -1,19 +1,19 @@
-//! Cancellation: why a task or scope was cancelled, and how a cancellation is requested.
+//! What a cancellation is: why a task or scope was cancelled ([`CancelReason`]), which
+//! task a reason names ([`TaskRef`]), and the cell through which a cancellation is
+//! requested.
 //!
 //! Plumbing is kept apart from origination (as trio keeps `CancelStatus` apart from
 //! `CancelScope`): [`request`] is the cell a scope's driver polls to learn that it must
-//! tear down, shared by every way of asking; [`CancelHandle`] and
-//! [`Scope::cancel`](crate::Scope::cancel) are what users hold. Propagation through the
-//! tree is done by the scope driver (`scope::driver`): a cancelled scope drops its tasks,
-//! which drops the scopes nested inside them, descendants first.
+//! tear down, shared by every way of asking. What users hold and call
+//! ([`CancelHandle`](crate::CancelHandle), [`Scope::cancel`](crate::Scope::cancel),
+//! [`is_cancelled`](crate::is_cancelled), [`shield`](crate::shield)) acts on the scope
+//! tree and lives with it, in `scope/`. Propagation through the tree is done by the scope
+//! driver (`scope::driver`): a cancelled scope drops its tasks, which drops the scopes
+//! nested inside them, descendants first. This module imports nothing else of duet.
 
-mod handle;
-mod observe;
 mod reason;
 pub(crate) mod request;
-mod shield;
+mod task_ref;
 
-pub use handle::CancelHandle;
-pub use observe::{cancel_reason, cancelled, is_cancelled};
 pub use reason::CancelReason;
-pub use shield::{Shield, shield};
+pub use task_ref::TaskRef;

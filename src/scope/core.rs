@@ -26,11 +26,10 @@ use std::time::Instant;
 use super::Interruptible;
 use super::signal::Signal;
 use super::table::{HeldBy, TaskTable};
-use super::task_ref::TaskRef;
 use super::waits::Waits;
 use super::waker::WakerSlot;
-use crate::CancelReason;
 use crate::runtime::current_loop;
+use crate::{CancelReason, TaskRef};
 
 /// Scope ids start at 1 and are unique per process (they name scopes in dumps).
 static NEXT_SCOPE_ID: AtomicU64 = AtomicU64::new(1);

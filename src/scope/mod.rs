@@ -16,6 +16,7 @@
 //! 4. A nested [`run`](crate::run) starts a new tree: nothing outside it can cancel it,
 //!    and it reports its result to the task that called it.
 
+mod cancel_handle;
 mod core;
 pub(crate) mod current;
 pub(crate) mod deadlock;
@@ -23,29 +24,34 @@ mod driver;
 mod dump;
 mod handle;
 mod join;
+mod observe;
 mod output;
+mod shield;
 pub(crate) mod signal;
 mod supervise;
 mod table;
-mod task_ref;
 mod task_set;
 mod tasks;
+mod timed;
 #[cfg(feature = "tracing")]
 mod trace;
 pub(crate) mod waits;
 mod waker;
 
+pub use cancel_handle::CancelHandle;
 pub(crate) use core::{BODY, Observer, ScopeCore};
 pub(crate) use driver::ROUND_BUDGET;
 pub use dump::dump;
 pub use handle::Scope;
 pub use join::JoinHandle;
+pub use observe::{cancel_reason, cancelled, is_cancelled};
 pub use output::{BodyOutput, TaskOutput, infallible};
+pub use shield::{Shield, shield};
 pub(crate) use signal::Signal;
 pub use supervise::{Supervised, supervise, supervise_with};
 pub(crate) use table::HeldBy;
-pub use task_ref::TaskRef;
 pub use task_set::TaskSet;
+pub use timed::{deadline_scope, timeout_scope};
 
 use std::panic::Location;
 use std::time::{Duration, Instant};

@@ -29,9 +29,9 @@ use std::sync::Arc;
 
 use super::core::{TaskCancel, TaskKey};
 use super::signal::Signal;
-use super::task_ref::TaskRef;
 use super::waits::{Wait, Waits};
 use super::waker::WakerSlot;
+use crate::TaskRef;
 use crate::runtime::FrameReport;
 
 /// How many tasks a scope's tables hold before they first grow.

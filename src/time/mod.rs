@@ -8,7 +8,8 @@
 //! - `fallback`: the timer thread serving timers polled outside any loop.
 //! - `source`: which clock and queue a timer polled right now uses.
 //! - `deadline`: how nested deadlines compose (the earliest wins).
-//! - `sleep`, `timeout`, `scope`: the public futures and functions.
+//! - `sleep`, `timeout`: the public futures and functions. (The deadline scopes,
+//!   `timeout_scope` and `deadline_scope`, are scope openers: `scope::timed`.)
 //!
 //! `design/time.md` explains the whole.
 //!
@@ -30,7 +31,6 @@ mod heap;
 mod hold;
 mod loop_timers;
 mod queue;
-mod scope;
 mod sleep;
 mod source;
 mod timeout;
@@ -43,7 +43,6 @@ pub(crate) use gate::ClockGate;
 pub use hold::{Advance, ClockHold, advance, hold_clock};
 pub(crate) use hold::{WorkHold, hold_for_work};
 pub(crate) use loop_timers::{Idle, LoopTimers};
-pub use scope::{deadline_scope, timeout_scope};
 pub use sleep::{Sleep, sleep, sleep_until};
 pub use timeout::{Elapsed, Timeout, deadline, timeout};
 

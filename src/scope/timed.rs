@@ -1,6 +1,6 @@
 //! [`timeout_scope`] and [`deadline_scope`]: scopes that are cancelled when their time is
 //! up. Thin wrappers over [`ScopeOptions::timeout`] and [`ScopeOptions::deadline`]; the
-//! scope driver owns the timer (see `scope::driver`).
+//! scope driver owns the timer (see `driver`).
 
 use std::time::{Duration, Instant};
 

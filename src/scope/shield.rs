@@ -6,8 +6,8 @@ use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
+use super::current;
 use crate::runtime::report_shielded;
-use crate::scope::current;
 use crate::time::EnteredDeadline;
 
 /// Runs `future` so that cancellation does not interrupt it: this is how async cleanup on

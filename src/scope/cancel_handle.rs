@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use std::time::Duration;
 
+use super::Signal;
 use crate::CancelReason;
 use crate::cancel::request::Grace;
-use crate::scope::Signal;
 
 /// Cancels a scope from any thread.
 ///

@@ -10,8 +10,8 @@
 use std::rc::Rc;
 use std::task::Poll;
 
+use super::current;
 use crate::CancelReason;
-use crate::scope::current;
 
 /// True if the code running now is being cancelled: its scope, or an enclosing one, was
 /// asked to cancel or is cancelling. False outside any scope and inside a
@@ -97,7 +97,7 @@ pub fn cancel_reason() -> Option<CancelReason> {
 /// assert!(r.unwrap_err().is_timeout());
 /// ```
 pub async fn cancelled() -> CancelReason {
-    let observer = Rc::new(crate::scope::Observer::default());
+    let observer = Rc::new(super::Observer::default());
     let mut registered = false;
     std::future::poll_fn(move |cx| {
         if let Some(reason) = current::observed_reason() {
