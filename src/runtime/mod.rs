@@ -36,6 +36,7 @@ mod context;
 mod frame;
 mod interrupt;
 mod park;
+mod tokio_bridge;
 
 use std::future::{Future, IntoFuture};
 use std::pin::pin;
@@ -118,6 +119,8 @@ pub fn run<F: IntoFuture>(future: F) -> F::Output {
 /// assert_eq!(start_and_end.1 - start_and_end.0, Duration::from_secs(3600));
 /// ```
 pub fn run_with<F: IntoFuture>(config: Config, future: F) -> F::Output {
+    // First in, last out: the root is dropped inside the tokio context, if any.
+    let _tokio = config.enter_tokio();
     let (notifier, waker) = LoopWaker::new();
     let context = context::LoopContext::new(&config, &notifier, &waker);
     let _current = context::Enter::new(context.clone());
