@@ -515,3 +515,25 @@ fn a_scope_awaited_by_tokio_is_cancelled_from_a_task_of_another_tokio_runtime() 
     assert!(r.unwrap_err().is_cancelled());
     assert!(flag.get());
 }
+
+// ---- what tokio itself says -----------------------------------------------------------
+
+#[test]
+#[should_panic(expected = "there is no reactor running")]
+fn a_tokio_socket_in_a_run_without_the_bridge_gets_tokios_message() {
+    // No tokio context on this thread: tokio says so at the first socket (the fix is
+    // `Config::tokio()`).
+    let _ = duet::run(TcpListener::bind("127.0.0.1:0"));
+}
+
+#[test]
+#[should_panic(expected = "IO is disabled")]
+fn a_runtime_without_io_gets_tokios_message_at_the_first_socket() {
+    let rt = Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_time()
+        .build()
+        .unwrap();
+    let config = duet::Config::new().tokio_handle(rt.handle().clone());
+    let _ = duet::run_with(config, TcpListener::bind("127.0.0.1:0"));
+}
