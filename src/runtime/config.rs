@@ -226,7 +226,7 @@ impl Config {
     ///   network I/O.
     ///
     /// The latency a bridged loop adds to a loopback round trip, against plain tokio, is
-    /// in `design/performance.md` ("The tokio bridge").
+    /// in `design/performance.md` ("Focused bench: the tokio bridge").
     ///
     /// # Panics
     ///
