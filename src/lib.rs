@@ -375,18 +375,33 @@
 //! ```
 //!
 //! **Other runtimes' futures.** Sockets and timers from tokio or smol are futures like any
-//! other. smol's reactor runs on a thread of its own, so its I/O works under `run` as is;
-//! tokio's needs its runtime: keep a multi-thread runtime, whose worker threads drive its
-//! reactor, and enter its handle around `run` (`examples/tokio_interop.rs` does TCP):
+//! other. smol's reactor runs on a thread of its own, so its I/O works under `run` as is.
+//! tokio's needs a runtime whose worker threads drive its reactor, entered on the loop's
+//! thread: with the `tokio` cargo feature that is one line,
+//! [`Config::tokio`](Config::tokio) (a shared multi-thread runtime) or
+//! [`Config::tokio_handle`](Config::tokio_handle) (yours), and tokio-based clients
+//! (reqwest, hyper, tonic) work in every task and in nested runs:
+//!
+//! ```
+//! # #[cfg(feature = "tokio")] {
+//! # use std::time::Duration;
+//! let sum = duet::run_with(duet::Config::new().tokio(), async {
+//!     tokio::time::sleep(Duration::from_millis(5)).await; // tokio's timer, in a duet task
+//!     tokio::spawn(async { 20 + 22 }).await // work on tokio's threads
+//! });
+//! assert_eq!(sum.unwrap(), 42);
+//! # }
+//! ```
+//!
+//! Without the feature, keep a multi-thread runtime and enter its handle around `run`
+//! (`examples/tokio_interop.rs` does TCP); a current-thread runtime's handle would leave
+//! its sockets waiting forever, which `Config::tokio_handle` refuses with a message:
 //!
 //! ```
 //! # use std::time::Duration;
 //! let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
 //! let _tokio = rt.handle().enter(); // tokio resources created on this thread use `rt`
-//! let sum = duet::run(async {
-//!     tokio::time::sleep(Duration::from_millis(5)).await; // tokio's timer, in a duet task
-//!     tokio::spawn(async { 20 + 22 }).await // work on tokio's threads
-//! })?;
+//! let sum = duet::run(async { tokio::spawn(async { 20 + 22 }).await })?;
 //! assert_eq!(sum, 42);
 //! # Ok::<_, Box<dyn std::error::Error>>(())
 //! ```
@@ -394,11 +409,13 @@
 //! **duet inside other runtimes.** A scope is an ordinary future: another executor can
 //! run it (tokio's current-thread runtime, a tokio `LocalSet`, smol's `LocalExecutor`,
 //! `futures::executor::block_on`). Its tasks still need not be `Send`, and duet's timers
-//! still work: outside `run` a timer thread of duet's serves them.
+//! still work: outside `run` a timer thread of duet's serves them; with the `tokio`
+//! feature, inside a tokio runtime, tokio's timer does, following `tokio::time::pause`
+//! (the runtime then needs its timer enabled, as for tokio's own timers).
 //!
 //! ```
 //! # use std::time::Duration;
-//! let rt = tokio::runtime::Builder::new_current_thread().build()?;
+//! let rt = tokio::runtime::Builder::new_current_thread().enable_time().build()?;
 //! let r = rt.block_on(duet::timeout_scope(Duration::from_millis(10), async |s| {
 //!     s.spawn(duet::sleep(Duration::from_secs(60))); // cut at 10 ms
 //! }));

@@ -131,8 +131,10 @@ fn a_scope_runs_under_a_tokio_current_thread_runtime() {
 
 #[test]
 fn a_scope_runs_as_a_task_of_a_tokio_local_set() {
-    // `!Send` futures on tokio: a LocalSet's `spawn_local`.
+    // `!Send` futures on tokio: a LocalSet's `spawn_local`. Timers enabled: with the
+    // `tokio` feature, tokio's timer serves duet's timers here.
     let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
         .build()
         .unwrap();
     let local = tokio::task::LocalSet::new();

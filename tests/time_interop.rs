@@ -1,5 +1,7 @@
 //! Timers polled outside any `duet::run`: by `futures::executor::block_on`, by tokio, on
-//! other threads. They are served by duet's fallback timer thread, on the real clock.
+//! other threads. They are served by duet's fallback timer thread, on the real clock
+//! (with the `tokio` feature, those polled inside a tokio runtime by tokio's timer:
+//! tests/tokio_bridge.rs).
 
 mod common;
 
@@ -78,7 +80,10 @@ fn many_timers_under_block_on_fire_in_order() {
 
 #[test]
 fn timers_work_under_a_tokio_current_thread_runtime() {
+    // Served by duet's timer thread; with the `tokio` feature, by tokio's timer, which
+    // must then be enabled.
     let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
         .build()
         .unwrap();
     let start = Instant::now();

@@ -37,6 +37,9 @@ pub struct Config {
     timer_slack: Duration,
     cancel_on_ctrl_c: bool,
     spin_before_park: Duration,
+    /// The tokio runtime whose context the loop runs in (see `tokio_bridge`).
+    #[cfg(feature = "tokio")]
+    tokio: Option<tokio::runtime::Handle>,
 }
 
 impl Default for Config {
@@ -47,6 +50,8 @@ impl Default for Config {
             timer_slack: DEFAULT_SLACK,
             cancel_on_ctrl_c: false,
             spin_before_park: Duration::ZERO,
+            #[cfg(feature = "tokio")]
+            tokio: None,
         }
     }
 }
@@ -239,6 +244,133 @@ impl Config {
 
     pub(crate) fn simulation(&self) -> Option<Settings> {
         self.simulation
+    }
+
+    /// Runs the loop inside the context of a tokio runtime that duet starts and shares
+    /// (needs the `tokio` cargo feature), so that tokio-based clients work in its tasks:
+    /// reqwest, hyper, tonic, `tokio::net`, `tokio::spawn`.
+    ///
+    /// The runtime is started the first time a config asks for it and then serves every
+    /// loop of the process: a multi-thread runtime with I/O and timers enabled and tokio's
+    /// default number of worker threads (one per core), named `duet-tokio`. Its threads
+    /// drive tokio's reactor and run what is `tokio::spawn`ed (a reqwest or hyper client
+    /// spawns its connections there); readiness reaches duet's tasks as ordinary wake-ups
+    /// from those threads. To use a runtime of your own, pass its handle to
+    /// [`tokio_handle`](Config::tokio_handle); everything below holds for both.
+    ///
+    /// - **What runs in the context.** The runtime's handle is entered
+    ///   ([`Handle::enter`](tokio::runtime::Handle::enter)) when `run_with` starts and left
+    ///   when it returns or unwinds, restoring whatever tokio context the caller had: every
+    ///   poll of every task, the flush of buffered futures (a [`Batcher`](crate::Batcher)'s
+    ///   `send` may `tokio::spawn`) and the destructors run when the root is dropped.
+    /// - **Nested runs inherit it**, like the clock: a `run` called from a task of this
+    ///   loop (on this thread) runs in the same context; one given a config with its own
+    ///   runtime uses that one.
+    /// - **Timers stay duet's.** [`sleep`](crate::sleep), [`timeout`](crate::timeout) and
+    ///   deadline scopes awaited in the loop are fired by the loop, on its clock (real or
+    ///   [virtual](Config::virtual_clock)); `tokio::time::sleep` in a task uses tokio's
+    ///   timer on tokio's clock. On a virtual clock the loop does not wait for tokio: when
+    ///   every task waits on a socket and a timer is pending, virtual time jumps to it, so
+    ///   a virtual `timeout` around a request fires at once. Use the real clock for
+    ///   network I/O.
+    ///
+    /// The latency a bridged loop adds to a loopback round trip, against plain tokio, is
+    /// in `design/performance.md` ("Focused bench: the tokio bridge").
+    ///
+    /// # Panics
+    ///
+    /// If the shared runtime cannot be started (the operating system refused its
+    /// threads); the message says to pass a runtime of your own.
+    ///
+    /// # Examples
+    ///
+    /// A TCP exchange on loopback between two duet tasks, through tokio's sockets:
+    ///
+    /// ```
+    /// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    /// use tokio::net::{TcpListener, TcpStream};
+    ///
+    /// let reply = duet::run_with(duet::Config::new().tokio(), duet::scope(async |s| {
+    ///     let listener = TcpListener::bind("127.0.0.1:0").await?;
+    ///     let addr = listener.local_addr()?;
+    ///     s.spawn(async move {
+    ///         let (mut socket, _) = listener.accept().await?;
+    ///         let mut buf = [0; 5];
+    ///         socket.read_exact(&mut buf).await?;
+    ///         socket.write_all(&buf).await // echoes
+    ///     });
+    ///     let mut client = TcpStream::connect(addr).await?;
+    ///     client.write_all(b"hello").await?;
+    ///     let mut reply = [0; 5];
+    ///     client.read_exact(&mut reply).await?;
+    ///     Ok::<_, std::io::Error>(reply)
+    /// }));
+    /// assert_eq!(&reply.unwrap(), b"hello");
+    /// ```
+    #[cfg(feature = "tokio")]
+    pub fn tokio(self) -> Self {
+        self.tokio_handle(super::tokio_bridge::shared_handle())
+    }
+
+    /// Runs the loop inside the context of the tokio runtime of `handle` (needs the
+    /// `tokio` cargo feature); as [`tokio`](Config::tokio), with your runtime.
+    ///
+    /// The runtime must be a multi-thread one, whose worker threads drive its reactor and
+    /// timers while duet's loop holds this thread; it needs I/O (and, for tokio's timers,
+    /// time) enabled, as for any use of tokio (`enable_all()` on its builder; otherwise
+    /// tokio panics at the first socket, saying so). The loop keeps a clone of the handle,
+    /// not the runtime: keep the [`Runtime`](tokio::runtime::Runtime) alive while loops
+    /// use it.
+    ///
+    /// # Panics
+    ///
+    /// If `handle` is of a current-thread runtime ([`Handle::runtime_flavor`] is
+    /// [`CurrentThread`](tokio::runtime::RuntimeFlavor::CurrentThread)): nothing would
+    /// drive its I/O while the loop runs, and tokio clients would wait forever. The
+    /// message says to pass a multi-thread runtime's handle or use
+    /// [`tokio`](Config::tokio).
+    ///
+    /// [`Handle::runtime_flavor`]: tokio::runtime::Handle::runtime_flavor
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = tokio::runtime::Builder::new_multi_thread()
+    ///     .worker_threads(1)
+    ///     .enable_all()
+    ///     .build()?;
+    /// let config = duet::Config::new().tokio_handle(rt.handle().clone());
+    /// let answer = duet::run_with(config, async {
+    ///     tokio::spawn(async { 6 * 7 }).await // runs on `rt`'s worker
+    /// })?;
+    /// assert_eq!(answer, 42);
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// A current-thread runtime is refused:
+    ///
+    /// ```should_panic
+    /// let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    /// let config = duet::Config::new().tokio_handle(rt.handle().clone()); // panics
+    /// # Ok::<_, std::io::Error>(())
+    /// ```
+    #[cfg(feature = "tokio")]
+    #[track_caller]
+    pub fn tokio_handle(mut self, handle: tokio::runtime::Handle) -> Self {
+        super::tokio_bridge::check_flavor(&handle);
+        self.tokio = Some(handle);
+        self
+    }
+
+    /// Enters the loop's tokio runtime, if it has one, until the result is dropped.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn enter_tokio(&self) -> super::tokio_bridge::TokioContext<'_> {
+        super::tokio_bridge::enter(self.tokio.as_ref())
+    }
+
+    #[cfg(not(feature = "tokio"))]
+    pub(crate) fn enter_tokio(&self) -> super::tokio_bridge::TokioContext {
+        super::tokio_bridge::TokioContext
     }
 
     pub(crate) fn spin(&self) -> Duration {

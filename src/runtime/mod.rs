@@ -36,6 +36,7 @@ mod context;
 mod frame;
 mod interrupt;
 mod park;
+mod tokio_bridge;
 
 use std::future::{Future, IntoFuture};
 use std::pin::pin;
@@ -138,6 +139,8 @@ fn run_loop<F: IntoFuture>(
     simulation: Option<Rc<Simulation>>,
     future: F,
 ) -> F::Output {
+    // First in, last out: the root is dropped inside the tokio context, if any.
+    let _tokio = config.enter_tokio();
     let (notifier, waker) = LoopWaker::new();
     // The loop that starts a simulation finishes the work still offloaded to it.
     let owns_simulation = simulation.is_some();

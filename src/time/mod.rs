@@ -6,6 +6,8 @@
 //! - `loop_timers`: one loop's clock and queue, and the loop's idle step (fire due timers,
 //!   jump a virtual clock, choose how long to park).
 //! - `fallback`: the timer thread serving timers polled outside any loop.
+//! - `tokio_timer`: with the `tokio` feature, tokio's timer serving timers polled outside
+//!   any loop but inside a tokio runtime.
 //! - `source`: which clock and queue a timer polled right now uses.
 //! - `deadline`: how nested deadlines compose (the earliest wins).
 //! - `sleep`, `timeout`: the public futures and functions. (The deadline scopes,
@@ -17,8 +19,8 @@
 //!
 //! 1. A timer never completes before the clock it is polled under reaches its deadline.
 //! 2. A pending timer's waker is held by exactly one queue, the one of the loop that
-//!    polled it last (or the fallback thread's), so a sleeping task is never taken for a
-//!    deadlock, and is woken when its deadline comes without anything busy-waiting.
+//!    polled it last (or the fallback thread's, or a tokio runtime's timer), so a sleeping
+//!    task is never taken for a deadlock, and is woken when its deadline comes without anything busy-waiting.
 //! 3. Each `run` has its own queue and its own enclosing deadline; a nested run shares
 //!    only its parent's clock.
 //! 4. No time computation panics or overflows: deadlines saturate at about 30 years ahead.
@@ -34,6 +36,7 @@ mod queue;
 mod sleep;
 mod source;
 mod timeout;
+mod tokio_timer;
 
 use std::time::{Duration, Instant};
 
@@ -48,7 +51,9 @@ pub use timeout::{Elapsed, Timeout, deadline, timeout};
 
 /// The current time of the innermost [`run`](crate::run) on this thread: the real clock,
 /// or that loop's virtual clock (see [`Config::virtual_clock`](crate::Config::virtual_clock)).
-/// Outside any loop, [`Instant::now()`].
+/// Outside any loop, [`Instant::now()`]; with the `tokio` feature, tokio's clock
+/// (`tokio::time::Instant::now()`), which differs from the real clock only where a tokio
+/// runtime paused it (`tokio::time::pause`).
 ///
 /// Deadlines of [`sleep`](sleep()), [`timeout`](timeout()) and deadline scopes are computed from this clock,
 /// so tests on a virtual clock can assert exact elapsed times with it.

@@ -28,6 +28,7 @@ use super::clock::{clamp_deadline, deadline_after};
 use super::heap::TimerKey;
 use super::queue::{Refresh, TimerQueue};
 use super::source::{Source, with_source};
+use super::tokio_timer::{RuntimeId, TokioTimer};
 
 /// Waits until `duration` has passed on the current clock.
 ///
@@ -41,7 +42,9 @@ use super::source::{Source, with_source};
 /// While the sleep is pending the loop fires it: the thread parks until the earliest
 /// deadline, and does not busy-wait. A `Sleep` awaited by another executor (tokio,
 /// `futures::executor::block_on`) is served by a timer thread that duet starts the first
-/// time it is needed.
+/// time it is needed; with the `tokio` feature, one awaited inside a tokio runtime (outside
+/// every duet loop) is served by that runtime's timer and follows its clock, paused
+/// (`tokio::time::pause`) or not.
 ///
 /// # Cancel safety
 ///
@@ -127,6 +130,9 @@ pub struct Sleep {
     /// The virtual clock the deadline was computed on (0: real).
     clock: u64,
     registration: Option<Registration>,
+    /// The tokio timer serving it instead (feature `tokio`; never together with
+    /// `registration`).
+    tokio: Option<TokioTimer>,
 }
 
 struct Registration {
@@ -140,6 +146,7 @@ impl Sleep {
             deadline,
             clock,
             registration: None,
+            tokio: None,
         }
     }
 
@@ -178,6 +185,7 @@ impl Sleep {
         if let Some(Registration { queue, key }) = self.registration.take() {
             queue.remove(key);
         }
+        self.tokio = None;
     }
 }
 
@@ -211,6 +219,7 @@ impl Sleep {
             Due,
             Refresh,
             Register(Arc<TimerQueue>),
+            Tokio(RuntimeId),
         }
         let this = self;
         // Decided under the source's borrow; queue operations, which may drop user
@@ -228,6 +237,9 @@ impl Sleep {
             }
             if source.now() >= this.deadline {
                 return Step::Due;
+            }
+            if let Some(runtime) = source.tokio_runtime() {
+                return Step::Tokio(runtime);
             }
             let queue = source.queue();
             match &this.registration {
@@ -257,6 +269,7 @@ impl Sleep {
                 this.deregister(); // registered with another loop (or none) before
                 queue
             }
+            Step::Tokio(runtime) => return this.poll_tokio(runtime, cx),
         };
         match queue.insert(this.deadline, cx.waker()) {
             Some(key) => this.registration = Some(Registration { queue, key }),
@@ -265,6 +278,27 @@ impl Sleep {
             None => cx.waker().wake_by_ref(),
         }
         Poll::Pending
+    }
+}
+
+impl Sleep {
+    /// Polls the tokio timer of the current runtime, `runtime`, creating it if the sleep
+    /// has none there yet. (Without the `tokio` feature `RuntimeId` is uninhabited, so
+    /// this is never called and its body is unreachable.)
+    #[cfg_attr(not(feature = "tokio"), allow(unreachable_code, unused_variables))]
+    fn poll_tokio(&mut self, runtime: RuntimeId, cx: &mut Context<'_>) -> Poll<()> {
+        let timer = match &mut self.tokio {
+            Some(timer) if timer.runtime() == runtime => timer,
+            _ => {
+                self.deregister(); // a loop's queue, the fallback's, or another runtime
+                self.tokio.insert(TokioTimer::new(runtime, self.deadline))
+            }
+        };
+        let poll = timer.poll(cx);
+        if poll.is_ready() {
+            self.tokio = None;
+        }
+        poll
     }
 }
 
@@ -278,7 +312,10 @@ impl fmt::Debug for Sleep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Sleep")
             .field("deadline", &self.deadline)
-            .field("registered", &self.registration.is_some())
+            .field(
+                "registered",
+                &(self.registration.is_some() || self.tokio.is_some()),
+            )
             .finish()
     }
 }

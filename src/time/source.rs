@@ -1,5 +1,7 @@
 //! Where a timer polled right now gets its time and registers: the innermost `run` loop
-//! on this thread, or, outside every loop, the real clock and the fallback timer thread.
+//! on this thread, or, outside every loop, the real clock and the fallback timer thread;
+//! with the `tokio` feature, outside every loop but inside a tokio runtime, tokio's clock
+//! and timer (see `tokio_timer`).
 //!
 //! # Invariants
 //!
@@ -16,6 +18,7 @@ use std::time::Instant;
 use super::fallback;
 use super::loop_timers::LoopTimers;
 use super::queue::TimerQueue;
+use super::tokio_timer::{self, RuntimeId};
 use crate::runtime::with_current;
 
 thread_local! {
@@ -41,7 +44,16 @@ impl Source<'_> {
     pub(crate) fn now(&self) -> Instant {
         match self {
             Source::Loop(timers) => timers.now(),
-            Source::Outside => Instant::now(),
+            Source::Outside => tokio_timer::now(),
+        }
+    }
+
+    /// The tokio runtime whose timer serves timers polled here: the one entered on this
+    /// thread, outside every loop (always `None` without the `tokio` feature).
+    pub(crate) fn tokio_runtime(&self) -> Option<RuntimeId> {
+        match self {
+            Source::Loop(_) => None,
+            Source::Outside => tokio_timer::current_runtime(),
         }
     }
 
