@@ -14,8 +14,8 @@
 //!
 //! # How it works
 //!
-//! A context is an immutable map from variable to value, shared by `Rc`: a snapshot is
-//! one reference-count increment, and a `set` copies the map only if it is shared
+//! A context is an immutable map from variable to value, shared by `Arc`: a snapshot is
+//! one atomic reference-count increment, and a `set` copies the map only if it is shared
 //! (copy-on-write; maps hold a handful of variables). The current context lives in a
 //! thread-local; each spawned task owns its own, and the scope driver swaps it in for the
 //! duration of each poll of the task. A second thread-local flag says whether the current
@@ -36,14 +36,14 @@
 use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::fmt;
-use std::rc::Rc;
+use std::sync::Arc;
 
 /// One context: variable keys (addresses of `'static` [`ContextVar`]s) with their values.
-type Map = Vec<(usize, Rc<dyn Any>)>;
+type Map = Vec<(usize, Arc<dyn Any + Send + Sync>)>;
 
 /// A snapshot of a context, owned by a task.
 #[derive(Clone, Default)]
-pub(crate) struct Values(Option<Rc<Map>>);
+pub(crate) struct Values(Option<Arc<Map>>);
 
 thread_local! {
     static CURRENT: RefCell<Values> = const { RefCell::new(Values(None)) };
@@ -145,15 +145,22 @@ fn swap_current(values: &mut Values) {
 /// .unwrap();
 /// assert_eq!(REQUEST.get(), Some("outer")); // changes inside run stay inside
 /// ```
-pub struct ContextVar<T: 'static> {
+///
+/// Values must be `Send + Sync`: a task inherits its spawner's values, and tasks of a
+/// scope may run on other threads than the task that spawned them (a scope awaited in a
+/// tokio task moves with it). Share an `Arc` rather than an `Rc`:
+///
+/// ```compile_fail,E0277
+/// static SHARED: duet::ContextVar<std::rc::Rc<u32>> = duet::ContextVar::new("shared");
+/// ```
+pub struct ContextVar<T: Send + Sync + 'static> {
     name: &'static str,
-    /// What reads give where no value is set. A function rather than a `T`: a `static`
-    /// of any `T` stays `Sync` (a `ContextVar<Rc<_>>` is fine), and the default need not
-    /// be constructible in a `const`.
+    /// What reads give where no value is set. A function rather than a `T`: the default
+    /// need not be constructible in a `const`.
     default: Option<fn() -> T>,
 }
 
-impl<T: 'static> ContextVar<T> {
+impl<T: Send + Sync + 'static> ContextVar<T> {
     /// Creates a variable; `name` appears in its `Debug` output.
     ///
     /// Variables are declared as `static`s: their address is their identity.
@@ -235,13 +242,13 @@ impl<T: 'static> ContextVar<T> {
     /// ```
     pub fn set(&'static self, value: T) {
         let key = self.key();
-        let value: Rc<dyn Any> = Rc::new(value);
+        let value: Arc<dyn Any + Send + Sync> = Arc::new(value);
         // The value replaced is dropped after the context is released: its destructor
         // may read the context. (While the thread exits and its context is destroyed,
         // there is nothing to set: the value is dropped.)
         let _replaced = CURRENT.try_with(|c| {
             let mut current = c.borrow_mut();
-            let map = Rc::make_mut(current.0.get_or_insert_with(Default::default));
+            let map = Arc::make_mut(current.0.get_or_insert_with(Default::default));
             let _ = HAS_VALUES.try_with(|h| h.set(true));
             match map.iter_mut().find(|(k, _)| *k == key) {
                 Some(entry) => Some(std::mem::replace(&mut entry.1, value)),
@@ -280,7 +287,7 @@ impl<T: 'static> ContextVar<T> {
             let mut current = c.borrow_mut();
             let shared = current.0.as_mut()?;
             let position = shared.iter().position(|(k, _)| *k == key)?;
-            Some(Rc::make_mut(shared).remove(position).1)
+            Some(Arc::make_mut(shared).remove(position).1)
         });
     }
 
@@ -323,7 +330,7 @@ impl<T: 'static> ContextVar<T> {
     }
 }
 
-impl<T: Clone + 'static> ContextVar<T> {
+impl<T: Clone + Send + Sync + 'static> ContextVar<T> {
     /// The current value (a clone of it): the one set, else the
     /// [default](ContextVar::with_default) if the variable has one, else `None`. A
     /// variable declared with a default never reads as `None`.
@@ -342,7 +349,7 @@ impl<T: Clone + 'static> ContextVar<T> {
     }
 }
 
-impl<T: 'static> fmt::Debug for ContextVar<T> {
+impl<T: Send + Sync + 'static> fmt::Debug for ContextVar<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ContextVar")
             .field("name", &self.name)

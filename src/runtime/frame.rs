@@ -53,11 +53,14 @@ const NO_FRAME: Frame = Frame {
 /// `Frame::first_report` before any report.
 pub(crate) const NO_REPORT: u32 = u32::MAX;
 
+/// The id the next poll frame that counts a stuck hold gets (ids start at 1: 0 means
+/// "none"). Unique in the process, not per thread: a scope keeps the id of the frame it
+/// counted a hold in across its polls (`ScopeCore::stuck_reported`), and a scope polled on
+/// another thread next must not find its id naming a frame of that thread.
+static NEXT_POLL_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 thread_local! {
     static POLL_FRAME: Cell<Frame> = const { Cell::new(NO_FRAME) };
-    /// The id the next poll frame that counts a stuck hold gets (ids start at 1: 0 means
-    /// "none").
-    static NEXT_POLL_ID: Cell<u64> = const { Cell::new(1) };
     /// The active frames that counted stuck holds (innermost last), with how many of their
     /// holds scopes have taken back from inside nested frames since.
     static STUCK_FRAMES: std::cell::RefCell<Vec<(u64, u32)>> =
@@ -176,11 +179,7 @@ fn settle_stuck_hold_slow(waker: &Waker, stuck: bool, reported: &Cell<u64>) {
             return;
         }
         if frame.poll_id == 0 {
-            frame.poll_id = NEXT_POLL_ID.with(|n| {
-                let id = n.get();
-                n.set(id + 1);
-                id
-            });
+            frame.poll_id = NEXT_POLL_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             STUCK_FRAMES.with(|s| s.borrow_mut().push((frame.poll_id, 0)));
         }
         frame.stuck_holds += 1;

@@ -14,17 +14,20 @@
 //!    (hard) → `Finished`, possibly skipping steps.
 //! 2. The cancel reason is set once, when the scope leaves `Running`, and never changes.
 //! 3. Observers registered on a scope are woken when it leaves `Running`.
+//!
+//! The cancellation tree itself (parent links, the reason, the observers) is kept in the
+//! scope's [`Signal`], which is thread-safe, so that the tree can link scopes polled on
+//! different threads (see `signal`).
 
 use std::cell::{Cell, RefCell};
 use std::panic::Location;
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::Waker;
 use std::time::Instant;
 
 use super::Interruptible;
-use super::signal::Signal;
+use super::signal::{ParentLink, Signal};
 use super::table::{HeldBy, TaskTable};
 use super::waits::Waits;
 use super::waker::WakerSlot;
@@ -77,15 +80,6 @@ impl TaskCancel {
     }
 }
 
-/// Where a scope sits in the tree: the scope and task it was opened in.
-pub(crate) struct ParentLink {
-    pub(crate) core: Rc<ScopeCore>,
-    /// The task of `core` the scope was opened in ([`BODY`] for its body).
-    pub(crate) task: u32,
-    /// The scope was opened inside a shield: the parent's cancellation stops here.
-    pub(crate) shielded: bool,
-}
-
 /// The state of a scope's body, as the dump and the deadlock analysis see it.
 #[derive(Default)]
 pub(crate) struct BodyView {
@@ -93,12 +87,6 @@ pub(crate) struct BodyView {
     pub(crate) polling: bool,
     pub(crate) shielded: bool,
     pub(crate) waits: Waits,
-}
-
-/// Someone waiting for a scope (or an ancestor) to be cancelled: `duet::cancelled()`.
-#[derive(Default)]
-pub(crate) struct Observer {
-    pub(crate) waker: RefCell<Option<Waker>>,
 }
 
 pub(crate) struct ScopeCore {
@@ -111,14 +99,10 @@ pub(crate) struct ScopeCore {
     pub(crate) polling: Cell<bool>,
     /// The lifetime-free half of the task set.
     pub(crate) tasks: RefCell<TaskTable>,
-    parent: Option<ParentLink>,
-    /// Why the scope is cancelling or tearing down, once it is.
-    cancel_reason: RefCell<Option<CancelReason>>,
     /// When a soft cancellation turns hard (for dumps).
     grace_until: Cell<Option<Instant>>,
     /// The scope's own deadline, if it has one (for dumps).
     deadline: Cell<Option<Instant>>,
-    observers: RefCell<Vec<Weak<Observer>>>,
     /// The body's state, for dumps and the deadlock analysis (the body itself is in the
     /// driver).
     pub(crate) body: RefCell<BodyView>,
@@ -157,8 +141,8 @@ impl ScopeCore {
             Some(c) => (c.id(), c.timers().gate().cloned(), c.simulation.is_some()),
             None => (0, None, false),
         });
-        let signal = Arc::new(Signal::new(gate));
         let id = NEXT_SCOPE_ID.fetch_add(1, Ordering::Relaxed);
+        let signal = Arc::new(Signal::new(id, parent, gate));
         ScopeCore {
             id,
             location,
@@ -167,11 +151,8 @@ impl ScopeCore {
             phase: Cell::new(Phase::Running),
             polling: Cell::new(false),
             tasks: RefCell::new(TaskTable::new()),
-            parent,
-            cancel_reason: RefCell::new(None),
             grace_until: Cell::new(None),
             deadline: Cell::new(None),
-            observers: RefCell::new(Vec::new()),
             body: RefCell::new(BodyView::default()),
             handle_cancels: RefCell::new(Vec::new()),
             has_handle_cancels: Cell::new(false),
@@ -232,7 +213,7 @@ impl ScopeCore {
     }
 
     pub(crate) fn parent(&self) -> Option<&ParentLink> {
-        self.parent.as_ref()
+        self.signal.parent()
     }
 
     /// Who holds the body's waker now (`None` while the body is being polled or done).
@@ -277,39 +258,18 @@ impl ScopeCore {
     }
 
     fn set_reason(&self, reason: CancelReason) {
-        self.cancel_reason.borrow_mut().get_or_insert(reason);
-        let observers = std::mem::take(&mut *self.observers.borrow_mut());
-        crate::wakers::wake_all(
-            observers
-                .iter()
-                .filter_map(Weak::upgrade)
-                .filter_map(|observer| observer.waker.borrow_mut().take()),
-        );
+        self.signal.settle(reason);
     }
 
     /// The reason the scope is cancelling or was torn down, if it is.
     pub(crate) fn cancel_reason(&self) -> Option<CancelReason> {
-        self.cancel_reason.borrow().clone()
+        self.signal.settled_reason()
     }
 
     /// True once anything asked the scope to cancel, even if the driver has not acted on
     /// it yet.
     pub(crate) fn is_cancel_requested(&self) -> bool {
-        self.signal.is_cancel_requested() || self.cancel_reason.borrow().is_some()
-    }
-
-    /// The reason to report to code observing cancellation from inside the scope (also
-    /// as soon as a request arrived, before the driver acts on it).
-    pub(crate) fn observed_reason(&self) -> Option<CancelReason> {
-        self.cancel_reason().or_else(|| self.signal.cancel_reason())
-    }
-
-    pub(crate) fn add_observer(&self, observer: &Rc<Observer>) {
-        let mut observers = self.observers.borrow_mut();
-        if observers.len() >= 16 && observers.len().is_power_of_two() {
-            observers.retain(|o| o.strong_count() > 0);
-        }
-        observers.push(Rc::downgrade(observer));
+        self.signal.is_cancel_requested() || self.signal.settled_reason().is_some()
     }
 
     pub(crate) fn grace_until(&self) -> Option<Instant> {

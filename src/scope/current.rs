@@ -12,16 +12,18 @@
 //!    observable, and scopes opened there link to their parent as shielded.
 
 use std::cell::{Cell, RefCell};
-use std::rc::Rc;
+use std::sync::Arc;
 
-use super::core::{Observer, ParentLink, ScopeCore};
+use super::core::ScopeCore;
+use super::signal::{Observer, ParentLink, Signal};
 use crate::CancelReason;
 
 thread_local! {
     /// Why tasks are being dropped right now, if a scope is dropping them: a scope future
     /// dropped with its task reports it (as `CancelReason::Parent`).
     static DROPPING: Cell<Option<CancelReason>> = const { Cell::new(None) };
-    static SCOPE: RefCell<Option<Rc<ScopeCore>>> = const { RefCell::new(None) };
+    /// The current scope's node in the cancellation tree (thread-safe: see `signal`).
+    static SCOPE: RefCell<Option<Arc<Signal>>> = const { RefCell::new(None) };
     static IN_SHIELD: Cell<bool> = const { Cell::new(false) };
     /// `DROPPING` is `CancelReason::TasksCancelled`: kept apart so that a completer's
     /// drop, on every cancelled task, reads a flag rather than moves the reason out and
@@ -31,7 +33,7 @@ thread_local! {
 
 /// Restores the previous position when dropped.
 pub(crate) struct Restore {
-    scope: Option<Rc<ScopeCore>>,
+    scope: Option<Arc<Signal>>,
     in_shield: bool,
     dropping: Option<CancelReason>,
     dropping_for_cancel_tasks: bool,
@@ -51,7 +53,7 @@ impl Drop for Restore {
 /// Makes `scope` current, outside any shield and any drop: code polled by a scope (or
 /// by a new root) observes that scope's cancellation, even when the poll happens inside
 /// the destructor of a task being dropped.
-fn replace(scope: Option<Rc<ScopeCore>>, in_shield: bool) -> Restore {
+fn replace(scope: Option<Arc<Signal>>, in_shield: bool) -> Restore {
     Restore {
         scope: SCOPE.with(|s| s.replace(scope)),
         in_shield: IN_SHIELD.with(|s| s.replace(in_shield)),
@@ -62,8 +64,8 @@ fn replace(scope: Option<Rc<ScopeCore>>, in_shield: bool) -> Restore {
 
 /// Makes `core` the current scope until the guard drops. (Which of its tasks runs is
 /// in the poll frame, set by the driver for each poll: see `runtime::frame`.)
-pub(crate) fn enter_scope(core: &Rc<ScopeCore>) -> Restore {
-    replace(Some(core.clone()), false)
+pub(crate) fn enter_scope(core: &ScopeCore) -> Restore {
+    replace(Some(core.signal.clone()), false)
 }
 
 /// Starts a new root (a `run` loop): no current scope until the guard drops.
@@ -85,16 +87,16 @@ pub(crate) fn shielded<R>(f: impl FnOnce() -> R) -> R {
 
 /// The link a scope opened here gets to its parent.
 pub(crate) fn parent_link() -> Option<ParentLink> {
-    let core = SCOPE.with(|s| s.borrow().clone())?;
+    let signal = SCOPE.with(|s| s.borrow().clone())?;
     Some(ParentLink {
-        core,
+        signal,
         task: crate::runtime::current_index(),
         shielded: IN_SHIELD.with(Cell::get),
     })
 }
 
 /// The scope the code running now belongs to, unless it runs inside a shield.
-fn observed_scope() -> Option<Rc<ScopeCore>> {
+fn observed_scope() -> Option<Arc<Signal>> {
     if IN_SHIELD.with(Cell::get) {
         return None;
     }
@@ -113,34 +115,38 @@ pub(crate) fn observed_reason() -> Option<CancelReason> {
     if let Some(reason) = dropping_reason() {
         return Some(reason);
     }
-    let mut core = observed_scope()?;
-    let mut own = true;
-    loop {
-        if let Some(reason) = core.observed_reason() {
-            return Some(if own { reason } else { reason.as_parent() });
+    // By reference down the chain of parent links (each signal owns its parent's): no
+    // reference-count traffic, whatever the depth.
+    SCOPE.with(|s| {
+        let current = s.borrow();
+        let mut scope: &Signal = current.as_deref()?;
+        let mut own = true;
+        loop {
+            if let Some(reason) = scope.observed_reason() {
+                return Some(if own { reason } else { reason.as_parent() });
+            }
+            let link = scope.parent()?;
+            if link.shielded {
+                return None;
+            }
+            scope = &link.signal;
+            own = false;
         }
-        let link = core.parent()?;
-        if link.shielded {
-            return None;
-        }
-        let next = link.core.clone();
-        core = next;
-        own = false;
-    }
+    })
 }
 
 /// Registers `observer` with every scope whose cancellation the running code can observe.
-pub(crate) fn observe(observer: &Rc<Observer>) {
-    let Some(mut core) = observed_scope() else {
+pub(crate) fn observe(observer: &Arc<Observer>) {
+    let Some(mut scope) = observed_scope() else {
         return;
     };
     loop {
-        core.add_observer(observer);
-        let next = match core.parent() {
-            Some(link) if !link.shielded => link.core.clone(),
+        scope.add_observer(observer);
+        let next = match scope.parent() {
+            Some(link) if !link.shielded => link.signal.clone(),
             _ => return,
         };
-        core = next;
+        scope = next;
     }
 }
 

@@ -54,8 +54,8 @@ fn render(scopes: &[Rc<ScopeCore>], now: Instant) -> String {
     let mut roots = Vec::new();
     for scope in scopes {
         match scope.parent() {
-            Some(link) if ids.contains_key(&link.core.id()) => children
-                .entry((link.core.id(), link.task))
+            Some(link) if ids.contains_key(&link.signal.id()) => children
+                .entry((link.signal.id(), link.task))
                 .or_default()
                 .push(scope),
             _ => roots.push(scope),

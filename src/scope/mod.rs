@@ -39,7 +39,8 @@ pub(crate) mod waits;
 mod waker;
 
 pub use cancel_handle::CancelHandle;
-pub(crate) use core::{BODY, Observer, ScopeCore};
+pub(crate) use core::{BODY, ScopeCore};
+pub(crate) use signal::Observer;
 pub(crate) use driver::ROUND_BUDGET;
 pub use dump::dump;
 pub use handle::Scope;

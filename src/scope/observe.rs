@@ -7,7 +7,7 @@
 //! being cancelled when one of those scopes is cancelling (in the soft phase of a
 //! graceful cancellation) or tearing down, or was asked to cancel.
 
-use std::rc::Rc;
+use std::sync::Arc;
 use std::task::Poll;
 
 use super::current;
@@ -97,16 +97,20 @@ pub fn cancel_reason() -> Option<CancelReason> {
 /// assert!(r.unwrap_err().is_timeout());
 /// ```
 pub async fn cancelled() -> CancelReason {
-    let observer = Rc::new(super::Observer::default());
+    let observer = Arc::new(super::Observer::default());
     let mut registered = false;
     std::future::poll_fn(move |cx| {
         if let Some(reason) = current::observed_reason() {
             return Poll::Ready(reason);
         }
-        *observer.waker.borrow_mut() = Some(cx.waker().clone());
+        observer.set_waker(cx.waker());
         if !registered {
             current::observe(&observer);
             registered = true;
+            // A scope that settled while we registered did not see us: look again.
+            if let Some(reason) = current::observed_reason() {
+                return Poll::Ready(reason);
+            }
         }
         Poll::Pending
     })

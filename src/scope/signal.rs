@@ -1,5 +1,12 @@
 //! The part of a scope that other threads may touch: its ready queue, the waker of whoever
-//! polls the scope, and its cancellation request.
+//! polls the scope, its cancellation request, and its place in the cancellation tree.
+//!
+//! The tree lives here rather than in `ScopeCore` because every link in it must be
+//! thread-safe: a scope links to the scope it was opened in, and observing cancellation
+//! (`duet::is_cancelled`, `duet::cancelled`) walks those links upwards, from whatever
+//! thread polls the scope. Each `Signal` is an `Arc`; its parent link, its id, the reason
+//! it was cancelled for and the observers waiting for that are set or read here, never
+//! per task poll.
 //!
 //! # Invariants
 //!
@@ -11,10 +18,13 @@
 //!    parent was already woken since, or the driver is about to yield.
 //! 3. Every cancellation request and handle-cancel notification wakes `parent`, and the
 //!    driver re-checks for them after registering, so none is lost.
+//! 4. The settled reason (why the scope left `Running`) is set once and never changes;
+//!    setting it wakes every observer registered before, and an observer registered after
+//!    finds it set (both under the observers' lock), so no `cancelled()` misses it.
 //!
 //! [`TaskWaker`]: super::waker::TaskWaker
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, Weak};
 use std::task::Waker;
 use std::time::Duration;
 
@@ -32,6 +42,35 @@ struct ReadyQueue {
     polling: bool,
 }
 
+/// Where a scope sits in the tree: the scope and task it was opened in.
+pub(crate) struct ParentLink {
+    pub(crate) signal: Arc<Signal>,
+    /// The task of the parent the scope was opened in (`BODY` for its body).
+    pub(crate) task: u32,
+    /// The scope was opened inside a shield: the parent's cancellation stops here.
+    pub(crate) shielded: bool,
+}
+
+/// Someone waiting for a scope (or an ancestor) to be cancelled: `duet::cancelled()`.
+#[derive(Default)]
+pub(crate) struct Observer {
+    pub(crate) waker: std::sync::Mutex<Option<Waker>>,
+}
+
+impl Observer {
+    pub(crate) fn set_waker(&self, waker: &Waker) {
+        let mut slot = self.waker.lock().unwrap_or_else(|e| e.into_inner());
+        match &mut *slot {
+            Some(old) if old.will_wake(waker) => {}
+            slot => *slot = Some(waker.clone()),
+        }
+    }
+
+    fn take_waker(&self) -> Option<Waker> {
+        self.waker.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}
+
 #[derive(Default)]
 pub(crate) struct Signal {
     queue: Mutex<ReadyQueue>,
@@ -46,14 +85,73 @@ pub(crate) struct Signal {
     /// The gate of the virtual clock the scope was opened under, which every wake of its
     /// tasks counts itself in (see `time::gate`); `None` on the real clock.
     gate: Option<Arc<ClockGate>>,
+    /// The scope's id (it names the scope in dumps and task references).
+    id: u64,
+    link: Option<ParentLink>,
+    /// Why the scope left `Running`, once it has (invariant 4).
+    settled: OnceLock<CancelReason>,
+    observers: std::sync::Mutex<Vec<Weak<Observer>>>,
 }
 
 impl Signal {
-    pub(crate) fn new(gate: Option<Arc<ClockGate>>) -> Self {
+    pub(crate) fn new(id: u64, parent: Option<ParentLink>, gate: Option<Arc<ClockGate>>) -> Self {
         Signal {
             gate,
+            id,
+            link: parent,
             ..Signal::default()
         }
+    }
+
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    pub(crate) fn parent(&self) -> Option<&ParentLink> {
+        self.link.as_ref()
+    }
+
+    /// Records why the scope left `Running` (the first reason wins) and wakes its
+    /// observers.
+    pub(crate) fn settle(&self, reason: CancelReason) {
+        let observers = {
+            let mut observers = self.observers.lock().unwrap_or_else(|e| e.into_inner());
+            if self.settled.set(reason).is_err() {
+                return;
+            }
+            std::mem::take(&mut *observers)
+        };
+        crate::wakers::wake_all(
+            observers
+                .iter()
+                .filter_map(Weak::upgrade)
+                .filter_map(|observer| observer.take_waker()),
+        );
+    }
+
+    /// Why the scope left `Running`, if it has.
+    pub(crate) fn settled_reason(&self) -> Option<CancelReason> {
+        self.settled.get().cloned()
+    }
+
+    /// The reason to report to code observing cancellation from inside the scope: why it
+    /// left `Running`, or a request the driver has not acted on yet.
+    pub(crate) fn observed_reason(&self) -> Option<CancelReason> {
+        self.settled_reason().or_else(|| self.cancel.reason())
+    }
+
+    /// Registers `observer` to be woken when the scope leaves `Running`; false if it has
+    /// already (the caller then reads the reason instead of waiting).
+    pub(crate) fn add_observer(&self, observer: &Arc<Observer>) -> bool {
+        let mut observers = self.observers.lock().unwrap_or_else(|e| e.into_inner());
+        if self.settled.get().is_some() {
+            return false;
+        }
+        if observers.len() >= 16 && observers.len().is_power_of_two() {
+            observers.retain(|o| o.strong_count() > 0);
+        }
+        observers.push(Arc::downgrade(observer));
+        true
     }
 
     #[inline]
@@ -128,10 +226,6 @@ impl Signal {
 
     pub(crate) fn is_cancel_requested(&self) -> bool {
         self.cancel.is_requested()
-    }
-
-    pub(crate) fn cancel_reason(&self) -> Option<CancelReason> {
-        self.cancel.reason()
     }
 
     pub(crate) fn add_remote_handle(&self) {
