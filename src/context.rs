@@ -11,6 +11,9 @@
 //! - values set on a thread before [`run`](crate::run) are visible inside; a nested
 //!   `run` starts from the values of the task that called it; changes inside a `run` do
 //!   not leak out of it.
+//! - a scope awaited outside any duet task (by tokio, `block_on`, any other executor) is
+//!   a root, as a `run` is: it starts from the values on the thread at its first poll,
+//!   and its changes stay inside it, never reaching other futures of that executor.
 //!
 //! # How it works
 //!
@@ -85,6 +88,13 @@ impl Values {
         output
     }
 
+    /// As [`enter`](Self::enter), for the length of a scope's poll: `values` are current
+    /// until the guard drops (also on unwind), and keep the changes made meanwhile.
+    pub(crate) fn enter_borrowed(mut values: std::cell::RefMut<'_, Values>) -> EnteredCell<'_> {
+        values.enter_current();
+        EnteredCell(values)
+    }
+
     #[inline]
     fn enter_current(&mut self) {
         if self.0.is_some() || has_values() {
@@ -99,6 +109,15 @@ impl Values {
         if self.0.is_some() || has_values() {
             swap_current(self);
         }
+    }
+}
+
+/// Values entered until dropped (see [`Values::enter_borrowed`]).
+pub(crate) struct EnteredCell<'a>(std::cell::RefMut<'a, Values>);
+
+impl Drop for EnteredCell<'_> {
+    fn drop(&mut self) {
+        self.0.leave();
     }
 }
 

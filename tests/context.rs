@@ -424,3 +424,56 @@ fn with_lends_the_default_and_any_value_type_may_have_one() {
     assert_eq!(SHARED.get().as_deref(), Some(&7));
     assert_eq!(format!("{CONFIG:?}"), r#"ContextVar { name: "config" }"#);
 }
+
+/// A scope awaited by a foreign executor (no `duet::run` on the thread, no enclosing
+/// scope) is a root of its own: its body's changes stay inside it, as a nested `run`'s
+/// do, and never leak into other futures that executor polls on the same thread.
+#[test]
+fn a_scope_polled_by_a_foreign_executor_keeps_its_values_to_itself() {
+    static USER: ContextVar<&'static str> = ContextVar::new("user");
+    USER.set("before"); // set on the thread before the executor runs
+    let seen_by_neighbour = RefCell::new(Vec::new());
+    let (inside, in_task) = futures::executor::block_on(async {
+        let handler = async {
+            duet::scope(async |s| {
+                let before = USER.get();
+                USER.set("alice");
+                let task = s.spawn(async {
+                    duet::yield_now().await;
+                    Ok::<_, Infallible>(USER.get())
+                });
+                duet::yield_now().await; // the neighbour is polled in between
+                Ok((before, task.await.unwrap()))
+            })
+            .await
+            .unwrap()
+        };
+        let neighbour = async {
+            for _ in 0..4 {
+                seen_by_neighbour.borrow_mut().push(USER.get());
+                duet::yield_now().await;
+            }
+        };
+        let ((before, in_task), ()) = futures::join!(handler, neighbour);
+        assert_eq!(
+            USER.get(),
+            Some("before"),
+            "the body's change leaked out of the scope"
+        );
+        (before, in_task)
+    });
+    assert_eq!(
+        inside,
+        Some("before"),
+        "values set before the scope are visible inside"
+    );
+    assert_eq!(in_task, Some("alice"), "tasks inherit the body's values");
+    assert!(
+        seen_by_neighbour
+            .borrow()
+            .iter()
+            .all(|v| *v == Some("before")),
+        "another future on the executor's thread saw the scope's values: {:?}",
+        seen_by_neighbour.borrow()
+    );
+}

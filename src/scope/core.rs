@@ -19,7 +19,7 @@
 //! scope's [`Signal`], which is thread-safe, so that the tree can link scopes polled on
 //! different threads (see `signal`).
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, RefCell, RefMut};
 use std::panic::Location;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -31,6 +31,7 @@ use super::signal::{ParentLink, Signal};
 use super::table::{HeldBy, TaskTable};
 use super::waits::Waits;
 use super::waker::WakerSlot;
+use crate::context::{EnteredCell, Values};
 use crate::runtime::current_loop;
 use crate::{CancelReason, TaskRef};
 
@@ -126,6 +127,11 @@ pub(crate) struct ScopeCore {
     pub(crate) join_records_stale: Cell<bool>,
     /// The loop that polls the scope is simulated (`sim`): its rounds follow the seed.
     pub(crate) simulated: Cell<bool>,
+    /// The task-local values of a *detached root*: a scope polled with no `run` loop on
+    /// the thread and no enclosing scope (a tokio task, `block_on`). It is a root of its
+    /// own, so its body must not write the values of whatever else the executor polls on
+    /// that thread; `None` until its first detached poll (see `enter_root_values`).
+    root_values: RefCell<Option<Values>>,
     /// The scope's span, under the span current when it was opened (see `trace`).
     #[cfg(feature = "tracing")]
     span: tracing::Span,
@@ -161,6 +167,7 @@ impl ScopeCore {
             stuck_reported: Cell::new(0),
             join_records_stale: Cell::new(false),
             simulated: Cell::new(simulated),
+            root_values: RefCell::new(None),
             #[cfg(feature = "tracing")]
             span: super::trace::scope_span(id, location),
         }
@@ -200,6 +207,27 @@ impl ScopeCore {
         if self.interruptible == Interruptible::AtTheRoot {
             crate::runtime::adopt_if_root_scope(&self.signal);
         }
+    }
+
+    /// Called as the driver starts a poll, after `follow_polling_loop`: a detached root
+    /// (no loop, no parent) runs its poll in its own task-local values, snapshotted from
+    /// its poller's at its first detached poll (values set before it are visible inside),
+    /// as `run` does for its root. Anything else runs in its poller's values: a scope
+    /// body is part of the task that opened it.
+    #[inline]
+    pub(crate) fn enter_root_values(&self) -> Option<EnteredCell<'_>> {
+        if self.loop_id.get() != 0 || self.parent().is_some() {
+            return None;
+        }
+        Some(self.enter_root_values_slow())
+    }
+
+    #[cold]
+    fn enter_root_values_slow(&self) -> EnteredCell<'_> {
+        let values = RefMut::map(self.root_values.borrow_mut(), |values| {
+            values.get_or_insert_with(Values::snapshot)
+        });
+        Values::enter_borrowed(values)
     }
 
     pub(crate) fn location(&self) -> &'static Location<'static> {

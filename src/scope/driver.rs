@@ -257,6 +257,7 @@ where
             "duet: a scope future was polled after it completed"
         );
         core.follow_polling_loop();
+        let _values = core.enter_root_values();
         let _current = current::enter_scope(core);
 
         core.polling.set(true);

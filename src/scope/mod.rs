@@ -40,7 +40,6 @@ mod waker;
 
 pub use cancel_handle::CancelHandle;
 pub(crate) use core::{BODY, ScopeCore};
-pub(crate) use signal::Observer;
 pub(crate) use driver::ROUND_BUDGET;
 pub use dump::dump;
 pub use handle::Scope;
@@ -48,6 +47,7 @@ pub use join::JoinHandle;
 pub use observe::{cancel_reason, cancelled, is_cancelled};
 pub use output::{BodyOutput, TaskOutput, infallible};
 pub use shield::{Shield, shield};
+pub(crate) use signal::Observer;
 pub(crate) use signal::Signal;
 pub use supervise::{Supervised, supervise, supervise_with};
 pub(crate) use table::HeldBy;
