@@ -132,6 +132,9 @@ pub(crate) struct ScopeCore {
     /// own, so its body must not write the values of whatever else the executor polls on
     /// that thread; `None` until its first detached poll (see `enter_root_values`).
     root_values: RefCell<Option<Values>>,
+    /// A spare reference to `signal`, moved into the current-scope cursor for the length
+    /// of each driver poll (see `current::enter_scope`); `None` during that poll.
+    pub(crate) cursor: Cell<Option<Arc<Signal>>>,
     /// The scope's span, under the span current when it was opened (see `trace`).
     #[cfg(feature = "tracing")]
     span: tracing::Span,
@@ -153,6 +156,7 @@ impl ScopeCore {
             id,
             location,
             body_waker: WakerSlot::new(signal.clone(), BODY),
+            cursor: Cell::new(Some(signal.clone())),
             signal,
             phase: Cell::new(Phase::Running),
             polling: Cell::new(false),

@@ -14,7 +14,6 @@
 use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 
-use super::core::ScopeCore;
 use super::signal::{Observer, ParentLink, Signal};
 use crate::CancelReason;
 
@@ -32,16 +31,21 @@ thread_local! {
 }
 
 /// Restores the previous position when dropped.
-pub(crate) struct Restore {
+pub(crate) struct Restore<'a> {
     scope: Option<Arc<Signal>>,
+    /// Where the entered scope's signal goes back to (see `enter_scope`).
+    give_back: Option<&'a Cell<Option<Arc<Signal>>>>,
     in_shield: bool,
     dropping: Option<CancelReason>,
     dropping_for_cancel_tasks: bool,
 }
 
-impl Drop for Restore {
+impl Drop for Restore<'_> {
     fn drop(&mut self) {
-        SCOPE.with(|s| *s.borrow_mut() = self.scope.take());
+        let entered = SCOPE.with(|s| s.replace(self.scope.take()));
+        if let Some(cursor) = self.give_back.take() {
+            cursor.set(entered);
+        }
         IN_SHIELD.with(|s| s.set(self.in_shield));
         if self.dropping.is_some() {
             DROPPING.with(|d| d.set(self.dropping.take()));
@@ -53,24 +57,37 @@ impl Drop for Restore {
 /// Makes `scope` current, outside any shield and any drop: code polled by a scope (or
 /// by a new root) observes that scope's cancellation, even when the poll happens inside
 /// the destructor of a task being dropped.
-fn replace(scope: Option<Arc<Signal>>, in_shield: bool) -> Restore {
+fn replace<'a>(
+    scope: Option<Arc<Signal>>,
+    give_back: Option<&'a Cell<Option<Arc<Signal>>>>,
+) -> Restore<'a> {
     Restore {
         scope: SCOPE.with(|s| s.replace(scope)),
-        in_shield: IN_SHIELD.with(|s| s.replace(in_shield)),
+        give_back,
+        in_shield: IN_SHIELD.with(|s| s.replace(false)),
         dropping: DROPPING.with(Cell::take),
         dropping_for_cancel_tasks: DROPPING_FOR_CANCEL_TASKS.with(|d| d.replace(false)),
     }
 }
 
-/// Makes `core` the current scope until the guard drops. (Which of its tasks runs is
-/// in the poll frame, set by the driver for each poll: see `runtime::frame`.)
-pub(crate) fn enter_scope(core: &ScopeCore) -> Restore {
-    replace(Some(core.signal.clone()), false)
+/// Makes the scope whose signal is in `cursor` (`ScopeCore::cursor`) current until the
+/// guard drops, moving the signal into the thread-local and back out: the scope keeps a
+/// spare reference there, so entering costs no reference-count traffic (an atomic
+/// increment and decrement per scope poll otherwise). `cursor` holds the signal again
+/// once the guard drops, also on unwind. (Which of its tasks runs is in the poll frame,
+/// set by the driver for each poll: see `runtime::frame`.)
+pub(crate) fn enter_scope(cursor: &Cell<Option<Arc<Signal>>>) -> Restore<'_> {
+    let signal = cursor.take();
+    debug_assert!(
+        signal.is_some(),
+        "a scope's cursor is entered once at a time"
+    );
+    replace(signal, Some(cursor))
 }
 
 /// Starts a new root (a `run` loop): no current scope until the guard drops.
-pub(crate) fn enter_root() -> Restore {
-    replace(None, false)
+pub(crate) fn enter_root() -> Restore<'static> {
+    replace(None, None)
 }
 
 /// Runs `f` shielded from the current scope's cancellation.

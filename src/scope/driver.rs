@@ -258,7 +258,7 @@ where
         );
         core.follow_polling_loop();
         let _values = core.enter_root_values();
-        let _current = current::enter_scope(core);
+        let _current = current::enter_scope(&core.cursor);
 
         core.polling.set(true);
         // A simulated loop's seed orders the rounds (see `sim`); one predicted branch per
