@@ -41,7 +41,7 @@
 //! # Scopes
 //!
 //! [`scope()`] opens a nursery inside async code and [`run_scope`] opens one at the root
-//! (`run(scope(body))`). The body receives a [`&Scope`](Scope) and returns
+//! (`run(scope(body))`). The body receives the scope's [`Scope`] handle and returns
 //! `Result<T, E>`; the scope returns `Result<T, ScopeError<E>>` once the body *and every
 //! task spawned into it* have finished. `E`, the scope's error type, is inferred from the
 //! `Result`s the tasks and the body return. A scope that cannot fail has a body that
@@ -94,8 +94,8 @@
 //! assert_eq!(total.unwrap(), 18);
 //! ```
 //!
-//! A task cannot capture the `&Scope` its body received (it is a borrow of the body's
-//! own frame: the compiler says "borrowed data escapes outside of closure", E0521); a
+//! The body owns its handle, and `s.spawn(..)` borrows it, so a task cannot take `s`
+//! itself (the compiler says "cannot move out of `s` because it is borrowed", E0505); a
 //! task that spawns siblings takes a [clone](Scope#lifetimes) of the handle,
 //! `let s2 = s.clone();`, and moves that in.
 //!
@@ -195,7 +195,7 @@
 //!
 //! // Search four shards; stop at the first hit and keep it.
 //! let hit = duet::run_with(duet::Config::new().virtual_clock(), duet::scope(duet::infallible(async |s| {
-//!     let mut set = duet::TaskSet::new(s);
+//!     let mut set = duet::TaskSet::new(&s);
 //!     for shard in [40u64, 10, 30, 20] {
 //!         set.spawn(async move {
 //!             duet::sleep(Duration::from_millis(shard)).await;
@@ -640,9 +640,9 @@ pub use pmap::{
 pub use race::{first_ok, race};
 pub use runtime::{Config, run, run_scope, run_with};
 pub use scope::{
-    BodyOutput, CancelHandle, ErrorPolicy, JoinHandle, Scope, ScopeOptions, Shield, Supervised,
-    TaskOutput, TaskSet, cancel_reason, cancelled, deadline_scope, dump, infallible, is_cancelled,
-    scope, scope_with, shield, supervise, supervise_with, timeout_scope,
+    BodyOutput, CancelHandle, ErrorPolicy, Infallibly, JoinHandle, Scope, ScopeOptions, Shield,
+    Supervised, TaskOutput, TaskSet, cancel_reason, cancelled, deadline_scope, dump, infallible,
+    is_cancelled, scope, scope_with, shield, supervise, supervise_with, timeout_scope,
 };
 pub use time::{
     Advance, ClockHold, Elapsed, Sleep, Timeout, advance, deadline, hold_clock, now, sleep,

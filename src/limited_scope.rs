@@ -53,7 +53,7 @@ use crate::{AnyIterable, JoinHandle, Limiter, PmapStream, Scope, TaskOutput, Try
 ///     word.len()
 /// };
 /// let lengths = duet::run_scope(duet::infallible(async |s| {
-///     let limited = duet::LimitedScope::new(s, duet::Limiter::new(2));
+///     let limited = duet::LimitedScope::new(&s, duet::Limiter::new(2));
 ///     let work = &work;
 ///     let background = limited.spawn(async move { Ok(work("spawned").await) });
 ///     let lengths = limited.pmap_async(["a", "bb", "ccc"], work).await;
@@ -77,7 +77,7 @@ impl<'env, E: 'env> LimitedScope<'env, E> {
     /// ```
     /// let limiter = duet::Limiter::new(4);
     /// duet::run_scope(async |s| {
-    ///     let limited = duet::LimitedScope::new(s, limiter.clone());
+    ///     let limited = duet::LimitedScope::new(&s, limiter.clone());
     ///     assert_eq!(limited.limiter().capacity(), Some(4));
     /// })
     /// .unwrap();
@@ -95,7 +95,7 @@ impl<'env, E: 'env> LimitedScope<'env, E> {
     ///
     /// ```
     /// duet::run_scope(async |s| {
-    ///     let limited = duet::LimitedScope::new(s, duet::Limiter::new(1));
+    ///     let limited = duet::LimitedScope::new(&s, duet::Limiter::new(1));
     ///     limited.scope().spawn(async {}); // not limited
     /// })
     /// .unwrap();
@@ -110,7 +110,7 @@ impl<'env, E: 'env> LimitedScope<'env, E> {
     ///
     /// ```
     /// duet::run_scope(async |s| {
-    ///     let limited = duet::LimitedScope::new(s, duet::Limiter::new(1));
+    ///     let limited = duet::LimitedScope::new(&s, duet::Limiter::new(1));
     ///     limited.limiter().set_capacity(Some(4)); // affects work already queued too
     ///     assert_eq!(limited.limiter().capacity(), Some(4));
     /// })
@@ -137,7 +137,7 @@ impl<'env, E: 'env> LimitedScope<'env, E> {
     ///
     /// let order = RefCell::new(Vec::new());
     /// duet::run_scope(async |s| {
-    ///     let limited = duet::LimitedScope::new(s, duet::Limiter::new(1));
+    ///     let limited = duet::LimitedScope::new(&s, duet::Limiter::new(1));
     ///     for i in 0..3 {
     ///         let order = &order;
     ///         limited.spawn(async move {
@@ -185,7 +185,7 @@ impl<'env, E: 'env> LimitedScope<'env, E> {
     /// use futures::StreamExt;
     ///
     /// let firsts = duet::run_scope(duet::infallible(async |s| {
-    ///     let limited = duet::LimitedScope::new(s, duet::Limiter::new(3));
+    ///     let limited = duet::LimitedScope::new(&s, duet::Limiter::new(3));
     ///     let results = limited.pmap_stream(0.., async |x| x * x);
     ///     results.take(4).collect::<Vec<_>>().await
     /// }));
@@ -222,7 +222,7 @@ impl<'env, E: 'env> LimitedScope<'env, E> {
     /// use futures::TryStreamExt;
     ///
     /// let r = duet::run_scope(async |s| {
-    ///     let limited = duet::LimitedScope::new(s, duet::Limiter::new(2));
+    ///     let limited = duet::LimitedScope::new(&s, duet::Limiter::new(2));
     ///     let parsed: Vec<u8> = limited
     ///         .try_pmap_stream(["7", "8"], async |s| s.parse::<u8>())
     ///         .try_collect()
@@ -259,7 +259,7 @@ impl<'env, E: 'env> LimitedScope<'env, E> {
     ///
     /// ```
     /// let doubled = duet::run_scope(duet::infallible(async |s| {
-    ///     let limited = duet::LimitedScope::new(s, duet::Limiter::new(2));
+    ///     let limited = duet::LimitedScope::new(&s, duet::Limiter::new(2));
     ///     let doubled = limited.pmap_async(vec![1, 2, 3], async |x| x * 2).await;
     ///     doubled
     /// }));
@@ -291,7 +291,7 @@ impl<'env, E: 'env> LimitedScope<'env, E> {
     ///
     /// ```
     /// let r = duet::run_scope(duet::infallible(async |s| {
-    ///     let limited = duet::LimitedScope::new(s, duet::Limiter::new(2));
+    ///     let limited = duet::LimitedScope::new(&s, duet::Limiter::new(2));
     ///     let parsed = limited.try_pmap_async(["1", "x"], async |s| s.parse::<u8>()).await;
     ///     parsed.is_err()
     /// }));

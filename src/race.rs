@@ -49,7 +49,7 @@ where
     let location = std::panic::Location::caller();
     async move {
         let outcome = internal_scope(async |s| {
-            let mut set = TaskSet::new(s);
+            let mut set = TaskSet::new(&s);
             for future in futures {
                 set.spawn(async move { Ok(future.await) });
             }
@@ -112,7 +112,7 @@ where
 {
     {
         let outcome = internal_scope(async |s| {
-            let mut set = TaskSet::new(s);
+            let mut set = TaskSet::new(&s);
             let mut count = 0;
             for (index, future) in futures.into_iter().enumerate() {
                 set.spawn(async move { Ok((index, future.await)) });

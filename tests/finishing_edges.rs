@@ -86,7 +86,7 @@ fn task_set_awaited_from_a_nested_run_panics_like_a_join_handle_instead_of_hangi
     let _w = watchdog("nested run task set", Duration::from_secs(20));
     let msg = panic_message(|| {
         let _ = duet::run_scope(async |s| {
-            let mut set = TaskSet::new(s);
+            let mut set = TaskSet::new(&s);
             set.spawn(async {
                 duet::sleep(ms(10)).await;
                 Ok(1)
@@ -103,7 +103,8 @@ fn task_set_awaited_from_a_nested_run_panics_like_a_join_handle_instead_of_hangi
 /// used to leave a slot number on the queue, and the next join_next hit an `expect`).
 #[test]
 fn a_spawn_refused_by_a_finished_scope_leaves_the_set_consistent() {
-    let mut set = duet::run_scope(async |s| Ok::<_, Infallible>(TaskSet::<(), _>::new(s))).unwrap();
+    let mut set =
+        duet::run_scope(async |s| Ok::<_, Infallible>(TaskSet::<(), _>::new(&s))).unwrap();
     let msg = panic_message(|| set.spawn(async {}));
     assert!(msg.contains("already finished"), "{msg}");
     assert_eq!(set.len(), 0);
@@ -125,7 +126,7 @@ fn a_spawn_refused_by_a_finished_scope_leaves_the_set_consistent() {
 fn control_a_set_whose_only_member_never_ends_is_a_deadlock() {
     let msg = panics_within(Duration::from_secs(10), || {
         let _ = duet::run_scope(async |s| {
-            let mut set = TaskSet::<(), _>::new(s);
+            let mut set = TaskSet::<(), _>::new(&s);
             set.spawn(pending::<()>());
             set.join_next().await;
             Ok::<_, Infallible>(())
@@ -144,7 +145,7 @@ fn control_a_set_whose_only_member_never_ends_is_a_deadlock() {
 fn a_deadlock_is_reported_after_a_join_next_was_dropped() {
     let msg = panics_within(Duration::from_secs(5), || {
         let _ = duet::run_scope(async |s| {
-            let mut set = TaskSet::<(), _>::new(s);
+            let mut set = TaskSet::<(), _>::new(&s);
             set.spawn(pending::<()>());
             {
                 let mut next = pin!(set.join_next());
@@ -249,7 +250,7 @@ fn held_cancel_tasks_from_a_member_inside_a_shield_finishes_the_shield_first() {
         virtual_clock(),
         duet::scope(async |s| {
             let cleaned = &cleaned;
-            let mut set = TaskSet::new(s);
+            let mut set = TaskSet::new(&s);
             set.spawn(duet::sleep(ms(1_000)));
             let s2 = s.clone();
             set.spawn(async move {
@@ -282,7 +283,7 @@ fn held_cancel_tasks_from_a_member_inside_a_shield_finishes_the_shield_first() {
 #[test]
 fn held_cancel_all_then_spawn_runs_the_new_member() {
     let r = duet::run_scope(async |s| {
-        let mut set = TaskSet::new(s);
+        let mut set = TaskSet::new(&s);
         set.spawn(async {
             pending::<()>().await;
             Ok(0)
@@ -310,7 +311,7 @@ fn held_unordered_pmap_holds_at_most_window_results_with_window_below_limit() {
         duet::scope(async |s| {
             let (held, max) = (&held, &max);
             let limit = duet::PmapLimit::new(Some(10)).window(4);
-            let mut results = duet::pmap_stream_unordered(s, 0..40u64, limit, async |i| {
+            let mut results = duet::pmap_stream_unordered(&s, 0..40u64, limit, async |i| {
                 held.set(held.get() + 1);
                 max.set(max.get().max(held.get()));
                 duet::sleep(ms(1 + (i * 7) % 13)).await;
@@ -344,7 +345,7 @@ fn held_unordered_pmap_over_an_input_that_ends_late_ends_then() {
                 duet::sleep(ms(500)).await;
                 drop(tx);
             });
-            let results = duet::pmap_stream_unordered(s, rx, None, async |i| {
+            let results = duet::pmap_stream_unordered(&s, rx, None, async |i| {
                 duet::sleep(ms(10 * (3 - i))).await;
                 i
             });
@@ -363,7 +364,7 @@ fn held_unordered_try_pmap_error_racing_completions() {
         virtual_clock(),
         duet::scope(async |s| {
             let results =
-                duet::try_pmap_stream_unordered(s, [5u64, 10, 10, 10, 30], None, async |ms_| {
+                duet::try_pmap_stream_unordered(&s, [5u64, 10, 10, 10, 30], None, async |ms_| {
                     duet::sleep(ms(ms_)).await;
                     if ms_ == 10 { Err(ms_) } else { Ok(ms_) }
                 });
@@ -380,7 +381,7 @@ fn held_supervise_with_timeout_and_grace_keeps_what_the_body_returns_on_cancella
         duet::supervise_with(
             duet::ScopeOptions::new().timeout(ms(100)).grace(ms(50)),
             async |s| {
-                let mut set = TaskSet::new(s);
+                let mut set = TaskSet::new(&s);
                 for i in [10u64, 50, 1_000] {
                     set.spawn(async move {
                         duet::sleep(ms(i)).await;
@@ -461,7 +462,7 @@ fn held_task_set_polled_through_futures_unordered_still_delivers() {
     let r = duet::run_with(
         virtual_clock(),
         duet::scope(async |s| {
-            let mut set = TaskSet::new(s);
+            let mut set = TaskSet::new(&s);
             for i in [30u64, 10, 20] {
                 set.spawn(async move {
                     duet::sleep(ms(i)).await;
@@ -490,7 +491,7 @@ fn held_members_waiting_on_a_limiter_slot_held_by_a_thread_are_not_a_deadlock() 
     });
     let r = duet::run_scope(async |s| {
         let limiter = &limiter;
-        let mut set = TaskSet::new(s);
+        let mut set = TaskSet::new(&s);
         for i in 0..3 {
             set.spawn(async move {
                 drop(limiter.acquire().await);
@@ -562,7 +563,7 @@ fn a_pmap_stream_cut_by_cancel_tasks_panics_with_a_message_that_names_the_cause(
     use futures::StreamExt;
     let msg = panic_message(|| {
         let r = duet::run_scope(async |s| {
-            let mut results = duet::pmap_stream_unordered(s, 0..10u32, Some(2), async |i| {
+            let mut results = duet::pmap_stream_unordered(&s, 0..10u32, Some(2), async |i| {
                 duet::yield_now().await;
                 i
             });

@@ -126,9 +126,9 @@ fn shrinking_below_the_held_count_blocks_acquirers_until_enough_are_released() {
     let limiter = Limiter::new(3);
     let log = RefCell::new(Vec::<String>::new());
     duet::run_scope(async |s| {
-        let mut holders = Holders::spawn(s, &limiter, &log, 3);
+        let mut holders = Holders::spawn(&s, &limiter, &log, 3);
         until(|| limiter.held() == 3).await;
-        let waiters = spawn_waiters(s, &limiter, &log, 3);
+        let waiters = spawn_waiters(&s, &limiter, &log, 3);
         until(|| limiter.waiting() == 3).await;
 
         log.borrow_mut().push("shrink".into());
@@ -163,9 +163,9 @@ fn growing_wakes_as_many_waiters_as_the_new_capacity_allows() {
     let limiter = Limiter::new(1);
     let log = RefCell::new(Vec::<String>::new());
     duet::run_scope(async |s| {
-        let mut holders = Holders::spawn(s, &limiter, &log, 1);
+        let mut holders = Holders::spawn(&s, &limiter, &log, 1);
         until(|| limiter.held() == 1).await;
-        let waiters = spawn_waiters(s, &limiter, &log, 4);
+        let waiters = spawn_waiters(&s, &limiter, &log, 4);
         until(|| limiter.waiting() == 4).await;
         log.borrow_mut().push("grow".into());
         limiter.set_capacity(Some(3)); // no release: the growth alone admits W0 and W1
@@ -242,7 +242,7 @@ fn a_waiter_cancelled_after_it_was_granted_a_slot_passes_the_slot_on() {
     let log = RefCell::new(Vec::<String>::new());
     duet::run_scope(async |s| {
         let slot = limiter.acquire().await;
-        let waiters = spawn_waiters(s, &limiter, &log, 2);
+        let waiters = spawn_waiters(&s, &limiter, &log, 2);
         until(|| limiter.waiting() == 2).await;
         drop(slot); // handed to W0, which has not run since
         assert_eq!((limiter.held(), limiter.waiting()), (1, 1));

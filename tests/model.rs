@@ -863,7 +863,7 @@ fn run_scope_program<'t>(
             options = options.clone().timeout(Duration::from_millis(ms));
             duet::now() + Duration::from_millis(ms)
         });
-        let result = duet::scope_with(options, async |s: &Scope<'t, u32>| {
+        let result = duet::scope_with(options, async |s: Scope<'t, u32>| {
             let env = Env {
                 scope: s.clone(),
                 scope_id,

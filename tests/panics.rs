@@ -38,7 +38,7 @@ fn panic_in_the_body_cancels_children() {
     let msg = panic_message(|| {
         // A body that never returns takes its error type from its tasks; `&Scope<'_>`
         // (default error type: Infallible) says there is none.
-        let _ = duet::run_scope(async |s: &duet::Scope<'_>| {
+        let _ = duet::run_scope(async |s: duet::Scope<'_>| {
             s.spawn(probe.track(pending::<()>()));
             duet::yield_now().await;
             panic!("body exploded");
@@ -204,7 +204,7 @@ fn after_a_child_or_body_panic_the_loop_is_consistent() {
     });
     assert_the_loop_works();
     let _ = panic_message(|| {
-        let _ = duet::run_scope(async |s: &duet::Scope<'_>| {
+        let _ = duet::run_scope(async |s: duet::Scope<'_>| {
             s.spawn(pending::<()>());
             duet::yield_now().await;
             panic!("body")

@@ -92,7 +92,7 @@ fn an_unlimited_pmap_over_a_long_input_lets_the_rest_of_the_tree_run() {
     let seen_by_sibling = Cell::new(None);
     let out = duet::run_scope(async |s| {
         let items = (0..10_000).inspect(|_| pulled.set(pulled.get() + 1));
-        let results = duet::pmap_stream(s, items, None, async |x| x);
+        let results = duet::pmap_stream(&s, items, None, async |x| x);
         let (pulled, seen_by_sibling) = (&pulled, &seen_by_sibling);
         s.spawn(async move { seen_by_sibling.set(Some(pulled.get())) });
         Ok::<_, Infallible>(results.collect::<Vec<_>>().await)
@@ -127,9 +127,9 @@ fn input_is_pulled_only_when_a_call_can_start() {
         let limits = PmapLimit::new(Some(4)).window(100);
         let sum = duet::run_scope(async |s| {
             let results = if from_stream {
-                duet::pmap_stream(s, futures::stream::iter(0..).map(count), limits, call)
+                duet::pmap_stream(&s, futures::stream::iter(0..).map(count), limits, call)
             } else {
-                duet::pmap_stream(s, (0..).map(count), limits, call)
+                duet::pmap_stream(&s, (0..).map(count), limits, call)
             };
             let mut results = results.take(10);
             let finished = Cell::new(false);
@@ -168,7 +168,7 @@ fn a_consumer_that_stops_early_leaves_the_rest_of_the_input_unpulled() {
     let probe = Probe::new();
     let firsts = duet::run_scope(async |s| {
         let items = (0..).inspect(|_| pulled.set(pulled.get() + 1));
-        let results = duet::pmap_stream(s, items, Some(2), async |x: u64| {
+        let results = duet::pmap_stream(&s, items, Some(2), async |x: u64| {
             probe.track(duet::yield_now()).await;
             x
         });
@@ -196,7 +196,7 @@ fn a_slow_first_item_holds_back_at_most_a_window_of_results() {
         let gate_rx = RefCell::new(Some(gate_rx));
         let most_buffered = Cell::new(0);
         let results = duet::run_scope(async |s| {
-            let mut results = duet::pmap_stream(s, 0..200usize, limit, async |x| {
+            let mut results = duet::pmap_stream(&s, 0..200usize, limit, async |x| {
                 started.set(started.get() + 1);
                 if x == 0 {
                     let rx = gate_rx.borrow_mut().take().unwrap();
@@ -238,7 +238,7 @@ fn a_slow_first_item_holds_back_at_most_a_window_of_results() {
 fn calls_are_driven_by_the_scope_while_the_consumer_awaits_something_else() {
     let finished = Cell::new(0);
     let out = duet::run_scope(async |s| {
-        let results = duet::pmap_stream(s, 0..10, PmapLimit::new(Some(2)).window(10), async |x| {
+        let results = duet::pmap_stream(&s, 0..10, PmapLimit::new(Some(2)).window(10), async |x| {
             duet::yield_now().await;
             finished.set(finished.get() + 1);
             x
@@ -291,7 +291,7 @@ fn the_first_error_cancels_the_running_calls_and_is_returned() {
 fn a_failed_stream_yields_the_results_before_the_gap_then_the_error_then_ends() {
     let probe = Probe::new();
     let out = duet::run_scope(async |s| {
-        let results = duet::try_pmap_stream(s, 0..6, None, async |x| {
+        let results = duet::try_pmap_stream(&s, 0..6, None, async |x| {
             probe
                 .track(async move {
                     match x {
@@ -320,7 +320,7 @@ fn an_error_reaches_the_consumer_not_the_scope() {
     let out = duet::run_scope(async |s| {
         let first =
             duet::try_pmap_stream(
-                s,
+                &s,
                 [1, 2],
                 Some(1),
                 async |x| {
@@ -340,7 +340,7 @@ fn an_error_reaches_the_consumer_not_the_scope() {
 fn dropping_the_stream_cancels_the_calls_still_running() {
     let probe = Probe::new();
     duet::run_scope(async |s| {
-        let mut results = duet::pmap_stream(s, 0..100, Some(5), async |x: i32| {
+        let mut results = duet::pmap_stream(&s, 0..100, Some(5), async |x: i32| {
             probe.track(yields(x as usize)).await;
             x
         });
@@ -393,7 +393,7 @@ fn items_come_from_iterators_and_streams() {
     // A stream whose items arrive while the pmap runs.
     let (tx, rx) = mpsc::unbounded::<i32>();
     let out = duet::run_scope(async |s| {
-        let results = duet::pmap_stream(s, rx, Some(2), async |x| x + 1);
+        let results = duet::pmap_stream(&s, rx, Some(2), async |x| x + 1);
         s.spawn(async move {
             for i in 0..5 {
                 tx.unbounded_send(i).unwrap();
@@ -464,7 +464,7 @@ fn a_zero_limit_or_window_is_rejected_with_a_message() {
     assert_eq!(
         panic_message(|| {
             let _ =
-                duet::run_scope(async |s| drop(duet::pmap_stream(s, 0..3, Some(0), async |x| x)));
+                duet::run_scope(async |s| drop(duet::pmap_stream(&s, 0..3, Some(0), async |x| x)));
         }),
         msg("pmap_stream")
     );
@@ -484,7 +484,7 @@ fn a_pmap_stream_polled_after_its_scope_cancelled_the_calls_panics_with_advice()
         static ESCAPED: RefCell<Option<duet::PmapStream<'static, u32>>> =
             const { RefCell::new(None) };
     }
-    let r = duet::run_scope(async |s: &duet::Scope<'static, Infallible>| {
+    let r = duet::run_scope(async |s: duet::Scope<'static, Infallible>| {
         let leaked: &'static duet::Scope<'static, Infallible> = Box::leak(Box::new(s.clone()));
         let results = duet::pmap_stream(leaked, 0..10u32, Some(2), async |x| {
             futures::future::pending::<()>().await;
@@ -513,7 +513,7 @@ fn limited_scope_spawns_wait_for_slots_in_fifo_order() {
     let limiter = Limiter::new(2);
     let in_flight = InFlight::default();
     duet::run_scope(async |s| {
-        let limited = LimitedScope::new(s, limiter.clone());
+        let limited = LimitedScope::new(&s, limiter.clone());
         for i in 0..6 {
             let (log, in_flight) = (&log, &in_flight);
             limited.spawn(async move {
@@ -541,7 +541,7 @@ fn limited_scope_pmaps_and_tasks_share_the_limiter() {
         x
     };
     let out = duet::run_scope(async |s| {
-        let limited = LimitedScope::new(s, limiter.clone());
+        let limited = LimitedScope::new(&s, limiter.clone());
         let work = &work;
         let background: Vec<_> = (100..110)
             .map(|x| limited.spawn(async move { Ok(work(x).await) }))
@@ -569,7 +569,7 @@ fn limited_scope_follows_capacity_changes_and_leaks_no_slot_on_cancel() {
     let tasks_in_flight = Cell::new(0);
     let probe = Probe::new();
     let r = duet::run_scope(async |s| {
-        let limited = LimitedScope::new(s, limiter.clone());
+        let limited = LimitedScope::new(&s, limiter.clone());
         let (in_flight, tasks_in_flight, probe) = (&in_flight, &tasks_in_flight, &probe);
         // The pmap's window is 24 (the default for its capacity at start, 1), so it
         // wants more slots than the limiter will ever have.
@@ -616,7 +616,7 @@ fn limited_scope_pulls_no_input_while_the_shared_limiter_is_full() {
     let limiter = Limiter::new(1);
     let pulled = Cell::new(0);
     let out = duet::run_scope(async |s| {
-        let limited = LimitedScope::new(s, limiter.clone());
+        let limited = LimitedScope::new(&s, limiter.clone());
         let held = limiter.acquire().await;
         let items = (0..3).inspect(|_| pulled.set(pulled.get() + 1));
         let results = limited.pmap_stream(items, async |x| x * 2);
@@ -633,7 +633,7 @@ fn limited_scope_pulls_no_input_while_the_shared_limiter_is_full() {
 fn limited_scope_try_pmap_returns_the_first_error() {
     let limiter = Limiter::new(2);
     let out = duet::run_scope(async |s| {
-        let limited = LimitedScope::new(s, limiter.clone());
+        let limited = LimitedScope::new(&s, limiter.clone());
         let r = limited
             .try_pmap_async(["1", "2", "x", "4"], async |t| {
                 t.parse::<u8>().map_err(|_| t)
@@ -661,7 +661,7 @@ fn unordered_results_come_as_calls_finish_and_a_slow_call_holds_nothing_back() {
             // every later one back; in completion order the other slot keeps working.
             let limit = duet::PmapLimit::new(Some(2)).window(2);
             let delays = [1_000u64, 10, 10, 10, 10];
-            let results = duet::pmap_stream_unordered(s, delays, limit, async |ms| {
+            let results = duet::pmap_stream_unordered(&s, delays, limit, async |ms| {
                 duet::sleep(Duration::from_millis(ms)).await;
                 ms
             });
@@ -684,7 +684,7 @@ fn unordered_pmap_respects_its_limit_and_its_window_bounds_untaken_results() {
         duet::scope(async |s| {
             let (running, peak, started) = (&running, &peak, &started);
             let limit = duet::PmapLimit::new(Some(3)).window(5);
-            let mut results = duet::pmap_stream_unordered(s, 0..100u64, limit, async move |i| {
+            let mut results = duet::pmap_stream_unordered(&s, 0..100u64, limit, async move |i| {
                 started.set(started.get() + 1);
                 running.set(running.get() + 1);
                 peak.set(peak.get().max(running.get()));
@@ -716,7 +716,7 @@ fn unordered_try_pmap_yields_what_finished_then_the_error_and_cancels_the_rest()
         duet::scope(async |s| {
             let probe = &probe;
             let mut results =
-                duet::try_pmap_stream_unordered(s, [50u64, 10, 20, 1_000], None, async |ms| {
+                duet::try_pmap_stream_unordered(&s, [50u64, 10, 20, 1_000], None, async |ms| {
                     probe
                         .track(async move {
                             duet::sleep(Duration::from_millis(ms)).await;
@@ -746,7 +746,7 @@ fn dropping_an_unordered_stream_cancels_the_running_calls() {
         duet::Config::new().virtual_clock(),
         duet::scope(async |s| {
             let probe = &probe;
-            let mut results = duet::pmap_stream_unordered(s, 1..=10u64, Some(4), async |i| {
+            let mut results = duet::pmap_stream_unordered(&s, 1..=10u64, Some(4), async |i| {
                 probe
                     .track(duet::sleep(Duration::from_millis(i * 10)))
                     .await;

@@ -230,7 +230,7 @@ async fn kitchen_sink() -> Vec<String> {
             .await;
             note(log, format!("grace {}", r.unwrap_err().is_cancelled()));
         });
-        let mut set = TaskSet::new(s);
+        let mut set = TaskSet::new(&s);
         for i in 0..3u32 {
             set.spawn(async move {
                 duet::yield_now().await;
@@ -516,7 +516,7 @@ fn a_scope_in_select_biased_and_a_task_set_lose_no_task() {
         let mut scope = pin!(futures::FutureExt::fuse(duet::scope(duet::infallible(
             async |s| {
                 let count = &count;
-                let mut set = TaskSet::new(s);
+                let mut set = TaskSet::new(&s);
                 for i in 0..8u32 {
                     set.spawn(async move {
                         for _ in 0..i % 3 {

@@ -748,7 +748,7 @@ fn a_task_set_returns_every_member_exactly_once_in_any_order() {
     let report = explore("task_set", RUNS, move || async move {
         let probe = Probe::new();
         let (order, cut) = duet::scope(duet::infallible(async |s| {
-            let mut set = TaskSet::new(s);
+            let mut set = TaskSet::new(&s);
             for id in 0..6u32 {
                 set.spawn(probe.track(async move {
                     yields(id % 3).await;

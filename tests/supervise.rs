@@ -107,10 +107,10 @@ fn into_result_equals_a_collect_all_scope_of_the_same_program() {
         s.spawn(async { Err::<(), _>(2) });
         Ok(7)
     }
-    let supervised = duet::run(duet::supervise(async |s| program(s).await)).into_result();
+    let supervised = duet::run(duet::supervise(async |s| program(&s).await)).into_result();
     let plain = duet::run(duet::scope_with(
         ScopeOptions::new().collect_all(),
-        async |s| program(s).await,
+        async |s| program(&s).await,
     ));
     assert_eq!(supervised, plain);
     let clean = duet::run(duet::supervise(async |_| Ok::<_, u32>(3)));
@@ -139,7 +139,7 @@ fn supervise_with_a_fail_fast_policy_is_refused_with_a_message() {
         // Refused when called, before the future is ever polled.
         drop(duet::supervise_with(
             ScopeOptions::new().error_policy(ErrorPolicy::FailFast),
-            async |_: &duet::Scope<'_>| {},
+            async |_: duet::Scope<'_>| {},
         ));
     });
     assert!(

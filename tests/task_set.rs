@@ -28,7 +28,7 @@ fn a_task_set_yields_outcomes_in_the_order_tasks_finish() {
     let order = duet::run_with(
         virtual_clock(),
         duet::scope(async |s| {
-            let mut set = TaskSet::new(s);
+            let mut set = TaskSet::new(&s);
             for delay in [50u64, 10, 40, 20, 30] {
                 set.spawn(async move {
                     duet::sleep(ms(delay)).await;
@@ -50,7 +50,7 @@ fn dropping_a_task_set_cancels_the_rest_and_the_scope_awaits_their_teardown() {
         virtual_clock(),
         duet::scope(async |s| {
             let (probe, teardown_done) = (&probe, &teardown_done);
-            let mut set = TaskSet::new(s);
+            let mut set = TaskSet::new(&s);
             set.spawn(probe.track(async { Ok(1) }));
             for _ in 0..3 {
                 set.spawn(probe.track(async {
@@ -100,7 +100,7 @@ fn a_failed_member_fails_a_fail_fast_scope_and_cancels_the_rest() {
         virtual_clock(),
         duet::scope(async |s| {
             let probe = &probe;
-            let mut set = TaskSet::new(s);
+            let mut set = TaskSet::new(&s);
             set.spawn(async {
                 duet::sleep(ms(10)).await;
                 Err("boom")
@@ -124,7 +124,7 @@ fn under_collect_all_a_failed_member_yields_failed_and_the_error_goes_to_the_sco
     let r = duet::run(duet::scope_with(
         ScopeOptions::new().collect_all(),
         async |s| {
-            let mut set = TaskSet::new(s);
+            let mut set = TaskSet::new(&s);
             set.spawn(async { Err("bad") });
             set.spawn(async { Ok(7) });
             let mut outcomes = Vec::new();
@@ -143,7 +143,7 @@ fn under_collect_all_a_failed_member_yields_failed_and_the_error_goes_to_the_sco
 fn a_panicking_member_is_re_raised_by_the_scope() {
     let msg = panic_message(|| {
         let _ = duet::run_scope(async |s| {
-            let mut set = TaskSet::<(), _>::new(s);
+            let mut set = TaskSet::<(), _>::new(&s);
             set.spawn(async {
                 if true {
                     panic!("member panicked");
@@ -160,7 +160,7 @@ fn a_panicking_member_is_re_raised_by_the_scope() {
 #[test]
 fn cancel_all_yields_every_running_member_as_cancelled() {
     let r = duet::run_scope(async |s| {
-        let mut set = TaskSet::new(s);
+        let mut set = TaskSet::new(&s);
         set.spawn(async { Ok(1) });
         for _ in 0..3 {
             set.spawn(async {
@@ -188,7 +188,7 @@ fn cancel_all_yields_every_running_member_as_cancelled() {
 #[test]
 fn an_empty_set_yields_none_and_takes_new_members_after() {
     let r = duet::run_scope(async |s| {
-        let mut set = TaskSet::new(s);
+        let mut set = TaskSet::new(&s);
         assert!(set.join_next().await.is_none());
         set.spawn(async { Ok("late") });
         let late = set.join_next().await;
@@ -214,7 +214,7 @@ fn members_completed_from_other_threads_reach_the_consumer() {
         }
     });
     let r = duet::run_scope(async |s| {
-        let mut set = TaskSet::new(s);
+        let mut set = TaskSet::new(&s);
         for future in &futures {
             set.spawn(async move { Ok(future.clone().await.unwrap()) });
         }
@@ -234,7 +234,7 @@ fn members_completed_from_other_threads_reach_the_consumer() {
 fn waiting_on_a_set_whose_tasks_can_never_finish_is_a_deadlock_with_a_dump() {
     let msg = panic_message(|| {
         let _ = duet::run_scope(async |s| {
-            let mut set = TaskSet::<(), _>::new(s);
+            let mut set = TaskSet::<(), _>::new(&s);
             set.spawn(pending::<()>());
             set.spawn(pending::<()>());
             set.join_next().await;
@@ -261,7 +261,7 @@ fn a_set_with_a_member_woken_by_a_thread_later_is_not_a_deadlock() {
     });
     let r = duet::run_scope(async |s| {
         let gate = &gate;
-        let mut set = TaskSet::new(s);
+        let mut set = TaskSet::new(&s);
         set.spawn(async move { Ok(gate.clone().await.unwrap()) });
         Ok::<_, Infallible>(set.join_next().await)
     });
@@ -278,7 +278,7 @@ fn taking_from_a_set_polls_the_consumer_a_bounded_number_of_times() {
     duet::run_with(
         virtual_clock(),
         duet::scope(async |s| {
-            let mut set = TaskSet::new(s);
+            let mut set = TaskSet::new(&s);
             for i in 0..n {
                 set.spawn(async move {
                     duet::sleep(ms(i as u64)).await;
@@ -438,7 +438,7 @@ fn errors_before_cancel_tasks_are_still_reported() {
 fn a_nested_run_waiting_on_an_outer_task_set_panics_instead_of_deadlocking() {
     let msg = panic_message(|| {
         let _ = duet::run_scope(async |s| {
-            let mut set = TaskSet::<(), _>::new(s);
+            let mut set = TaskSet::<(), _>::new(&s);
             set.spawn(pending::<()>());
             s.spawn(async move {
                 duet::run(set.join_next());

@@ -180,7 +180,7 @@ fn when_the_loop_is_late_past_two_deadlines_the_earlier_one_still_wins() {
 fn repeated_sleeps_inside_a_timeout_scope_are_cut_at_the_deadline() {
     let ticks = Cell::new(0);
     let (r, took) = virtual_run(async || {
-        duet::timeout_scope(secs(1), async |_s: &duet::Scope<'_>| {
+        duet::timeout_scope(secs(1), async |_s: duet::Scope<'_>| {
             loop {
                 duet::sleep(ms(300)).await;
                 ticks.set(ticks.get() + 1);
@@ -691,11 +691,11 @@ fn a_value_ready_in_the_poll_where_the_deadline_passes_wins_for_every_time_primi
         Ok(h.await.unwrap())
     }
     let (by_timeout, _) =
-        virtual_run(async || duet::timeout(ms(10), duet::scope(async |s| work(s).await)).await);
+        virtual_run(async || duet::timeout(ms(10), duet::scope(async |s| work(&s).await)).await);
     let (by_scope, _) =
-        virtual_run(async || duet::timeout_scope(ms(10), async |s| work(s).await).await);
+        virtual_run(async || duet::timeout_scope(ms(10), async |s| work(&s).await).await);
     let (by_deadline_scope, _) = virtual_run(async || {
-        duet::deadline_scope(duet::now() + ms(10), async |s| work(s).await).await
+        duet::deadline_scope(duet::now() + ms(10), async |s| work(&s).await).await
     });
     assert_eq!(by_timeout.unwrap().unwrap(), 5);
     assert_eq!(by_scope.unwrap(), 5, "timeout_scope keeps the value too");
@@ -834,12 +834,16 @@ fn timers_created_inside_the_run_make_timeout_and_timeout_scope_agree_at_the_dea
         Ok(h.await.unwrap())
     }
     let (results, _) = virtual_run(async || {
-        let a = duet::timeout(ms(10), duet::scope(async |s| deep(s).await)).await;
-        let b = duet::timeout_scope(ms(10), async |s| deep(s).await).await;
-        let c = duet::timeout(ms(10), duet::timeout_scope(ms(10), async |s| deep(s).await)).await;
+        let a = duet::timeout(ms(10), duet::scope(async |s| deep(&s).await)).await;
+        let b = duet::timeout_scope(ms(10), async |s| deep(&s).await).await;
+        let c = duet::timeout(
+            ms(10),
+            duet::timeout_scope(ms(10), async |s| deep(&s).await),
+        )
+        .await;
         let d = duet::timeout_scope(ms(10), async |_| {
             Ok::<_, Infallible>(
-                duet::timeout_scope(ms(10), async |s| deep(s).await)
+                duet::timeout_scope(ms(10), async |s| deep(&s).await)
                     .await
                     .unwrap(),
             )

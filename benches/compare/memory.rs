@@ -36,7 +36,7 @@ pub fn child(peer: &str, n: usize) -> ! {
     let before = resident_bytes();
     match peer {
         "duet" => {
-            let _ = duet::run_scope(async |s: &duet::Scope<'_>| {
+            let _ = duet::run_scope(async |s: duet::Scope<'_>| {
                 for _ in 0..n {
                     s.spawn(Parked::new(&drops));
                 }

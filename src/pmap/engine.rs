@@ -27,7 +27,7 @@ use crate::{JoinHandle, Limiter, Scope, yield_now};
 /// use futures::StreamExt;
 ///
 /// let firsts = duet::run_scope(duet::infallible(async |s| {
-///     let squares = duet::pmap_stream(s, 1.., Some(4), async |x: u64| x * x);
+///     let squares = duet::pmap_stream(&s, 1.., Some(4), async |x: u64| x * x);
 ///     squares.take(3).collect::<Vec<_>>().await
 /// }));
 /// assert_eq!(firsts.unwrap(), [1, 4, 9]);
@@ -36,7 +36,7 @@ use crate::{JoinHandle, Limiter, Scope, yield_now};
 /// ```compile_fail
 /// fn assert_send<T: Send>(_: &T) {}
 /// duet::run_scope(async |s| {
-///     let results = duet::pmap_stream(s, 0..3, None, async |x| x);
+///     let results = duet::pmap_stream(&s, 0..3, None, async |x| x);
 ///     assert_send(&results);
 /// });
 /// ```
@@ -89,7 +89,7 @@ impl<U> fmt::Debug for PmapStream<'_, U> {
 /// use futures::StreamExt;
 ///
 /// let got = duet::run_scope(duet::infallible(async |s| {
-///     let results = duet::try_pmap_stream(s, [1, 0, 2], None, async |x: u32| {
+///     let results = duet::try_pmap_stream(&s, [1, 0, 2], None, async |x: u32| {
 ///         10u32.checked_div(x).ok_or("division by zero")
 ///     });
 ///     results.collect::<Vec<_>>().await

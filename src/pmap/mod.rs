@@ -178,7 +178,7 @@ where
     async move {
         let out = internal_scope(async |s| {
             let stream = start(
-                s,
+                &s,
                 items.into_item_stream(),
                 limit,
                 Order::Input,
@@ -236,7 +236,7 @@ where
     async move {
         let out = internal_scope(async |s| {
             let stream = start(
-                s,
+                &s,
                 items.into_item_stream(),
                 limit,
                 Order::Input,
@@ -278,7 +278,7 @@ where
 /// use futures::StreamExt;
 ///
 /// let log = duet::run_scope(duet::infallible(async |s| {
-///     let mut results = duet::pmap_stream(s, 1..=3, Some(2), async |x| x * 10);
+///     let mut results = duet::pmap_stream(&s, 1..=3, Some(2), async |x| x * 10);
 ///     let mut log = Vec::new();
 ///     while let Some(r) = results.next().await {
 ///         log.push(r);
@@ -338,7 +338,7 @@ where
 /// use futures::TryStreamExt;
 ///
 /// let r = duet::run_scope(async |s| {
-///     let mut parsed = duet::try_pmap_stream(s, ["1", "2", "x"], None, async |s| s.parse::<u8>());
+///     let mut parsed = duet::try_pmap_stream(&s, ["1", "2", "x"], None, async |s| s.parse::<u8>());
 ///     let mut sum = 0;
 ///     while let Some(n) = parsed.try_next().await? {
 ///         sum += n;
@@ -403,7 +403,7 @@ where
 ///
 /// let order = duet::run_with(duet::Config::new().virtual_clock(), duet::scope(duet::infallible(async |s| {
 ///     let delays = [30u64, 10, 20];
-///     let finished = duet::pmap_stream_unordered(s, delays, Some(3), async |ms| {
+///     let finished = duet::pmap_stream_unordered(&s, delays, Some(3), async |ms| {
 ///         duet::sleep(Duration::from_millis(ms)).await;
 ///         ms
 ///     });
@@ -459,7 +459,7 @@ where
 /// use futures::StreamExt;
 ///
 /// let seen = duet::run_with(duet::Config::new().virtual_clock(), duet::scope(duet::infallible(async |s| {
-///     let mut results = duet::try_pmap_stream_unordered(s, [30u64, 10, 20], None, async |ms| {
+///     let mut results = duet::try_pmap_stream_unordered(&s, [30u64, 10, 20], None, async |ms| {
 ///         duet::sleep(Duration::from_millis(ms)).await;
 ///         if ms == 20 { Err(format!("{ms} failed")) } else { Ok(ms) }
 ///     });

@@ -335,10 +335,13 @@ const DEADLOCK_CHECK_DELAY: std::time::Duration = std::time::Duration::from_mill
 /// assert_eq!(sum.unwrap(), 60);
 /// ```
 #[track_caller]
-pub fn run_scope<'env, B, E, O>(body: B) -> Result<O::Ok, ScopeError<E>>
+pub fn run_scope<'env, B, Fut, E>(
+    body: B,
+) -> Result<<Fut::Output as BodyOutput<E>>::Ok, ScopeError<E>>
 where
-    B: AsyncFnOnce(&Scope<'env, E>) -> O,
-    O: BodyOutput<E>,
+    B: FnOnce(Scope<'env, E>) -> Fut,
+    Fut: Future,
+    Fut::Output: BodyOutput<E>,
     E: 'env,
 {
     run(scope(body))

@@ -108,9 +108,45 @@ impl Ending {
 }
 
 pin_project! {
+    /// The scope's own handle next to the rest of the driver's state, so that a poll can
+    /// hold `&Scope` while it changes the state (and so that the handle outlives the
+    /// body and tasks, which are in the state and dropped first).
+    #[project = DriverProjection]
+    pub(crate) struct Driver<'env, E, B, V> {
+        scope: Scope<'env, E>,
+        #[pin]
+        state: State<E, B, V>,
+    }
+
+    impl<'env, E, B, V> PinnedDrop for Driver<'env, E, B, V> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            let scope = &*this.scope;
+            let mut state = this.state.project();
+            let core = &scope.inner.core;
+            // Its registration goes with it: a stuck hold it counted is no hold any more.
+            crate::runtime::retract_stuck_hold(&core.stuck_reported);
+            if core.phase.get() != Phase::Finished {
+                // Dropped before finishing: by a scope tearing down the task that held
+                // it (its reason is current), or by something else.
+                let reason = current::dropping_reason().map_or(CancelReason::Dropped, |r| r.as_parent());
+                core.begin_teardown(reason);
+                let mut panic = None;
+                drop_everything(scope, state.body.as_mut(), &mut panic);
+                core.phase.set(Phase::Finished);
+                if let Some(payload) = panic {
+                    if !std::thread::panicking() {
+                        panic::resume_unwind(payload);
+                    }
+                }
+            }
+        }
+    }
+}
+
+pin_project! {
     #[project = Projection]
-    pub(crate) struct Driver<'s, 'env, E, B, V> {
-        scope: &'s Scope<'env, E>,
+    struct State<E, B, V> {
         #[pin]
         body: Option<B>,
         body_held: bool,
@@ -128,33 +164,10 @@ pin_project! {
         deadline: Option<Sleep>,
         grace_timer: Option<Sleep>,
     }
-
-    impl<'s, 'env, E, B, V> PinnedDrop for Driver<'s, 'env, E, B, V> {
-        fn drop(this: Pin<&mut Self>) {
-            let mut this = this.project();
-            let core = &this.scope.inner.core;
-            // Its registration goes with it: a stuck hold it counted is no hold any more.
-            crate::runtime::retract_stuck_hold(&core.stuck_reported);
-            if core.phase.get() != Phase::Finished {
-                // Dropped before finishing: by a scope tearing down the task that held
-                // it (its reason is current), or by something else.
-                let reason = current::dropping_reason().map_or(CancelReason::Dropped, |r| r.as_parent());
-                core.begin_teardown(reason);
-                let mut panic = None;
-                drop_everything(this.scope, this.body.as_mut(), &mut panic);
-                core.phase.set(Phase::Finished);
-                if let Some(payload) = panic {
-                    if !std::thread::panicking() {
-                        panic::resume_unwind(payload);
-                    }
-                }
-            }
-        }
-    }
 }
 
-impl<'s, 'env, E, B, V> Driver<'s, 'env, E, B, V> {
-    pub(crate) fn new(scope: &'s Scope<'env, E>, body: B, options: ScopeOptions) -> Self {
+impl<'env, E, B, V> Driver<'env, E, B, V> {
+    pub(crate) fn new(scope: Scope<'env, E>, body: B, options: ScopeOptions) -> Self {
         scope.inner.core.body_waker.wake();
         let deadline = options.deadline_timer();
         scope
@@ -163,19 +176,21 @@ impl<'s, 'env, E, B, V> Driver<'s, 'env, E, B, V> {
             .set_deadline(deadline.as_ref().map(Sleep::deadline));
         Driver {
             scope,
-            body: Some(body),
-            body_held: true,
-            body_shielded: false,
-            body_value: None,
-            policy: options.policy.unwrap_or_default(),
-            default_grace: options.grace.unwrap_or(Duration::ZERO),
-            errors: Vec::new(),
-            ending: None,
-            hard: false,
-            panic: None,
-            batch: Vec::new(),
-            deadline,
-            grace_timer: None,
+            state: State {
+                body: Some(body),
+                body_held: true,
+                body_shielded: false,
+                body_value: None,
+                policy: options.policy.unwrap_or_default(),
+                default_grace: options.grace.unwrap_or(Duration::ZERO),
+                errors: Vec::new(),
+                ending: None,
+                hard: false,
+                panic: None,
+                batch: Vec::new(),
+                deadline,
+                grace_timer: None,
+            },
         }
     }
 }
@@ -241,7 +256,7 @@ where
     }
 }
 
-impl<'env, E, B, V> Future for Driver<'_, 'env, E, B, V>
+impl<'env, E, B, V> Future for Driver<'env, E, B, V>
 where
     B: Future,
     B::Output: BodyOutput<E, Ok = V>,
@@ -249,8 +264,9 @@ where
     type Output = Outcome<V, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
-        let scope = *this.scope;
+        let DriverProjection { scope, state } = self.project();
+        let scope: &Scope<'env, E> = scope;
+        let mut this = state.project();
         let core = &scope.inner.core;
         assert!(
             core.phase.get() != Phase::Finished,
@@ -278,8 +294,8 @@ where
         let mut polls: u32 = 0;
         let mut nested_polls: u32 = 0;
         loop {
-            apply_cancellations(&mut this);
-            if is_done(&this) {
+            apply_cancellations(scope, &mut this);
+            if is_done(scope, &this) {
                 break;
             }
             core.tasks.borrow_mut().take_spawned(&mut batch);
@@ -298,15 +314,15 @@ where
                     simulation.record_poll(Some(core.id()), index);
                 }
                 let exit = if index == BODY {
-                    poll_body(&mut this, &mut nested_polls)
+                    poll_body(scope, &mut this, &mut nested_polls)
                 } else {
                     poll_task(scope, index, &mut nested_polls)
                 };
                 polls = polls.wrapping_add(1);
                 if let Some((exit, task)) = exit {
-                    record_exit(&mut this, exit, task);
+                    record_exit(scope, &mut this, exit, task);
                 }
-                apply_cancellations(&mut this);
+                apply_cancellations(scope, &mut this);
             }
             // A passed deadline does not stop the rounds: like `timeout`, which polls its
             // future once more and keeps a value that is ready, the scope runs what is
@@ -318,7 +334,7 @@ where
                 break;
             }
         }
-        if simulation.is_none() || is_done(&this) {
+        if simulation.is_none() || is_done(scope, &this) {
             batch.clear();
         }
         *this.batch = batch;
@@ -326,9 +342,14 @@ where
         drop(entered);
         add_polls(polls.wrapping_add(nested_polls));
 
-        if this.ending.is_none() && deadline_passed(&mut this, cx) {
+        if this.ending.is_none() && deadline_passed(scope, &mut this, cx) {
             let grace = *this.default_grace;
-            begin_cancel(&mut this, Ending::Cancelled(CancelReason::TimedOut), grace);
+            begin_cancel(
+                scope,
+                &mut this,
+                Ending::Cancelled(CancelReason::TimedOut),
+                grace,
+            );
         }
         let grace_over = this
             .grace_timer
@@ -340,13 +361,13 @@ where
                 .as_ref()
                 .map(Ending::reason)
                 .unwrap_or(CancelReason::Explicit);
-            go_hard(&mut this, reason);
+            go_hard(scope, &mut this, reason);
         }
-        apply_cancellations(&mut this);
+        apply_cancellations(scope, &mut this);
 
-        if is_done(&this) {
+        if is_done(scope, &this) {
             settle_stuck_hold(cx.waker(), false, &core.stuck_reported);
-            return Poll::Ready(finish(this));
+            return Poll::Ready(finish(scope, this));
         }
 
         // The enclosing task must not be dropped while this scope holds shielded work.
@@ -360,7 +381,7 @@ where
         let more_work = core.signal.end_polling()
             || !this.batch.is_empty()
             || core.tasks.borrow().has_spawned()
-            || new_cancel_request(&this)
+            || new_cancel_request(scope, &this)
             || core.has_task_cancels();
         if more_work {
             settle_stuck_hold(cx.waker(), false, &core.stuck_reported);
@@ -378,14 +399,14 @@ where
     }
 }
 
-fn is_done<E, B, V>(this: &Projection<'_, '_, '_, E, B, V>) -> bool {
-    this.body.is_none() && this.scope.inner.core.tasks.borrow().live() == 0
+fn is_done<E, B, V>(scope: &Scope<'_, E>, this: &Projection<'_, E, B, V>) -> bool {
+    this.body.is_none() && scope.inner.core.tasks.borrow().live() == 0
 }
 
 /// True if a cancellation request arrived that the driver has not acted on yet.
 #[inline]
-fn new_cancel_request<E, B, V>(this: &Projection<'_, '_, '_, E, B, V>) -> bool {
-    let core = &this.scope.inner.core;
+fn new_cancel_request<E, B, V>(scope: &Scope<'_, E>, this: &Projection<'_, E, B, V>) -> bool {
+    let core = &scope.inner.core;
     if !core.signal.is_cancel_requested() {
         return false;
     }
@@ -406,11 +427,12 @@ fn grace_ends_sooner(current_end: Option<std::time::Instant>, grace: Duration) -
 
 /// Starts cancelling the scope (or shortens a soft phase already under way).
 fn begin_cancel<E, B, V>(
-    this: &mut Projection<'_, '_, '_, E, B, V>,
+    scope: &Scope<'_, E>,
+    this: &mut Projection<'_, E, B, V>,
     ending: Ending,
     grace: Duration,
 ) {
-    let core = &this.scope.inner.core;
+    let core = &scope.inner.core;
     if this.ending.is_none() {
         *this.ending = Some(ending);
     }
@@ -419,7 +441,7 @@ fn begin_cancel<E, B, V>(
         return;
     }
     if grace.is_zero() {
-        go_hard(this, reason);
+        go_hard(scope, this, reason);
     } else if core.phase.get() == Phase::Running || grace_ends_sooner(core.grace_until(), grace) {
         let end = crate::time::deadline_after_now(grace);
         core.begin_soft_cancel(reason, end);
@@ -427,30 +449,33 @@ fn begin_cancel<E, B, V>(
     }
 }
 
-fn go_hard<E, B, V>(this: &mut Projection<'_, '_, '_, E, B, V>, reason: CancelReason) {
+fn go_hard<E, B, V>(
+    scope: &Scope<'_, E>,
+    this: &mut Projection<'_, E, B, V>,
+    reason: CancelReason,
+) {
     *this.hard = true;
     *this.grace_timer = None;
-    this.scope.inner.core.begin_teardown(reason);
+    scope.inner.core.begin_teardown(reason);
 }
 
 /// Acts on cancellation requests, drops tasks whose handles asked, and in the hard phase
 /// drops every task that is not shielded. Runs after every task poll, so the common case
 /// (nothing to do) is two flag reads.
 #[inline]
-fn apply_cancellations<E, B, V>(this: &mut Projection<'_, '_, '_, E, B, V>) {
-    let core = &this.scope.inner.core;
+fn apply_cancellations<E, B, V>(scope: &Scope<'_, E>, this: &mut Projection<'_, E, B, V>) {
+    let core = &scope.inner.core;
     if !*this.hard && !core.signal.is_cancel_requested() && !core.has_task_cancels() {
         return;
     }
-    apply_pending_cancellations(this);
+    apply_pending_cancellations(scope, this);
 }
 
-fn apply_pending_cancellations<E, B, V>(this: &mut Projection<'_, '_, '_, E, B, V>) {
-    let scope = *this.scope;
+fn apply_pending_cancellations<E, B, V>(scope: &Scope<'_, E>, this: &mut Projection<'_, E, B, V>) {
     let core = &scope.inner.core;
-    if new_cancel_request(this) {
+    if new_cancel_request(scope, this) {
         if let Some((reason, grace)) = core.signal.cancel_request(*this.default_grace) {
-            begin_cancel(this, Ending::Cancelled(reason), grace);
+            begin_cancel(scope, this, Ending::Cancelled(reason), grace);
         }
     }
     if core.has_task_cancels() {
@@ -465,19 +490,18 @@ fn apply_pending_cancellations<E, B, V>(this: &mut Projection<'_, '_, '_, E, B, 
             let cancel = core.tasks.borrow_mut().cancel(key, by);
             if cancel == Cancel::Released {
                 if let Some(exit) = drop_cancelled_task(scope, key.index, by) {
-                    record_exit(this, exit, Some(task));
+                    record_exit(scope, this, exit, Some(task));
                 }
             }
         }
     }
     if *this.hard {
-        drop_unshielded(this);
+        drop_unshielded(scope, this);
     }
 }
 
 /// The hard phase: drops every task that is not suspended inside a shield.
-fn drop_unshielded<E, B, V>(this: &mut Projection<'_, '_, '_, E, B, V>) {
-    let scope = *this.scope;
+fn drop_unshielded<E, B, V>(scope: &Scope<'_, E>, this: &mut Projection<'_, E, B, V>) {
     let core = &scope.inner.core;
     let reason = core.cancel_reason().unwrap_or(CancelReason::Explicit);
     let victims: Vec<u32> = {
@@ -518,13 +542,14 @@ fn drop_unshielded<E, B, V>(this: &mut Projection<'_, '_, '_, E, B, V>) {
 /// deadline (which would report instead) is earlier or equal. Registers the timer with
 /// the parent's waker while it has not passed.
 fn deadline_passed<E, B, V>(
-    this: &mut Projection<'_, '_, '_, E, B, V>,
+    scope: &Scope<'_, E>,
+    this: &mut Projection<'_, E, B, V>,
     cx: &mut Context<'_>,
 ) -> bool {
     let Some(timer) = this.deadline.as_mut() else {
         return false;
     };
-    let done = this.body.is_none() && this.scope.inner.core.tasks.borrow().live() == 0;
+    let done = this.body.is_none() && scope.inner.core.tasks.borrow().live() == 0;
     if done || Pin::new(&mut *timer).poll(cx).is_pending() {
         return false;
     }
@@ -537,14 +562,15 @@ fn deadline_passed<E, B, V>(
 }
 
 fn poll_body<E, B, V>(
-    this: &mut Projection<'_, '_, '_, E, B, V>,
+    scope: &Scope<'_, E>,
+    this: &mut Projection<'_, E, B, V>,
     polls: &mut u32,
 ) -> Option<(Exit<E>, Option<TaskRef>)>
 where
     B: Future,
     B::Output: BodyOutput<E, Ok = V>,
 {
-    let core = &this.scope.inner.core;
+    let core = &scope.inner.core;
     if !core.body_waker.take_queued() {
         return None;
     }
@@ -559,7 +585,7 @@ where
     *polls = polls.wrapping_add(report.polls);
     let waits = waits::take(report.first_report);
     if let Err(payload) = &poll {
-        note_panic(payload, Some(&this.scope.inner.core.task_ref(BODY))); // while the body still shows in the tree
+        note_panic(payload, Some(&scope.inner.core.task_ref(BODY))); // while the body still shows in the tree
     }
     {
         let mut view = core.body.borrow_mut();
@@ -568,7 +594,7 @@ where
         view.done = !matches!(poll, Ok(Poll::Pending));
         view.waits = waits.unwrap_or_default();
     }
-    let body_ref = || Some(this.scope.inner.core.task_ref(BODY));
+    let body_ref = || Some(scope.inner.core.task_ref(BODY));
     match poll {
         Ok(Poll::Pending) => {
             *this.body_held = core.body_waker.is_held(report.stuck_holds);
@@ -659,13 +685,14 @@ fn poll_task<E>(
 }
 
 fn record_exit<E, B, V>(
-    this: &mut Projection<'_, '_, '_, E, B, V>,
+    scope: &Scope<'_, E>,
+    this: &mut Projection<'_, E, B, V>,
     exit: Exit<E>,
     task: Option<TaskRef>,
 ) {
     let culprit = || {
         task.clone()
-            .unwrap_or_else(|| this.scope.inner.core.task_ref(BODY))
+            .unwrap_or_else(|| scope.inner.core.task_ref(BODY))
     };
     match exit {
         Exit::Done => {}
@@ -674,7 +701,7 @@ fn record_exit<E, B, V>(
             this.errors.push(error);
             if *this.policy == ErrorPolicy::FailFast && this.ending.is_none() {
                 let grace = *this.default_grace;
-                begin_cancel(this, Ending::Failed(culprit), grace);
+                begin_cancel(scope, this, Ending::Failed(culprit), grace);
             }
         }
         Exit::Panicked(payload) => {
@@ -682,7 +709,7 @@ fn record_exit<E, B, V>(
             // Noted already where it was caught, unless it came from a destructor.
             note_panic(&payload, Some(&culprit));
             this.panic.get_or_insert(payload);
-            begin_cancel(this, Ending::Panicked(culprit), Duration::ZERO);
+            begin_cancel(scope, this, Ending::Panicked(culprit), Duration::ZERO);
         }
     }
 }
@@ -718,8 +745,8 @@ fn drop_everything<E, B>(
 }
 
 /// Produces the scope's outcome (or re-raises its panic) and marks it finished.
-fn finish<E, B, V>(this: Projection<'_, '_, '_, E, B, V>) -> Outcome<V, E> {
-    let core = &this.scope.inner.core;
+fn finish<E, B, V>(scope: &Scope<'_, E>, this: Projection<'_, E, B, V>) -> Outcome<V, E> {
+    let core = &scope.inner.core;
     core.phase.set(Phase::Finished);
     core.tasks.borrow_mut().clear();
     if let Some(payload) = this.panic.take() {

@@ -27,7 +27,8 @@ pub(crate) struct ScopeInner<'env, E> {
 /// A nursery: the handle through which a scope body spawns tasks and cancels the scope.
 ///
 /// A scope is opened with [`scope`](crate::scope()) (or [`run_scope`](crate::run_scope)
-/// at the root). Its body receives `&Scope`; every task spawned into it is owned and
+/// at the root). Its body receives the handle by value (`async |s| ..`); every task
+/// spawned into it is owned and
 /// polled by the scope, which does not finish until all of them have finished or been
 /// cancelled. `E` is the error type the tasks and the body may fail with.
 ///
@@ -43,23 +44,19 @@ pub(crate) struct ScopeInner<'env, E> {
 /// });
 /// ```
 ///
-/// The `&Scope` the body receives is a borrow of the body's own frame, so tasks cannot
-/// capture it either:
+/// The body owns its handle, and `spawn` borrows it while the task is being moved in,
+/// so the task cannot take the body's `s` itself:
 ///
-/// ```compile_fail,E0521
+/// ```compile_fail,E0505
 /// duet::run_scope(async |s| {
 ///     s.spawn(async move {
-///         s.spawn(async {}); // `s` is a reference into the body
+///         s.spawn(async {}); // moves `s` while the outer `spawn` borrows it
 ///     });
 /// });
 /// ```
 ///
-/// The compiler says `error[E0521]: borrowed data escapes outside of closure`, with
-/// `` `s` is a reference that is only valid in the closure body `` and `` `s` escapes the
-/// closure body here `` under the outer `spawn`, and suggests no fix. (Moving `s` into a
-/// `'static` value instead gives `lifetime may not live long enough`, `` coercion
-/// requires that `'1` must outlive `'static` ``.) Reborrowing does not help: any `&Scope`
-/// is still a borrow of the body. A task that spawns siblings takes a clone of the
+/// The compiler says `error[E0505]: cannot move out of `s` because it is borrowed` and
+/// suggests `s.clone().spawn(..)`. A task that spawns siblings takes a clone of the
 /// handle, which is cheap (one reference count) and is valid as long as the data the
 /// scope borrows (`'env`):
 ///
@@ -84,10 +81,10 @@ pub(crate) struct ScopeInner<'env, E> {
 /// fn assert_send<T: Send>(_: T) {}
 /// duet::run_scope(async |s| assert_send(s.clone()));
 /// ```
-// The compiler's words when a task captures the body's `&Scope`, so that searching the
+// The compiler's words when a task captures the body's `Scope`, so that searching the
 // docs for them finds the Lifetimes section above.
-#[doc(alias = "E0521")]
-#[doc(alias = "borrowed data escapes outside of closure")]
+#[doc(alias = "E0505")]
+#[doc(alias = "cannot move out of `s` because it is borrowed")]
 pub struct Scope<'env, E = std::convert::Infallible> {
     pub(crate) inner: Rc<ScopeInner<'env, E>>,
     /// Scopes hold `!Send` tasks; keep the handle `!Send` even if `E` is.

@@ -25,6 +25,7 @@ mod dump;
 mod handle;
 mod join;
 mod observe;
+mod open;
 mod output;
 mod shield;
 pub(crate) mod signal;
@@ -45,7 +46,7 @@ pub use dump::dump;
 pub use handle::Scope;
 pub use join::JoinHandle;
 pub use observe::{cancel_reason, cancelled, is_cancelled};
-pub use output::{BodyOutput, TaskOutput, infallible};
+pub use output::{BodyOutput, Infallibly, TaskOutput, infallible};
 pub use shield::{Shield, shield};
 pub(crate) use signal::Observer;
 pub(crate) use signal::Signal;
@@ -299,10 +300,13 @@ impl ScopeOptions {
 /// assert!(matches!(failed, Err(duet::ScopeError::Failed { error: NotFound(""), .. })));
 /// ```
 #[track_caller]
-pub fn scope<'env, B, E, O>(body: B) -> impl Future<Output = Result<O::Ok, ScopeError<E>>>
+pub fn scope<'env, B, Fut, E>(
+    body: B,
+) -> impl Future<Output = Result<<Fut::Output as BodyOutput<E>>::Ok, ScopeError<E>>>
 where
-    B: AsyncFnOnce(&Scope<'env, E>) -> O,
-    O: BodyOutput<E>,
+    B: FnOnce(Scope<'env, E>) -> Fut,
+    Fut: Future,
+    Fut::Output: BodyOutput<E>,
     E: 'env,
 {
     scope_with(ScopeOptions::new(), body)
@@ -338,13 +342,14 @@ where
 /// }
 /// ```
 #[track_caller]
-pub fn scope_with<'env, B, E, O>(
+pub fn scope_with<'env, B, Fut, E>(
     options: ScopeOptions,
     body: B,
-) -> impl Future<Output = Result<O::Ok, ScopeError<E>>>
+) -> impl Future<Output = Result<<Fut::Output as BodyOutput<E>>::Ok, ScopeError<E>>>
 where
-    B: AsyncFnOnce(&Scope<'env, E>) -> O,
-    O: BodyOutput<E>,
+    B: FnOnce(Scope<'env, E>) -> Fut,
+    Fut: Future,
+    Fut::Output: BodyOutput<E>,
     E: 'env,
 {
     open(options, Location::caller(), Interruptible::AtTheRoot, body)
@@ -354,12 +359,13 @@ where
 /// something else: Ctrl-C never adopts it as a root scope (whatever it runs under
 /// reports the interruption instead), and nothing else can cancel it.
 #[track_caller]
-pub(crate) fn internal_scope<'env, B, E, O>(
+pub(crate) fn internal_scope<'env, B, Fut, E>(
     body: B,
-) -> impl Future<Output = Result<O::Ok, ScopeError<E>>>
+) -> impl Future<Output = Result<<Fut::Output as BodyOutput<E>>::Ok, ScopeError<E>>>
 where
-    B: AsyncFnOnce(&Scope<'env, E>) -> O,
-    O: BodyOutput<E>,
+    B: FnOnce(Scope<'env, E>) -> Fut,
+    Fut: Future,
+    Fut::Output: BodyOutput<E>,
     E: 'env,
 {
     open(
@@ -377,45 +383,22 @@ pub(crate) enum Interruptible {
     Never,
 }
 
-fn open<'env, B, E, O>(
+fn open<'env, B, Fut, E>(
     options: ScopeOptions,
     location: &'static Location<'static>,
     interruptible: Interruptible,
     body: B,
-) -> impl Future<Output = Result<O::Ok, ScopeError<E>>>
+) -> impl Future<Output = Result<<Fut::Output as BodyOutput<E>>::Ok, ScopeError<E>>>
 where
-    B: AsyncFnOnce(&Scope<'env, E>) -> O,
-    O: BodyOutput<E>,
+    B: FnOnce(Scope<'env, E>) -> Fut,
+    Fut: Future,
+    Fut::Output: BodyOutput<E>,
     E: 'env,
 {
-    driver::IntoResult::new(open_outcome(options, location, interruptible, body))
-}
-
-/// Runs a scope to its full outcome (see `supervise`, which keeps the body's value
-/// alongside the errors).
-async fn open_outcome<'env, B, E, O>(
-    options: ScopeOptions,
-    location: &'static Location<'static>,
-    interruptible: Interruptible,
-    body: B,
-) -> driver::Outcome<O::Ok, E>
-where
-    B: AsyncFnOnce(&Scope<'env, E>) -> O,
-    O: BodyOutput<E>,
-    E: 'env,
-{
-    let scope = Scope::new(location, interruptible);
-    if interruptible == Interruptible::AtTheRoot {
-        crate::runtime::adopt_if_root_scope(&scope.inner.core.signal);
-    }
-    let body = body(&scope);
-    #[cfg(feature = "tracing")]
-    let (body, ending) = (
-        tracing::Instrument::instrument(body, scope.inner.core.span().clone()),
-        trace::ScopeEnding::new(&scope.inner.core),
-    );
-    let outcome = driver::Driver::new(&scope, body, options).await;
-    #[cfg(feature = "tracing")]
-    ending.finished(&outcome);
-    outcome
+    driver::IntoResult::new(open::ScopeFuture::new(
+        options,
+        location,
+        interruptible,
+        body,
+    ))
 }

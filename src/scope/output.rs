@@ -11,6 +11,10 @@
 //! [`Infallible`] instead and lets the body return the value itself.
 
 use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use pin_project_lite::pin_project;
 
 use super::Scope;
 
@@ -189,7 +193,7 @@ impl BodyOutput<Infallible> for () {
 
 /// A body that never returns (for example an accept loop that runs until cancelled). The
 /// scope's error type then comes from its tasks; if they cannot fail either, name the
-/// handle's type, `async |s: &Scope<'_>| ..`, whose default error type is
+/// handle's type, `async |s: Scope<'_>| ..`, whose default error type is
 /// [`Infallible`].
 impl<E> BodyOutput<E> for Never {
     type Ok = Never;
@@ -213,7 +217,7 @@ impl<E> BodyOutput<E> for Never {
 ///
 /// A scope whose tasks or body can fail does not take this wrapper; its error type is
 /// inferred from the `Result`s they return, or named once (`Ok::<_, MyError>(value)`, or
-/// the handle's type `async |s: &duet::Scope<'_, MyError>|`; see `design/scopes.md`).
+/// the handle's type `async |s: duet::Scope<'_, MyError>|`; see `design/scopes.md`).
 ///
 /// # Examples
 ///
@@ -250,11 +254,41 @@ impl<E> BodyOutput<E> for Never {
 ///     1
 /// }));
 /// ```
-pub fn infallible<'env, B, T>(
-    body: B,
-) -> impl AsyncFnOnce(&Scope<'env, Infallible>) -> Result<T, Infallible>
+pub fn infallible<'env, B, Fut>(body: B) -> impl FnOnce(Scope<'env, Infallible>) -> Infallibly<Fut>
 where
-    B: AsyncFnOnce(&Scope<'env, Infallible>) -> T,
+    B: FnOnce(Scope<'env, Infallible>) -> Fut,
+    Fut: Future,
 {
-    async move |s: &Scope<'env, Infallible>| Ok(body(s).await)
+    move |s| Infallibly { body: body(s) }
+}
+
+pin_project! {
+    /// The future of an [`infallible`] body: the body's future, with its value wrapped
+    /// in `Ok`. Only [`infallible`] makes one; the name exists so that its signature can
+    /// say what it returns.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let r = duet::run(duet::scope(duet::infallible(async |s| {
+    ///     s.spawn(async {});
+    ///     "value"
+    /// })));
+    /// assert_eq!(r.unwrap(), "value");
+    /// ```
+    #[must_use = "futures do nothing unless polled"]
+    #[derive(Debug)]
+    pub struct Infallibly<Fut> {
+        #[pin]
+        body: Fut,
+    }
+}
+
+impl<Fut: Future> Future for Infallibly<Fut> {
+    type Output = Result<Fut::Output, Infallible>;
+
+    /// `Ready(Ok(value))` when the body returned `value`; `Pending` while it runs.
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.project().body.poll(cx).map(Ok)
+    }
 }

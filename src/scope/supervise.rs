@@ -7,7 +7,8 @@
 use std::panic::Location;
 
 use super::driver::Outcome;
-use super::{BodyOutput, ErrorPolicy, Interruptible, Scope, ScopeOptions, open_outcome};
+use super::open::ScopeFuture;
+use super::{BodyOutput, ErrorPolicy, Interruptible, Scope, ScopeOptions};
 use crate::{CancelReason, ScopeError};
 
 /// The whole outcome of a [`supervise`]d scope: the body's value, if it returned one,
@@ -130,10 +131,13 @@ impl<T, E> Supervised<T, E> {
 /// assert_eq!(outcome.errors, ["page 3: 404"]);
 /// ```
 #[track_caller]
-pub fn supervise<'env, B, E, O>(body: B) -> impl Future<Output = Supervised<O::Ok, E>>
+pub fn supervise<'env, B, Fut, E>(
+    body: B,
+) -> impl Future<Output = Supervised<<Fut::Output as BodyOutput<E>>::Ok, E>>
 where
-    B: AsyncFnOnce(&Scope<'env, E>) -> O,
-    O: BodyOutput<E>,
+    B: FnOnce(Scope<'env, E>) -> Fut,
+    Fut: Future,
+    Fut::Output: BodyOutput<E>,
     E: 'env,
 {
     supervise_with(ScopeOptions::new(), body)
@@ -167,13 +171,14 @@ where
 /// assert_eq!(outcome.cancelled, Some(duet::CancelReason::TimedOut));
 /// ```
 #[track_caller]
-pub fn supervise_with<'env, B, E, O>(
+pub fn supervise_with<'env, B, Fut, E>(
     options: ScopeOptions,
     body: B,
-) -> impl Future<Output = Supervised<O::Ok, E>>
+) -> impl Future<Output = Supervised<<Fut::Output as BodyOutput<E>>::Ok, E>>
 where
-    B: AsyncFnOnce(&Scope<'env, E>) -> O,
-    O: BodyOutput<E>,
+    B: FnOnce(Scope<'env, E>) -> Fut,
+    Fut: Future,
+    Fut::Output: BodyOutput<E>,
     E: 'env,
 {
     if options.policy == Some(ErrorPolicy::FailFast) {
@@ -186,7 +191,7 @@ where
     let options = options.collect_all();
     let location = Location::caller();
     async move {
-        let outcome = open_outcome(options, location, Interruptible::AtTheRoot, body).await;
+        let outcome = ScopeFuture::new(options, location, Interruptible::AtTheRoot, body).await;
         Supervised {
             value: outcome.value,
             errors: outcome.errors,

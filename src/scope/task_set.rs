@@ -100,7 +100,7 @@ impl Drop for OnEnd {
 /// let (first_two, now) = duet::run_with(duet::Config::new().virtual_clock(), async {
 ///     let start = duet::now();
 ///     let first_two = duet::scope(duet::infallible(async |s| {
-///         let mut set = duet::TaskSet::new(s);
+///         let mut set = duet::TaskSet::new(&s);
 ///         for ms in [300u64, 100, 400, 200] {
 ///             set.spawn(async move {
 ///                 duet::sleep(Duration::from_millis(ms)).await;
@@ -136,7 +136,7 @@ impl<'env, T, E: 'env> TaskSet<'env, T, E> {
     ///
     /// ```
     /// let r = duet::run_scope(duet::infallible(async |s| {
-    ///     let mut set = duet::TaskSet::new(s);
+    ///     let mut set = duet::TaskSet::new(&s);
     ///     set.spawn(async { Ok(1) });
     ///     set.join_next().await
     /// }));
@@ -167,7 +167,7 @@ impl<'env, T, E: 'env> TaskSet<'env, T, E> {
     ///
     /// ```
     /// let total = duet::run_scope(duet::infallible(async |s| {
-    ///     let mut set = duet::TaskSet::new(s);
+    ///     let mut set = duet::TaskSet::new(&s);
     ///     for n in 1..=3 {
     ///         set.spawn(async move { Ok(n * 10) });
     ///     }
@@ -234,7 +234,7 @@ impl<'env, T, E: 'env> TaskSet<'env, T, E> {
     ///
     /// ```
     /// let r = duet::run_scope(duet::infallible(async |s| {
-    ///     let mut set = duet::TaskSet::<(), _>::new(s);
+    ///     let mut set = duet::TaskSet::<(), _>::new(&s);
     ///     let empty = std::future::poll_fn(|cx| set.poll_join_next(cx)).await;
     ///     empty.is_none()
     /// }));
@@ -284,7 +284,7 @@ impl<'env, T, E: 'env> TaskSet<'env, T, E> {
     ///
     /// ```
     /// duet::run_scope(async |s| {
-    ///     let mut set = duet::TaskSet::new(s);
+    ///     let mut set = duet::TaskSet::new(&s);
     ///     set.spawn(async {});
     ///     assert_eq!(set.len(), 1);
     ///     set.join_next().await;
@@ -314,7 +314,7 @@ impl<'env, T, E: 'env> TaskSet<'env, T, E> {
     ///
     /// ```
     /// duet::run_scope(async |s| {
-    ///     let mut set = duet::TaskSet::new(s);
+    ///     let mut set = duet::TaskSet::new(&s);
     ///     set.spawn(futures::future::pending::<()>());
     ///     set.cancel_all();
     ///     assert!(set.join_next().await.unwrap().unwrap_err().is_cancelled());

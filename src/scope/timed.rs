@@ -47,13 +47,14 @@ use crate::{BodyOutput, Scope, ScopeError, ScopeOptions, scope_with};
 /// assert_eq!(r.1, Duration::from_secs(1));
 /// ```
 #[track_caller]
-pub fn timeout_scope<'env, B, E, O>(
+pub fn timeout_scope<'env, B, Fut, E>(
     duration: Duration,
     body: B,
-) -> impl Future<Output = Result<O::Ok, ScopeError<E>>>
+) -> impl Future<Output = Result<<Fut::Output as BodyOutput<E>>::Ok, ScopeError<E>>>
 where
-    B: AsyncFnOnce(&Scope<'env, E>) -> O,
-    O: BodyOutput<E>,
+    B: FnOnce(Scope<'env, E>) -> Fut,
+    Fut: Future,
+    Fut::Output: BodyOutput<E>,
     E: 'env,
 {
     scope_with(ScopeOptions::new().timeout(duration), body)
@@ -83,13 +84,14 @@ where
 /// });
 /// ```
 #[track_caller]
-pub fn deadline_scope<'env, B, E, O>(
+pub fn deadline_scope<'env, B, Fut, E>(
     deadline: Instant,
     body: B,
-) -> impl Future<Output = Result<O::Ok, ScopeError<E>>>
+) -> impl Future<Output = Result<<Fut::Output as BodyOutput<E>>::Ok, ScopeError<E>>>
 where
-    B: AsyncFnOnce(&Scope<'env, E>) -> O,
-    O: BodyOutput<E>,
+    B: FnOnce(Scope<'env, E>) -> Fut,
+    Fut: Future,
+    Fut::Output: BodyOutput<E>,
     E: 'env,
 {
     scope_with(ScopeOptions::new().deadline(deadline), body)

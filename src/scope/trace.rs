@@ -11,8 +11,8 @@
 //! task's span, and a destructor of a cancelled task logs inside that task's span.
 //!
 //! The driver never sees any of it: it polls and drops a `TracedTask` as it would the
-//! task itself, and a scope's ending is recorded by [`ScopeEnding`] around the driver's
-//! `.await` in `open_outcome`.
+//! task itself, and a scope's ending is recorded by [`ScopeEnding`], which the scope
+//! future holds next to the driver (`open.rs`).
 //!
 //! # Invariants
 //!
@@ -29,6 +29,7 @@
 use std::any::Any;
 use std::panic::Location;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
@@ -173,13 +174,13 @@ fn panic_text(payload: &(dyn Any + Send)) -> Option<&str> {
 /// Records how a scope ended on its span: [`finished`](Self::finished) with its
 /// outcome, or when dropped before that (the scope re-raised a panic, or its future was
 /// dropped unfinished).
-pub(crate) struct ScopeEnding<'a> {
-    core: &'a ScopeCore,
+pub(crate) struct ScopeEnding {
+    core: Rc<ScopeCore>,
     ended: bool,
 }
 
-impl<'a> ScopeEnding<'a> {
-    pub(crate) fn new(core: &'a ScopeCore) -> Self {
+impl ScopeEnding {
+    pub(crate) fn new(core: Rc<ScopeCore>) -> Self {
         ScopeEnding { core, ended: false }
     }
 
@@ -202,7 +203,7 @@ impl<'a> ScopeEnding<'a> {
     }
 }
 
-impl Drop for ScopeEnding<'_> {
+impl Drop for ScopeEnding {
     fn drop(&mut self) {
         let span = self.core.span();
         if self.ended || span.is_disabled() {
