@@ -72,7 +72,7 @@ use super::table::Cancel;
 use super::tasks::{Exit, PanicPayload, drop_task};
 use super::waits::{self, Wait};
 use super::{ErrorPolicy, ScopeOptions};
-use crate::runtime::{add_polls, poll_in_frame, report_shielded, settle_stuck_hold};
+use crate::current::{add_polls, poll_in_frame, report_shielded, settle_stuck_hold};
 use crate::time::{EnteredDeadline, Sleep, sleep_until, yields_to_enclosing};
 use crate::{CancelReason, ScopeError, TaskRef};
 
@@ -134,7 +134,7 @@ pin_project! {
             let mut this = this.project();
             let core = &this.scope.inner.core;
             // Its registration goes with it: a stuck hold it counted is no hold any more.
-            crate::runtime::retract_stuck_hold(&core.stuck_reported);
+            crate::current::retract_stuck_hold(&core.stuck_reported);
             if core.phase.get() != Phase::Finished {
                 // Dropped before finishing: by a scope tearing down the task that held
                 // it (its reason is current), or by something else.

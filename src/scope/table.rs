@@ -32,7 +32,7 @@ use super::signal::Signal;
 use super::waits::{Wait, Waits};
 use super::waker::WakerSlot;
 use crate::TaskRef;
-use crate::runtime::FrameReport;
+use crate::current::FrameReport;
 
 /// How many tasks a scope's tables hold before they first grow.
 pub(crate) const FIRST_CAPACITY: usize = 16;

@@ -28,7 +28,7 @@ use std::time::Instant;
 
 use super::core::ScopeCore;
 use super::task_set::SetShared;
-use crate::runtime::{NO_REPORT, note_report};
+use crate::current::{NO_REPORT, note_report};
 
 /// One thing a suspended task is waiting on.
 #[derive(Clone)]
@@ -123,7 +123,7 @@ pub(crate) fn report(waker: &Waker, wait: Wait) {
 }
 
 /// Takes the reports of a poll that started them at `first` (see
-/// [`FrameReport::first_report`](crate::runtime::FrameReport::first_report)): `None`, and
+/// [`FrameReport::first_report`](crate::current::FrameReport::first_report)): `None`, and
 /// no thread-local access, when the poll made none.
 pub(crate) fn take(first: u32) -> Option<Waits> {
     if first == NO_REPORT {
