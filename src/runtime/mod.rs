@@ -160,7 +160,7 @@ fn run_loop<F: IntoFuture>(
         let (poll, report) = poll_in_frame(root_id, BODY, || {
             values.enter(|| root.as_mut().poll(&mut cx))
         });
-        let root_waits = crate::scope::waits::take(report.first_report).unwrap_or_default();
+        let root_waits = crate::current::waits::take(report.first_report).unwrap_or_default();
         let stuck_holds = report.stuck_holds;
         if let Poll::Ready(output) = poll {
             if let (true, Some(simulation)) = (owns_simulation, &simulation) {

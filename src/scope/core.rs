@@ -28,10 +28,11 @@ use std::time::Instant;
 
 use super::Interruptible;
 use super::signal::{ParentLink, Signal};
-use super::table::{HeldBy, TaskTable};
-use super::waits::Waits;
+use super::table::TaskTable;
 use super::waker::WakerSlot;
 use crate::context::{EnteredCell, Values};
+use crate::current::HeldBy;
+use crate::current::waits::Waits;
 use crate::runtime::current_loop;
 use crate::{CancelReason, TaskRef};
 

@@ -58,7 +58,6 @@
 use std::mem;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
-use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -70,8 +69,8 @@ use super::handle::Scope;
 use super::output::BodyOutput;
 use super::table::Cancel;
 use super::tasks::{Exit, PanicPayload, drop_task};
-use super::waits::{self, Wait};
 use super::{ErrorPolicy, ScopeOptions};
+use crate::current::waits::{self, Wait};
 use crate::current::{add_polls, poll_in_frame, report_shielded, settle_stuck_hold};
 use crate::time::{EnteredDeadline, Sleep, sleep_until, yields_to_enclosing};
 use crate::{CancelReason, ScopeError, TaskRef};
@@ -353,7 +352,7 @@ where
         if core.tasks.borrow().shielded_count() > 0 || *this.body_shielded {
             report_shielded();
         }
-        waits::report(cx.waker(), Wait::Scope(Rc::downgrade(core)));
+        waits::report(cx.waker(), Wait::Scope(core.id()));
         // Register first, then look for work that arrived while polling: an event after
         // the registration wakes the parent, one before it is seen here.
         core.signal.register(cx.waker());
