@@ -262,9 +262,9 @@ impl<T, E> Stream for CollectorStream<T, E> {
         }
         let next = this.receiver.poll_next_unpin(cx);
         if next.is_pending() {
-            crate::scope::waits::report(
+            crate::current::waits::report(
                 cx.waker(),
-                crate::scope::waits::Wait::External("an AsyncCollector (fed by its producers)"),
+                crate::current::waits::Wait::External("an AsyncCollector (fed by its producers)"),
             );
         }
         if let Some(value) = ready!(next) {

@@ -606,6 +606,7 @@
 mod cancel;
 mod collector;
 mod context;
+mod current;
 mod error;
 mod interop;
 mod limited_scope;

@@ -558,9 +558,9 @@ impl<T: Clone> Future for AwaitableFuture<T> {
                 return Poll::Ready(outcome.clone());
             }
         }
-        crate::scope::waits::report(
+        crate::current::waits::report(
             cx.waker(),
-            crate::scope::waits::Wait::External("an AwaitableFuture (completed by its producer)"),
+            crate::current::waits::Wait::External("an AwaitableFuture (completed by its producer)"),
         );
         Poll::Pending
     }

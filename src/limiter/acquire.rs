@@ -349,9 +349,9 @@ impl<S> fmt::Debug for Throttle<S> {
 /// Tells the task tree what the polling task waits on (for dumps and the deadlock
 /// analysis).
 fn report_wait(limiter: &Limiter, key: u32, cx: &Context<'_>) {
-    crate::scope::waits::report(
+    crate::current::waits::report(
         cx.waker(),
-        crate::scope::waits::Wait::Limiter {
+        crate::current::waits::Wait::Limiter {
             limiter: limiter.describer(),
             key,
         },

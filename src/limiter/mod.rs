@@ -154,7 +154,7 @@ impl State {
     }
 }
 
-impl crate::scope::waits::DescribeWait for Mutex<State> {
+impl crate::current::waits::DescribeWait for Mutex<State> {
     fn describe_wait(&self, key: u32) -> String {
         let state = self.lock().unwrap_or_else(|e| e.into_inner());
         let (node, watcher) = unpack_wait_key(key);
@@ -490,7 +490,7 @@ impl Limiter {
     }
 
     /// The shared state, for describing a wait on it in a dump.
-    pub(crate) fn describer(&self) -> Arc<dyn crate::scope::waits::DescribeWait> {
+    pub(crate) fn describer(&self) -> Arc<dyn crate::current::waits::DescribeWait> {
         self.shared.clone()
     }
 }

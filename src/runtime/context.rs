@@ -19,9 +19,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::Waker;
 
-use super::frame::current_task;
 use super::park::LoopWaker;
 use super::{Config, interrupt};
+use crate::current::frame::current_task;
 use crate::scope::{ScopeCore, Signal};
 use crate::sim::Simulation;
 use crate::time::LoopTimers;

@@ -2,7 +2,7 @@
 //!
 //! # How a tick goes
 //!
-//! 1. The loop polls the root future once, inside a poll frame (see `frame`) that
+//! 1. The loop polls the root future once, inside a poll frame (see `current::frame`) that
 //!    identifies the root task.
 //! 2. If the root is ready, `run` returns its output.
 //! 3. If a wake arrived during the poll (a task woke itself or a sibling, a scope yielded
@@ -33,7 +33,6 @@
 
 mod config;
 mod context;
-mod frame;
 mod interrupt;
 mod park;
 mod tokio_bridge;
@@ -49,13 +48,11 @@ pub(crate) use context::{
     adopt_if_root_scope, current_loop, current_simulation, is_blocked_outer_loop, run_as_pool_job,
     with_current,
 };
-pub(crate) use frame::{
-    FrameReport, NO_REPORT, add_polls, current_index, note_report, observe_shield, poll_in_frame,
-    report_shielded, retract_stuck_hold, settle_stuck_hold,
-};
 pub(crate) use park::LoopWaker;
 
 use crate::ScopeError;
+use crate::current::frame;
+use crate::current::poll_in_frame;
 use crate::scope::{BODY, BodyOutput, Scope, scope};
 use crate::sim::Simulation;
 use crate::time::Idle;
@@ -163,7 +160,7 @@ fn run_loop<F: IntoFuture>(
         let (poll, report) = poll_in_frame(root_id, BODY, || {
             values.enter(|| root.as_mut().poll(&mut cx))
         });
-        let root_waits = crate::scope::waits::take(report.first_report).unwrap_or_default();
+        let root_waits = crate::current::waits::take(report.first_report).unwrap_or_default();
         let stuck_holds = report.stuck_holds;
         if let Poll::Ready(output) = poll {
             if let (true, Some(simulation)) = (owns_simulation, &simulation) {

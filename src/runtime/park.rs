@@ -69,8 +69,8 @@ impl LoopWaker {
 
     /// The root task as the deadlock analysis sees it: queued (notified), and the clones
     /// of its waker beyond the loop's own two references.
-    pub(crate) fn held_by(self: &Arc<Self>) -> crate::scope::HeldBy {
-        crate::scope::HeldBy {
+    pub(crate) fn held_by(self: &Arc<Self>) -> crate::current::HeldBy {
+        crate::current::HeldBy {
             queued: self.notified.load(Ordering::Acquire),
             clones: Arc::strong_count(self).saturating_sub(2),
             waker: Arc::as_ptr(self) as usize,

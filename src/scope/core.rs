@@ -28,10 +28,11 @@ use std::time::Instant;
 
 use super::Interruptible;
 use super::signal::{ParentLink, Signal};
-use super::table::{HeldBy, TaskTable};
-use super::waits::Waits;
+use super::table::TaskTable;
 use super::waker::WakerSlot;
 use crate::context::{EnteredCell, Values};
+use crate::current::HeldBy;
+use crate::current::waits::Waits;
 use crate::runtime::current_loop;
 use crate::{CancelReason, TaskRef};
 
@@ -119,7 +120,7 @@ pub(crate) struct ScopeCore {
     /// Whether Ctrl-C may adopt the scope as a root scope of its loop.
     interruptible: Interruptible,
     /// The poll frame in which the scope last counted a stuck hold (see
-    /// `runtime::settle_stuck_hold`); 0: none.
+    /// `current::settle_stuck_hold`); 0: none.
     pub(crate) stuck_reported: Cell<u64>,
     /// A join handle of one of its tasks was polled while it could not record its waiter
     /// (from inside that task's own poll): the deadlock analysis no longer counts joins

@@ -75,7 +75,7 @@ fn replace<'a>(
 /// spare reference there, so entering costs no reference-count traffic (an atomic
 /// increment and decrement per scope poll otherwise). `cursor` holds the signal again
 /// once the guard drops, also on unwind. (Which of its tasks runs is in the poll frame,
-/// set by the driver for each poll: see `runtime::frame`.)
+/// set by the driver for each poll: see `current::frame`.)
 pub(crate) fn enter_scope(cursor: &Cell<Option<Arc<Signal>>>) -> Restore<'_> {
     let signal = cursor.take();
     debug_assert!(
@@ -107,7 +107,7 @@ pub(crate) fn parent_link() -> Option<ParentLink> {
     let signal = SCOPE.with(|s| s.borrow().clone())?;
     Some(ParentLink {
         signal,
-        task: crate::runtime::current_index(),
+        task: crate::current::current_index(),
         shielded: IN_SHIELD.with(Cell::get),
     })
 }

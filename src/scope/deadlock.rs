@@ -14,7 +14,8 @@
 //!   and no `advance` reaches the next deadline (the hold is `!Send`: only a task of the
 //!   loop can release it); counted from the loop's timer queue.
 //!
-//! Each internal wait a task reported at its last poll (see `waits`) that still holds the
+//! Each internal wait a task reported at its last poll (see `current::waits`; the scopes
+//! it names by id are looked up among the loop's live scopes) that still holds the
 //! task's very waker (checked: the join's registered waiter, the scope's registered parent
 //! waker) holds exactly one clone of it, so the clones beyond them are *external*: another
 //! thread, a timer, a channel, a completable future, an I/O driver. If no task of the tree, and
@@ -32,9 +33,8 @@ use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use super::core::{Phase, ScopeCore};
-use super::table::HeldBy;
-use super::task_set::SetShared;
-use super::waits::Wait;
+use crate::current::HeldBy;
+use crate::current::waits::Wait;
 
 /// The loop's root task, as the analysis needs it.
 pub(crate) struct RootView<'a> {
@@ -57,7 +57,8 @@ pub(crate) fn is_deadlocked(
     root: RootView<'_>,
     scopes: &[Rc<ScopeCore>],
 ) -> bool {
-    if can_be_woken(this_loop, root.held, root.waits) {
+    let ids: Ids<'_> = scopes.iter().map(|s| (s.id(), s)).collect();
+    if can_be_woken(this_loop, &ids, root.held, root.waits) {
         return false;
     }
     for scope in scopes {
@@ -71,7 +72,7 @@ pub(crate) fn is_deadlocked(
         if !body.done {
             match scope.body_held_by() {
                 None => return false, // being polled: it is running
-                Some(held) if can_be_woken(this_loop, held, &body.waits) => return false,
+                Some(held) if can_be_woken(this_loop, &ids, held, &body.waits) => return false,
                 Some(_) => {}
             }
         }
@@ -79,7 +80,7 @@ pub(crate) fn is_deadlocked(
         for view in scope.tasks.borrow().views(scope.id()) {
             match view.held_externally {
                 None => return false,
-                Some(held) if can_be_woken(this_loop, held, &view.waits) => return false,
+                Some(held) if can_be_woken(this_loop, &ids, held, &view.waits) => return false,
                 Some(_) => {}
             }
         }
@@ -87,8 +88,11 @@ pub(crate) fn is_deadlocked(
     true
 }
 
-fn can_be_woken(this_loop: &LoopView, held: HeldBy, waits: &[Wait]) -> bool {
-    held.queued || held.clones > internal_holds(this_loop, held.waker, waits)
+/// The loop's live scopes by id, to resolve the ids waits name.
+type Ids<'a> = HashMap<u64, &'a Rc<ScopeCore>>;
+
+fn can_be_woken(this_loop: &LoopView, ids: &Ids<'_>, held: HeldBy, waits: &[Wait]) -> bool {
+    held.queued || held.clones > internal_holds(this_loop, ids, held.waker, waits)
 }
 
 /// How many clones of a task's waker (`waker`, its data pointer) are held by internal
@@ -96,34 +100,39 @@ fn can_be_woken(this_loop: &LoopView, held: HeldBy, waits: &[Wait]) -> bool {
 /// handed to another task since (a join handle peeked at and passed on, a sleep that lost
 /// a `select`), so each one counts only if the thing it names still holds this very
 /// waker, and once per thing. Timers are counted from the timer queue itself.
-fn internal_holds(this_loop: &LoopView, waker: usize, waits: &[Wait]) -> usize {
+fn internal_holds(this_loop: &LoopView, ids: &Ids<'_>, waker: usize, waits: &[Wait]) -> usize {
     #[derive(PartialEq, Eq, Hash)]
     enum Identity {
-        Join(*const ScopeCore, u32),
-        Scope(*const ScopeCore),
-        Set(*const SetShared),
+        Join(u64, u32),
+        Scope(u64),
+        Set(*const ()),
     }
+    // A scope this loop drives is in its registry while it lives (it registers when it
+    // opens in the loop or moves to it): the scopes not found are not driven here.
     let driven_here = |scope: &Rc<ScopeCore>| scope.loop_id() == this_loop.id;
+    let scope = |id: &u64| ids.get(id).copied();
     let mut seen = HashSet::new();
     let from_waits = waits
         .iter()
         .filter(|wait| match wait {
-            Wait::Join { scope, index } => scope.upgrade().is_some_and(|core| {
-                driven_here(&core)
+            Wait::Join { scope: id, index } => scope(id).is_some_and(|core| {
+                driven_here(core)
                     && !core.join_records_stale.get()
                     && core.tasks.borrow().join_waiter(*index) == waker
-                    && seen.insert(Identity::Join(Rc::as_ptr(&core), *index))
+                    && seen.insert(Identity::Join(*id, *index))
             }),
-            Wait::Scope(scope) => scope.upgrade().is_some_and(|core| {
-                driven_here(&core)
+            Wait::Scope(id) => scope(id).is_some_and(|core| {
+                driven_here(core)
                     && core.signal.registered() == waker
-                    && seen.insert(Identity::Scope(Rc::as_ptr(&core)))
+                    && seen.insert(Identity::Scope(*id))
             }),
             // A set fires only when one of its tasks ends; they are tasks of its scope.
             Wait::Set(set) => set.upgrade().is_some_and(|set| {
-                set.scope.upgrade().is_some_and(|core| driven_here(&core))
+                set.scope_id()
+                    .and_then(|id| scope(&id))
+                    .is_some_and(driven_here)
                     && set.registered() == waker
-                    && seen.insert(Identity::Set(Rc::as_ptr(&set)))
+                    && seen.insert(Identity::Set(Rc::as_ptr(&set).cast::<()>()))
             }),
             Wait::Sleep(_) | Wait::Limiter { .. } | Wait::External(_) => false,
         })

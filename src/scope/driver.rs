@@ -58,7 +58,6 @@
 use std::mem;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
-use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -70,9 +69,9 @@ use super::handle::Scope;
 use super::output::BodyOutput;
 use super::table::Cancel;
 use super::tasks::{Exit, PanicPayload, drop_task};
-use super::waits::{self, Wait};
 use super::{ErrorPolicy, ScopeOptions};
-use crate::runtime::{add_polls, poll_in_frame, report_shielded, settle_stuck_hold};
+use crate::current::waits::{self, Wait};
+use crate::current::{add_polls, poll_in_frame, report_shielded, settle_stuck_hold};
 use crate::time::{EnteredDeadline, Sleep, sleep_until, yields_to_enclosing};
 use crate::{CancelReason, ScopeError, TaskRef};
 
@@ -125,7 +124,7 @@ pin_project! {
             let mut state = this.state.project();
             let core = &scope.inner.core;
             // Its registration goes with it: a stuck hold it counted is no hold any more.
-            crate::runtime::retract_stuck_hold(&core.stuck_reported);
+            crate::current::retract_stuck_hold(&core.stuck_reported);
             if core.phase.get() != Phase::Finished {
                 // Dropped before finishing: by a scope tearing down the task that held
                 // it (its reason is current), or by something else.
@@ -374,7 +373,7 @@ where
         if core.tasks.borrow().shielded_count() > 0 || *this.body_shielded {
             report_shielded();
         }
-        waits::report(cx.waker(), Wait::Scope(Rc::downgrade(core)));
+        waits::report(cx.waker(), Wait::Scope(core.id()));
         // Register first, then look for work that arrived while polling: an event after
         // the registration wakes the parent, one before it is seen here.
         core.signal.register(cx.waker());

@@ -2,7 +2,7 @@
 //!
 //! Built from the loop's registry of scopes (see `runtime::context`), each scope's
 //! lifetime-free task table, and the waits tasks reported at their last poll (see
-//! `waits`). Nothing is collected unless a dump is asked for, beyond what scopes keep
+//! `current::waits`; the scopes they name by id are looked up in the registry). Nothing is collected unless a dump is asked for, beyond what scopes keep
 //! anyway.
 
 use std::collections::HashMap;
@@ -11,7 +11,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use super::core::{BODY, Phase, ScopeCore};
-use super::waits::Wait;
+use crate::current::waits::Wait;
 use crate::runtime::with_current;
 
 /// Renders the live task tree of the innermost `run` loop on this thread.
@@ -49,7 +49,7 @@ pub fn dump() -> String {
 }
 
 fn render(scopes: &[Rc<ScopeCore>], now: Instant) -> String {
-    let ids: HashMap<u64, &Rc<ScopeCore>> = scopes.iter().map(|s| (s.id(), s)).collect();
+    let ids: Ids<'_> = scopes.iter().map(|s| (s.id(), s)).collect();
     let mut children: HashMap<(u64, u32), Vec<&Rc<ScopeCore>>> = HashMap::new();
     let mut roots = Vec::new();
     for scope in scopes {
@@ -66,7 +66,7 @@ fn render(scopes: &[Rc<ScopeCore>], now: Instant) -> String {
         out.push_str("(no scope is open in this loop)\n");
     }
     for root in roots {
-        render_scope(&mut out, root, "", "", &children, now);
+        render_scope(&mut out, root, "", "", &children, &ids, now);
     }
     out
 }
@@ -77,6 +77,7 @@ fn render_scope(
     first: &str,
     rest: &str,
     children: &HashMap<(u64, u32), Vec<&Rc<ScopeCore>>>,
+    ids: &Ids<'_>,
     now: Instant,
 ) {
     let _ = write!(
@@ -115,6 +116,7 @@ fn render_scope(
                     held.is_some_and(|h| h.queued),
                     body.shielded,
                     &body.waits,
+                    ids,
                     now,
                 )
             };
@@ -124,7 +126,7 @@ fn render_scope(
     for view in scope.tasks.borrow().views(scope.id()) {
         let status = match view.held_externally {
             None => "running now".to_string(),
-            Some(held) => status(held.queued, view.shielded, &view.waits, now),
+            Some(held) => status(held.queued, view.shielded, &view.waits, ids, now),
         };
         rows.push((view.index, format!("{}: {status}", view.task)));
     }
@@ -145,19 +147,23 @@ fn render_scope(
                 &format!("{child_rest}└── "),
                 &format!("{child_rest}    "),
                 children,
+                ids,
                 now,
             );
         }
     }
 }
 
-fn status(queued: bool, shielded: bool, waits: &[Wait], now: Instant) -> String {
+/// The scopes of the loop by id, to resolve the ids waits name.
+type Ids<'a> = HashMap<u64, &'a Rc<ScopeCore>>;
+
+fn status(queued: bool, shielded: bool, waits: &[Wait], ids: &Ids<'_>, now: Instant) -> String {
     let mut text = if queued {
         "ready to run".to_string()
     } else if waits.is_empty() {
         "waiting (on something duet cannot see)".to_string()
     } else {
-        let parts: Vec<String> = waits.iter().map(|w| describe_wait(w, now)).collect();
+        let parts: Vec<String> = waits.iter().map(|w| describe_wait(w, ids, now)).collect();
         format!("waiting on {}", parts.join(", "))
     };
     if shielded {
@@ -166,24 +172,24 @@ fn status(queued: bool, shielded: bool, waits: &[Wait], now: Instant) -> String 
     text
 }
 
-fn describe_wait(wait: &Wait, now: Instant) -> String {
+fn describe_wait(wait: &Wait, ids: &Ids<'_>, now: Instant) -> String {
     match wait {
-        Wait::Join { scope, index } => match scope.upgrade() {
+        Wait::Join { scope, index } => match ids.get(scope) {
             Some(scope) if *index == BODY => {
                 format!("the join handle of the body of scope #{}", scope.id())
             }
             Some(scope) => format!("the join handle of task #{index} of scope #{}", scope.id()),
             None => "a join handle".to_string(),
         },
-        Wait::Scope(scope) => match scope.upgrade() {
+        Wait::Scope(scope) => match ids.get(scope) {
             Some(scope) => format!("scope #{}", scope.id()),
             None => "a scope".to_string(),
         },
         Wait::Set(set) => match set.upgrade() {
-            Some(set) => match set.scope.upgrade() {
+            Some(set) => match set.scope_id().and_then(|id| ids.get(&id)) {
                 Some(scope) => format!(
                     "the next of {} tasks of scope #{} to finish (a TaskSet)",
-                    set.pending.get(),
+                    set.pending(),
                     scope.id()
                 ),
                 None => "the next task of a TaskSet to finish".to_string(),

@@ -18,7 +18,7 @@ use std::task::{Context, Poll, Waker};
 
 use super::core::{ScopeCore, TaskCancel, TaskKey};
 use super::current;
-use super::waits::{self, Wait};
+use crate::current::waits::{self, Wait};
 use crate::{CancelReason, JoinError};
 
 pub(crate) enum JoinState<T> {
@@ -220,7 +220,7 @@ impl<T> Future for JoinHandle<T> {
                 waits::report(
                     cx.waker(),
                     Wait::Join {
-                        scope: Rc::downgrade(&this.core),
+                        scope: this.core.id(),
                         index: this.key.index,
                     },
                 );

@@ -36,7 +36,6 @@ mod tasks;
 mod timed;
 #[cfg(feature = "tracing")]
 mod trace;
-pub(crate) mod waits;
 mod waker;
 
 pub use cancel_handle::CancelHandle;
@@ -51,7 +50,6 @@ pub use shield::{Shield, shield};
 pub(crate) use signal::Observer;
 pub(crate) use signal::Signal;
 pub use supervise::{Supervised, supervise, supervise_with};
-pub(crate) use table::HeldBy;
 pub use task_set::TaskSet;
 pub use timed::{deadline_scope, timeout_scope};
 

@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 use pin_project_lite::pin_project;
 
 use super::current;
-use crate::runtime::report_shielded;
+use crate::current::report_shielded;
 use crate::time::EnteredDeadline;
 
 /// Runs `future` so that cancellation does not interrupt it: this is how async cleanup on

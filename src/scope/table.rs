@@ -29,10 +29,11 @@ use std::sync::Arc;
 
 use super::core::{TaskCancel, TaskKey};
 use super::signal::Signal;
-use super::waits::{Wait, Waits};
 use super::waker::WakerSlot;
 use crate::TaskRef;
-use crate::runtime::FrameReport;
+use crate::current::FrameReport;
+use crate::current::HeldBy;
+use crate::current::waits::{Wait, Waits};
 
 /// How many tasks a scope's tables hold before they first grow.
 pub(crate) const FIRST_CAPACITY: usize = 16;
@@ -87,18 +88,6 @@ pub(crate) enum Cancel {
     Deferred,
     /// Already finished (or a stale key).
     Gone,
-}
-
-/// Who holds a suspended task's waker, as far as its counts tell.
-#[derive(Clone, Copy)]
-pub(crate) struct HeldBy {
-    /// The task is queued to run.
-    pub(crate) queued: bool,
-    /// Clones of its waker besides the scope's own references.
-    pub(crate) clones: usize,
-    /// The waker's data pointer: its identity, to check that a wait the task reported
-    /// still holds a clone of this very waker.
-    pub(crate) waker: usize,
 }
 
 impl TaskTable {

@@ -32,9 +32,9 @@ use futures::Stream;
 use super::core::{Phase, ScopeCore};
 use super::handle::spawn_on_finished_scope;
 use super::output::TaskOutput;
-use super::waits::{self, Wait};
 use super::{JoinHandle, Scope};
 use crate::JoinError;
+use crate::current::waits::{self, SetWait, Wait};
 
 /// What a set shares with the wrappers of its tasks, and what the deadlock analysis and
 /// the dump read of a waiting set.
@@ -47,9 +47,16 @@ pub(crate) struct SetShared {
     pub(crate) pending: Cell<usize>,
 }
 
-impl SetShared {
-    /// The data pointer of the waker the consumer waits with (0: none).
-    pub(crate) fn registered(&self) -> usize {
+impl SetWait for SetShared {
+    fn scope_id(&self) -> Option<u64> {
+        self.scope.upgrade().map(|scope| scope.id())
+    }
+
+    fn pending(&self) -> usize {
+        self.pending.get()
+    }
+
+    fn registered(&self) -> usize {
         self.consumer
             .borrow()
             .as_ref()
@@ -256,7 +263,10 @@ impl<'env, T, E: 'env> TaskSet<'env, T, E> {
                 *consumer = Some(cx.waker().clone());
             }
             drop(consumer);
-            waits::report(cx.waker(), Wait::Set(Rc::downgrade(&self.shared)));
+            waits::report(
+                cx.waker(),
+                Wait::Set(Rc::downgrade(&self.shared) as Weak<dyn SetWait>),
+            );
             return Poll::Pending;
         };
         let handle = self.members[index as usize]

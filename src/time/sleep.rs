@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use crate::scope::waits::{self, Wait};
+use crate::current::waits::{self, Wait};
 
 use super::clock::{clamp_deadline, deadline_after};
 use super::heap::TimerKey;

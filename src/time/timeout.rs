@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use pin_project_lite::pin_project;
 
-use crate::runtime::observe_shield;
+use crate::current::observe_shield;
 
 use super::deadline::{EnteredDeadline, yields_to_enclosing};
 use super::sleep::{Sleep, sleep, sleep_until};

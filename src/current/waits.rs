@@ -3,13 +3,20 @@
 //! During a task's poll, duet's own futures that stay pending (join handles, sleeps,
 //! nested scopes, limiter waits, completable futures...) report a [`Wait`] here. The
 //! scope driver collects the reports of each poll and keeps them with the task until its
-//! next poll. They feed the task-tree [`dump`](crate::dump) and the deadlock analysis.
+//! next poll. They feed the task-tree dump (`scope::dump`) and the deadlock analysis
+//! (`scope::deadlock`).
 //!
 //! A report is kept only if the reporting future was polled with the task's own waker
 //! (directly, through `async` blocks and combinators that pass the waker on): only then
 //! does the wait hold exactly one clone of that waker, which the deadlock analysis relies
 //! on. A future polled by an executor nested in the task (say a `FuturesUnordered`) holds
 //! that executor's waker instead, and its report is dropped.
+//!
+//! A wait names a scope by its id (the id of its `Signal`), not by a reference: reporting
+//! costs no reference count, and this module needs no scope type. The dump and the
+//! deadlock analysis resolve ids through the loop's registry of live scopes
+//! (`scope::registry`) when they run, which is rare. A wait on a task set or a limiter
+//! holds a trait object ([`SetWait`], [`DescribeWait`]) that the layer above implements.
 //!
 //! # Invariants
 //!
@@ -26,19 +33,17 @@ use std::sync::Arc;
 use std::task::Waker;
 use std::time::Instant;
 
-use super::core::ScopeCore;
-use super::task_set::SetShared;
-use crate::runtime::{NO_REPORT, note_report};
+use super::frame::{NO_REPORT, note_report};
 
 /// One thing a suspended task is waiting on.
 #[derive(Clone)]
 pub(crate) enum Wait {
-    /// The join handle of a task (`index` in `scope`).
-    Join { scope: Weak<ScopeCore>, index: u32 },
-    /// A scope opened in the task.
-    Scope(Weak<ScopeCore>),
+    /// The join handle of a task (`index` in the scope with id `scope`).
+    Join { scope: u64, index: u32 },
+    /// A scope opened in the task (its id).
+    Scope(u64),
     /// The next task of a [`TaskSet`](crate::TaskSet) to finish.
-    Set(Weak<SetShared>),
+    Set(Weak<dyn SetWait>),
     /// A timer.
     Sleep(Instant),
     /// A slot of a limiter, or room in it.
@@ -87,6 +92,29 @@ impl std::ops::Deref for Waits {
     }
 }
 
+/// Who holds a suspended task's waker, as far as its counts tell.
+#[derive(Clone, Copy)]
+pub(crate) struct HeldBy {
+    /// The task is queued to run.
+    pub(crate) queued: bool,
+    /// Clones of its waker besides the scope's own references.
+    pub(crate) clones: usize,
+    /// The waker's data pointer: its identity, to check that a wait the task reported
+    /// still holds a clone of this very waker.
+    pub(crate) waker: usize,
+}
+
+/// The shared state of a [`TaskSet`](crate::TaskSet) a task waits on, as the dump and the
+/// deadlock analysis read it.
+pub(crate) trait SetWait {
+    /// The id of the scope the set's members belong to, while that scope is alive.
+    fn scope_id(&self) -> Option<u64>;
+    /// Members spawned and not yet taken.
+    fn pending(&self) -> usize;
+    /// The data pointer of the waker the consumer waits with (0: none).
+    fn registered(&self) -> usize;
+}
+
 /// A shared primitive that can describe one of its waiters for a dump.
 pub(crate) trait DescribeWait: Send + Sync {
     /// Describes the wait of the waiter `key` (its place in the queue, say).
@@ -123,7 +151,7 @@ pub(crate) fn report(waker: &Waker, wait: Wait) {
 }
 
 /// Takes the reports of a poll that started them at `first` (see
-/// [`FrameReport::first_report`](crate::runtime::FrameReport::first_report)): `None`, and
+/// [`FrameReport::first_report`](super::FrameReport::first_report)): `None`, and
 /// no thread-local access, when the poll made none.
 pub(crate) fn take(first: u32) -> Option<Waits> {
     if first == NO_REPORT {

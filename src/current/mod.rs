@@ -1,0 +1,25 @@
+//! What runs on this thread right now: the bottom of the crate's own layers.
+//!
+//! - `frame`: the poll frame, the identity of the task being polled and what code nested
+//!   in its poll reports to it (stuck holds, shielded work, poll counts);
+//! - `waits`: what a suspended task waits on, as the futures it polled reported it, and
+//!   who holds its waker ([`HeldBy`]), for the task-tree dump and the deadlock analysis.
+//!
+//! Everything here is per-thread bookkeeping over plain values and wakers: it names no
+//! type of the layers above (scopes, timers, loops), so that every one of them may read
+//! it. Each folder of `src/` imports only from the layers below it (`design/README.md`,
+//! "Layers"; `design/tools/layers.py --check`).
+//!
+//! # Invariants
+//!
+//! 1. Every change to a thread-local here is undone by a guard, so a panic that unwinds
+//!    through a poll or a nested `run` restores the caller's state.
+
+pub(crate) mod frame;
+pub(crate) mod waits;
+
+pub(crate) use frame::{
+    FrameReport, add_polls, current_index, observe_shield, poll_in_frame, report_shielded,
+    retract_stuck_hold, settle_stuck_hold,
+};
+pub(crate) use waits::HeldBy;
