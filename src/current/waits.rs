@@ -15,8 +15,12 @@
 //! A wait names a scope by its id (the id of its `Signal`), not by a reference: reporting
 //! costs no reference count, and this module needs no scope type. The dump and the
 //! deadlock analysis resolve ids through the loop's registry of live scopes
-//! (`scope::registry`) when they run, which is rare. A wait on a task set or a limiter
-//! holds a trait object ([`SetWait`], [`DescribeWait`]) that the layer above implements.
+//! (`scope::registry`) when they run, which is rare. A wait on a task set holds a weak
+//! reference to the set's [`SetWatch`]; a wait on a limiter, a trait object
+//! ([`DescribeWait`]) that the limiter implements.
+//!
+//! Every `Wait` is `Send + Sync` (asserted below), so that the task tables that keep them
+//! can belong to a scope that moves between threads (`design/send-scopes.md`).
 //!
 //! # Invariants
 //!
@@ -28,8 +32,8 @@
 //!    were left out), so the report stack is bounded whatever a poll does.
 
 use std::cell::RefCell;
-use std::rc::Weak;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 use std::task::Waker;
 use std::time::Instant;
 
@@ -43,7 +47,7 @@ pub(crate) enum Wait {
     /// A scope opened in the task (its id).
     Scope(u64),
     /// The next task of a [`TaskSet`](crate::TaskSet) to finish.
-    Set(Weak<dyn SetWait>),
+    Set(Weak<SetWatch>),
     /// A timer.
     Sleep(Instant),
     /// A slot of a limiter, or room in it.
@@ -104,16 +108,59 @@ pub(crate) struct HeldBy {
     pub(crate) waker: usize,
 }
 
-/// The shared state of a [`TaskSet`](crate::TaskSet) a task waits on, as the dump and the
-/// deadlock analysis read it.
-pub(crate) trait SetWait {
-    /// The id of the scope the set's members belong to, while that scope is alive.
-    fn scope_id(&self) -> Option<u64>;
-    /// Members spawned and not yet taken.
-    fn pending(&self) -> usize;
-    /// The data pointer of the waker the consumer waits with (0: none).
-    fn registered(&self) -> usize;
+/// What the dump and the deadlock analysis read of a [`TaskSet`](crate::TaskSet) a task
+/// waits on. The set keeps it up to date as members are spawned and taken and as its
+/// consumer registers; the atomics make a `Wait` holding it `Send`, and cost plain loads
+/// and stores (`Relaxed`: the set writes them in the poll that reports the wait, and the
+/// analysis reads them on the same thread, or after the loop's idle point).
+#[derive(Debug)]
+pub(crate) struct SetWatch {
+    scope: u64,
+    pending: AtomicUsize,
+    registered: AtomicUsize,
 }
+
+impl SetWatch {
+    /// The watch of a set whose members belong to the scope with id `scope`.
+    pub(crate) fn new(scope: u64) -> Self {
+        SetWatch {
+            scope,
+            pending: AtomicUsize::new(0),
+            registered: AtomicUsize::new(0),
+        }
+    }
+
+    /// The id of the scope the set's members belong to.
+    pub(crate) fn scope_id(&self) -> u64 {
+        self.scope
+    }
+
+    /// Members spawned and not yet taken.
+    pub(crate) fn pending(&self) -> usize {
+        self.pending.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_pending(&self, pending: usize) {
+        self.pending.store(pending, Ordering::Relaxed);
+    }
+
+    /// The data pointer of the waker the consumer waits with (0: none).
+    pub(crate) fn registered(&self) -> usize {
+        self.registered.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_registered(&self, waker: Option<&Waker>) {
+        let data = waker.map_or(0, |waker| waker.data() as usize);
+        self.registered.store(data, Ordering::Relaxed);
+    }
+}
+
+// A scope that moves between threads keeps waits in its task tables.
+const _: () = {
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Wait>();
+    assert_send_sync::<Waits>();
+};
 
 /// A shared primitive that can describe one of its waiters for a dump.
 pub(crate) trait DescribeWait: Send + Sync {

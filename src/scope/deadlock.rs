@@ -31,6 +31,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
+use std::sync::Arc;
 
 use super::core::{Phase, ScopeCore};
 use crate::current::HeldBy;
@@ -128,11 +129,9 @@ fn internal_holds(this_loop: &LoopView, ids: &Ids<'_>, waker: usize, waits: &[Wa
             }),
             // A set fires only when one of its tasks ends; they are tasks of its scope.
             Wait::Set(set) => set.upgrade().is_some_and(|set| {
-                set.scope_id()
-                    .and_then(|id| scope(&id))
-                    .is_some_and(driven_here)
+                scope(&set.scope_id()).is_some_and(driven_here)
                     && set.registered() == waker
-                    && seen.insert(Identity::Set(Rc::as_ptr(&set).cast::<()>()))
+                    && seen.insert(Identity::Set(Arc::as_ptr(&set).cast::<()>()))
             }),
             Wait::Sleep(_) | Wait::Limiter { .. } | Wait::External(_) => false,
         })

@@ -186,7 +186,7 @@ fn describe_wait(wait: &Wait, ids: &Ids<'_>, now: Instant) -> String {
             None => "a scope".to_string(),
         },
         Wait::Set(set) => match set.upgrade() {
-            Some(set) => match set.scope_id().and_then(|id| ids.get(&id)) {
+            Some(set) => match ids.get(&set.scope_id()) {
                 Some(scope) => format!(
                     "the next of {} tasks of scope #{} to finish (a TaskSet)",
                     set.pending(),

@@ -18,50 +18,33 @@
 //! 3. While the consumer waits, the set holds exactly one clone of its waker, and only
 //!    a member's end fires it: for the deadlock analysis, an internal wait.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::fmt;
 use std::future::poll_fn;
 use std::pin::Pin;
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use futures::Stream;
 
-use super::core::{Phase, ScopeCore};
+use super::core::Phase;
 use super::handle::spawn_on_finished_scope;
 use super::output::TaskOutput;
 use super::{JoinHandle, Scope};
 use crate::JoinError;
-use crate::current::waits::{self, SetWait, Wait};
+use crate::current::waits::{self, SetWatch, Wait};
 
 /// What a set shares with the wrappers of its tasks, and what the deadlock analysis and
 /// the dump read of a waiting set.
 pub(crate) struct SetShared {
     finished: RefCell<VecDeque<u32>>,
     consumer: RefCell<Option<Waker>>,
-    /// The scope the members belong to.
-    pub(crate) scope: Weak<ScopeCore>,
-    /// Members spawned and not yet taken.
-    pub(crate) pending: Cell<usize>,
-}
-
-impl SetWait for SetShared {
-    fn scope_id(&self) -> Option<u64> {
-        self.scope.upgrade().map(|scope| scope.id())
-    }
-
-    fn pending(&self) -> usize {
-        self.pending.get()
-    }
-
-    fn registered(&self) -> usize {
-        self.consumer
-            .borrow()
-            .as_ref()
-            .map_or(0, |waker| waker.data() as usize)
-    }
+    /// Members spawned and not yet taken, and the consumer's waker's identity, for the
+    /// dump and the deadlock analysis (a waiting consumer reports a weak reference).
+    watch: Arc<SetWatch>,
 }
 
 /// Pushes its member's slot onto the finished queue when the member's future completes
@@ -75,6 +58,7 @@ impl Drop for OnEnd {
     fn drop(&mut self) {
         self.shared.finished.borrow_mut().push_back(self.index);
         let consumer = self.shared.consumer.borrow_mut().take();
+        self.shared.watch.set_registered(None);
         if let Some(consumer) = consumer {
             consumer.wake();
         }
@@ -155,8 +139,7 @@ impl<'env, T, E: 'env> TaskSet<'env, T, E> {
             shared: Rc::new(SetShared {
                 finished: RefCell::new(VecDeque::new()),
                 consumer: RefCell::new(None),
-                scope: Rc::downgrade(&scope.inner.core),
-                pending: Cell::new(0),
+                watch: Arc::new(SetWatch::new(scope.inner.core.id())),
             }),
             members: Vec::new(),
             free: Vec::new(),
@@ -212,7 +195,9 @@ impl<'env, T, E: 'env> TaskSet<'env, T, E> {
             future.await
         });
         self.members[index as usize] = Some(handle);
-        self.shared.pending.set(self.shared.pending.get() + 1);
+        self.shared
+            .watch
+            .set_pending(self.shared.watch.pending() + 1);
     }
 
     /// Waits for the next task of the set to finish and returns its outcome, as its
@@ -250,7 +235,7 @@ impl<'env, T, E: 'env> TaskSet<'env, T, E> {
     pub fn poll_join_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T, JoinError>>> {
         let next = self.shared.finished.borrow_mut().pop_front();
         let Some(index) = next else {
-            if self.shared.pending.get() == 0 {
+            if self.shared.watch.pending() == 0 {
                 return Poll::Ready(None);
             }
             // Waiting here from a nested run would block the loop that runs the members.
@@ -261,12 +246,10 @@ impl<'env, T, E: 'env> TaskSet<'env, T, E> {
             let mut consumer = self.shared.consumer.borrow_mut();
             if !consumer.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
                 *consumer = Some(cx.waker().clone());
+                self.shared.watch.set_registered(consumer.as_ref());
             }
             drop(consumer);
-            waits::report(
-                cx.waker(),
-                Wait::Set(Rc::downgrade(&self.shared) as Weak<dyn SetWait>),
-            );
+            waits::report(cx.waker(), Wait::Set(Arc::downgrade(&self.shared.watch)));
             return Poll::Pending;
         };
         let handle = self.members[index as usize]
@@ -276,7 +259,9 @@ impl<'env, T, E: 'env> TaskSet<'env, T, E> {
             Poll::Ready(outcome) => {
                 self.members[index as usize] = None;
                 self.free.push(index);
-                self.shared.pending.set(self.shared.pending.get() - 1);
+                self.shared
+                    .watch
+                    .set_pending(self.shared.watch.pending() - 1);
                 Poll::Ready(Some(outcome))
             }
             Poll::Pending => {
@@ -303,7 +288,7 @@ impl<'env, T, E: 'env> TaskSet<'env, T, E> {
     /// .unwrap();
     /// ```
     pub fn len(&self) -> usize {
-        self.shared.pending.get()
+        self.shared.watch.pending()
     }
 
     /// True if every task spawned into the set was taken.
@@ -362,7 +347,7 @@ impl<T, E> Drop for TaskSet<'_, T, E> {
 impl<T, E> fmt::Debug for TaskSet<'_, T, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TaskSet")
-            .field("pending", &self.shared.pending.get())
+            .field("pending", &self.shared.watch.pending())
             .field("finished", &self.shared.finished.borrow().len())
             .finish()
     }
