@@ -26,7 +26,7 @@ struct Frame {
     index: u32,
     stuck_holds: u32,
     shielded: bool,
-    /// Where this poll's wait reports start in the report stack (see `scope::waits`), once
+    /// Where this poll's wait reports start in the report stack (see `waits`), once
     /// something reported (`NO_REPORT` until then). Kept small: the frame is copied in
     /// and out at every poll.
     first_report: u32,
@@ -144,7 +144,7 @@ pub(crate) fn note_report(waker: &Waker, position: usize) -> Option<usize> {
             return None;
         }
         if frame.first_report == NO_REPORT {
-            // One poll keeps a few dozen reports (`scope::waits`): positions stay small.
+            // One poll keeps a few dozen reports (`waits`): positions stay small.
             frame.first_report = u32::try_from(position).unwrap_or(NO_REPORT - 1);
         }
         f.set(frame);

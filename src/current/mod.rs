@@ -1,5 +1,6 @@
 //! What runs on this thread right now: the bottom of the crate's own layers.
 //!
+//! - `loops`: the innermost `run` loop (its id, the loops it is nested in, its root task);
 //! - `frame`: the poll frame, the identity of the task being polled and what code nested
 //!   in its poll reports to it (stuck holds, shielded work, poll counts);
 //! - `waits`: what a suspended task waits on, as the futures it polled reported it, and
@@ -16,6 +17,7 @@
 //!    through a poll or a nested `run` restores the caller's state.
 
 pub(crate) mod frame;
+pub(crate) mod loops;
 pub(crate) mod waits;
 
 pub(crate) use frame::{

@@ -40,18 +40,15 @@ mod tokio_bridge;
 use std::future::{Future, IntoFuture};
 use std::pin::pin;
 use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 pub use config::Config;
-use context::LoopContext;
 pub(crate) use context::{
-    adopt_if_root_scope, current_loop, current_simulation, is_blocked_outer_loop, run_as_pool_job,
-    with_current,
+    adopt_if_root_scope, current_simulation, loop_is_simulated, run_as_pool_job,
 };
 pub(crate) use park::LoopWaker;
 
 use crate::ScopeError;
-use crate::current::frame;
 use crate::current::poll_in_frame;
 use crate::scope::{BODY, BodyOutput, Scope, scope};
 use crate::sim::Simulation;
@@ -61,7 +58,7 @@ use crate::time::Idle;
 ///
 /// The future is the root of a task tree: open scopes inside it with [`scope`] to run
 /// tasks concurrently. Everything runs on this one thread; work finished by other threads
-/// wakes the loop through ordinary [`Waker`]s. While nothing is ready
+/// wakes the loop through ordinary [`Waker`](std::task::Waker)s. While nothing is ready
 /// the thread parks; it does not spin or sleep in a loop.
 ///
 /// `run` is re-entrant: a task may call `run` again, for example through a synchronous
@@ -143,7 +140,7 @@ fn run_loop<F: IntoFuture>(
     let owns_simulation = simulation.is_some();
     let context = context::LoopContext::new(&config, simulation, &notifier, &waker);
     let simulation = context.simulation.clone();
-    let _current = context::Enter::new(context.clone());
+    let _current = context::Enter::new(&context);
     // A new root: scopes opened here have no parent, so nothing outside reaches them.
     let _root = crate::scope::current::enter_root();
     let mut cx = Context::from_waker(&waker);
@@ -291,16 +288,6 @@ fn run_loop<F: IntoFuture>(
         // a deadline scope, which reads the clock itself, see its own deadline passed
         // before a task's earlier timer had woken the task.
         context.timers().fire_due();
-    }
-}
-
-/// The context of the loop whose task is being polled with `waker` right now, if the
-/// caller is polled directly by a loop's task (see `frame::is_polling`).
-pub(crate) fn polling_loop(waker: &Waker) -> Option<Rc<LoopContext>> {
-    if frame::is_polling(waker) {
-        context::current()
-    } else {
-        None
     }
 }
 

@@ -26,6 +26,7 @@ mod handle;
 mod join;
 mod observe;
 mod output;
+pub(crate) mod registry;
 mod shield;
 pub(crate) mod signal;
 mod supervise;
