@@ -8,8 +8,8 @@
 //! - the loop's id, its outer loops and its root task: `current::loops`;
 //! - its clock and timers: `time::source`;
 //! - its buffered futures waiting for the idle flush: `interop::buffered`;
-//! - its registry of scopes: `scope::registry`;
-//! - its simulation, and its Ctrl-C registration: here.
+//! - its registry of scopes, and the root scopes Ctrl-C cancels: `scope::registry`;
+//! - its simulation, and its Ctrl-C registration (`interrupt`): here.
 //!
 //! # Invariants
 //!
@@ -30,8 +30,7 @@ use super::park::LoopWaker;
 use super::{Config, interrupt};
 use crate::current::loops;
 use crate::interop::{EnterFlushQueue, FlushQueue};
-use crate::scope::Signal;
-use crate::scope::registry::{EnterRegistry, Registry};
+use crate::scope::registry::{self, EnterRegistry, Registry, RootScopes};
 use crate::sim::Simulation;
 use crate::time::{EnterTimers, LoopTimers, with_loop_timers};
 
@@ -47,8 +46,6 @@ thread_local! {
 
 /// What the runtime itself keeps of a loop, behind its cursor.
 struct RuntimePart {
-    /// Set when Ctrl-C may interrupt this loop (see `interrupt`).
-    interrupt: Option<Arc<interrupt::Target>>,
     /// The seeded choices of a simulated loop (see `sim`), shared with the loops nested
     /// in it.
     simulation: Option<Rc<Simulation>>,
@@ -68,6 +65,8 @@ pub(crate) struct LoopContext {
     /// Every scope opened under this loop: the task tree, for dumps and the deadlock
     /// analysis.
     registry: Rc<Registry>,
+    /// The loop's root scopes, when Ctrl-C may interrupt it (see `interrupt`).
+    roots: Option<Arc<RootScopes>>,
     part: Rc<RuntimePart>,
     /// Unregisters the loop's Ctrl-C target when the loop ends.
     _interrupt: interrupt::Registration,
@@ -85,13 +84,7 @@ impl LoopContext {
         notifier: &Arc<LoopWaker>,
         root_task: &Waker,
     ) -> Self {
-        let (outer_interruptible, outer_simulation) = CURRENT
-            .with(|c| {
-                c.borrow()
-                    .as_ref()
-                    .map(|o| (o.interrupt.is_some(), o.simulation.clone()))
-            })
-            .unzip();
+        let outer_simulation = CURRENT.with(|c| c.borrow().as_ref().map(|o| o.simulation.clone()));
         let nested = loops::current_loop() != 0;
         // A loop that starts a simulation gets a virtual clock of its own; one that
         // inherits it shares its outer loop's clock (virtual, since that loop is
@@ -112,8 +105,11 @@ impl LoopContext {
                 simulation.as_ref().map(|s| s.derive_seed()),
             )
         });
-        let interruptible = config.cancels_on_ctrl_c() || outer_interruptible == Some(true);
-        let interrupt = interruptible.then(|| interrupt::Target::enter(notifier.clone()));
+        let interruptible = config.cancels_on_ctrl_c() || registry::is_interruptible();
+        let roots = interruptible.then(|| Arc::new(RootScopes::default()));
+        let interrupt = roots
+            .as_ref()
+            .map(|roots| interrupt::Target::enter(notifier.clone(), roots.clone()));
         let id = loops::new_loop_id();
         LoopContext {
             id,
@@ -121,9 +117,9 @@ impl LoopContext {
             nested,
             timers: Rc::new(timers),
             buffered: Rc::new(FlushQueue::new(id)),
-            registry: Rc::new(Registry::default()),
+            registry: Rc::new(Registry::new(roots.clone())),
+            roots,
             part: Rc::new(RuntimePart {
-                interrupt: interrupt.clone(),
                 simulation: simulation.clone(),
             }),
             _interrupt: interrupt::Registration(interrupt),
@@ -138,16 +134,15 @@ impl LoopContext {
 
     /// True if Ctrl-C may cancel this loop (an outside event that can end any wait).
     pub(crate) fn is_interruptible(&self) -> bool {
-        self.part.interrupt.is_some()
+        self.roots.is_some()
     }
 
     /// True once Ctrl-C interrupted this loop and no root scope could take the
     /// cancellation.
     pub(crate) fn interrupted_without_scope(&self) -> bool {
-        self.part
-            .interrupt
+        self.roots
             .as_ref()
-            .is_some_and(|t| t.interrupted_without_scope())
+            .is_some_and(|r| r.interrupted_without_scope())
     }
 
     pub(crate) fn id(&self) -> u64 {
@@ -162,18 +157,6 @@ impl LoopContext {
     pub(crate) fn timers(&self) -> &LoopTimers {
         &self.timers
     }
-}
-
-/// Called by every scope as it opens: a scope polled directly by an interruptible loop is
-/// one of its root scopes, which Ctrl-C cancels.
-pub(crate) fn adopt_if_root_scope(scope: &Arc<Signal>) {
-    CURRENT.with(|c| {
-        if let Some(target) = c.borrow().as_ref().and_then(|p| p.interrupt.as_ref()) {
-            if loops::polled_by_root() {
-                target.adopt(scope);
-            }
-        }
-    });
 }
 
 /// The simulation of the innermost loop on this thread, if it is simulated; outside

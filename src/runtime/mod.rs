@@ -43,9 +43,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 
 pub use config::Config;
-pub(crate) use context::{
-    adopt_if_root_scope, current_simulation, loop_is_simulated, run_as_pool_job,
-};
+pub(crate) use context::{current_simulation, loop_is_simulated, run_as_pool_job};
 pub(crate) use park::LoopWaker;
 
 use crate::ScopeError;

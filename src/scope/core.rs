@@ -210,7 +210,7 @@ impl ScopeCore {
         super::registry::register_scope(self);
         self.simulated.set(crate::runtime::loop_is_simulated());
         if self.interruptible == Interruptible::AtTheRoot {
-            crate::runtime::adopt_if_root_scope(&self.signal);
+            super::registry::adopt_if_root_scope(&self.signal);
         }
     }
 

@@ -405,7 +405,7 @@ where
 {
     let scope = Scope::new(location, interruptible);
     if interruptible == Interruptible::AtTheRoot {
-        crate::runtime::adopt_if_root_scope(&scope.inner.core.signal);
+        registry::adopt_if_root_scope(&scope.inner.core.signal);
     }
     let body = body(&scope);
     #[cfg(feature = "tracing")]
