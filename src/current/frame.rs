@@ -18,6 +18,14 @@
 use std::cell::Cell;
 use std::task::Waker;
 
+/// The slot index that stands for a scope's body (and, in the frame, for a loop's root).
+pub(crate) const BODY: u32 = u32::MAX;
+
+/// Task polls after which a scope that still has queued tasks yields to its parent
+/// (beyond the first round, which always runs whole). Here, next to the poll counts it
+/// bounds, so that the simulation's scheduler (`schedule`) can vary it.
+pub(crate) const ROUND_BUDGET: u32 = 128;
+
 #[derive(Clone, Copy)]
 struct Frame {
     /// The data pointer of the polled task's waker (0: none).

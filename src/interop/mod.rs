@@ -39,6 +39,5 @@ pub use batcher::{Batch, Batcher};
 pub(crate) use buffered::{EnterFlushQueue, FlushQueue};
 pub use cancelled::Cancelled;
 pub use error::AwaitError;
-pub(crate) use pool::Lane;
 pub use pool::{ThreadPool, Unblock, unblock, unblock_cancellable};
 pub use token::CancelToken;

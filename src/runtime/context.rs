@@ -9,7 +9,8 @@
 //! - its clock and timers: `time::source`;
 //! - its buffered futures waiting for the idle flush: `interop::buffered`;
 //! - its registry of scopes, and the root scopes Ctrl-C cancels: `scope::registry`;
-//! - its simulation, and its Ctrl-C registration (`interrupt`): here.
+//! - its simulation: `schedule`;
+//! - its Ctrl-C registration (`interrupt`): here.
 //!
 //! # Invariants
 //!
@@ -21,7 +22,6 @@
 //! 3. `buffered` holds only futures that a task of this loop polled; the loop flushes it
 //!    at its idle step, before it considers parking, and when it is dropped.
 
-use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::task::Waker;
@@ -30,26 +30,9 @@ use super::park::LoopWaker;
 use super::{Config, interrupt};
 use crate::current::loops;
 use crate::interop::{EnterFlushQueue, FlushQueue};
+use crate::schedule::{EnterSimulation, Simulation, current_simulation};
 use crate::scope::registry::{self, EnterRegistry, Registry, RootScopes};
-use crate::sim::Simulation;
 use crate::time::{EnterTimers, LoopTimers, with_loop_timers};
-
-thread_local! {
-    /// The runtime's own part of the innermost loop on this thread (none outside every
-    /// loop).
-    static CURRENT: RefCell<Option<Rc<RuntimePart>>> = const { RefCell::new(None) };
-    /// While a simulation runs an offloaded job on its loop's thread (see `sim`): that
-    /// simulation. The job runs outside every loop, as it would on a pool thread, but the
-    /// work it offloads and the loops it runs are still the simulation's.
-    static OFFLOADING: RefCell<Option<Rc<Simulation>>> = const { RefCell::new(None) };
-}
-
-/// What the runtime itself keeps of a loop, behind its cursor.
-struct RuntimePart {
-    /// The seeded choices of a simulated loop (see `sim`), shared with the loops nested
-    /// in it.
-    simulation: Option<Rc<Simulation>>,
-}
 
 /// State of one `run` loop.
 pub(crate) struct LoopContext {
@@ -67,10 +50,9 @@ pub(crate) struct LoopContext {
     registry: Rc<Registry>,
     /// The loop's root scopes, when Ctrl-C may interrupt it (see `interrupt`).
     roots: Option<Arc<RootScopes>>,
-    part: Rc<RuntimePart>,
     /// Unregisters the loop's Ctrl-C target when the loop ends.
     _interrupt: interrupt::Registration,
-    /// The seeded choices of a simulated loop (see `sim`).
+    /// The seeded choices of a simulated loop (see `schedule`).
     pub(crate) simulation: Option<Rc<Simulation>>,
 }
 
@@ -84,16 +66,14 @@ impl LoopContext {
         notifier: &Arc<LoopWaker>,
         root_task: &Waker,
     ) -> Self {
-        let outer_simulation = CURRENT.with(|c| c.borrow().as_ref().map(|o| o.simulation.clone()));
         let nested = loops::current_loop() != 0;
         // A loop that starts a simulation gets a virtual clock of its own; one that
         // inherits it shares its outer loop's clock (virtual, since that loop is
         // simulated), as any nested run does.
         let starts_simulation = simulation.is_some();
-        let simulation = simulation.or_else(|| match outer_simulation {
-            Some(outer) => outer,
-            None => OFFLOADING.with(|o| o.borrow().clone()),
-        });
+        // The current simulation: the outer loop's, or, outside every loop, the one whose
+        // offloaded job runs this loop.
+        let simulation = simulation.or_else(current_simulation);
         // A loop run by an offloaded job (no outer loop) is simulated with a clock of
         // its own: virtual too.
         let starts_simulation = starts_simulation || (!nested && simulation.is_some());
@@ -119,9 +99,6 @@ impl LoopContext {
             buffered: Rc::new(FlushQueue::new(id)),
             registry: Rc::new(Registry::new(roots.clone())),
             roots,
-            part: Rc::new(RuntimePart {
-                simulation: simulation.clone(),
-            }),
             _interrupt: interrupt::Registration(interrupt),
             simulation,
         }
@@ -159,47 +136,21 @@ impl LoopContext {
     }
 }
 
-/// The simulation of the innermost loop on this thread, if it is simulated; outside
-/// every loop, the simulation whose offloaded job is running, if one is.
-pub(crate) fn current_simulation() -> Option<Rc<Simulation>> {
-    CURRENT.with(|c| match c.borrow().as_ref() {
-        Some(c) => c.simulation.clone(),
-        None => OFFLOADING.with(|o| o.borrow().clone()),
-    })
-}
-
-/// True if the innermost loop on this thread is simulated (false outside every loop).
-pub(crate) fn loop_is_simulated() -> bool {
-    CURRENT.with(|c| c.borrow().as_ref().is_some_and(|c| c.simulation.is_some()))
-}
-
 /// Runs an offloaded job of `simulation` on this thread as a pool thread would run it:
 /// outside every loop (no current loop, scope or context values: `duet::now`, `dump`,
 /// `sleep` and context variables behave as on a pool thread), and with
 /// `futures::executor` marked as entered, as the pool's threads are. What the job
 /// offloads, and the loops it runs, stay `simulation`'s.
 pub(crate) fn run_as_pool_job(simulation: &Rc<Simulation>, job: impl FnOnce()) {
-    /// Restores the runtime's part and the offloading simulation.
-    struct Restore {
-        current: Option<Rc<RuntimePart>>,
-        offloading: Option<Rc<Simulation>>,
-    }
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            CURRENT.with(|c| *c.borrow_mut() = self.current.take());
-            OFFLOADING.with(|o| *o.borrow_mut() = self.offloading.take());
-        }
-    }
+    // The job runs outside every loop; what it offloads, and the loops it runs, are still
+    // the simulation's (see `schedule`, invariant 1).
     let _outside = (
         loops::Outside::new(),
         EnterTimers::new(None),
         EnterFlushQueue::new(None),
         EnterRegistry::new(None),
+        EnterSimulation::new(Some(simulation.clone())),
     );
-    let _restore = Restore {
-        current: CURRENT.with(|c| c.borrow_mut().take()),
-        offloading: OFFLOADING.with(|o| o.borrow_mut().replace(simulation.clone())),
-    };
     let _no_scope = crate::scope::current::enter_root();
     // Already entered if this loop runs inside a futures executor: nothing to mark.
     let _executor = futures::executor::enter().ok();
@@ -213,17 +164,7 @@ pub(crate) struct Enter {
     _timers: EnterTimers,
     _buffered: EnterFlushQueue,
     _registry: EnterRegistry,
-    _runtime: RestorePart,
-}
-
-/// Restores the runtime's part of the loop entered before.
-struct RestorePart(Option<Rc<RuntimePart>>);
-
-impl Drop for RestorePart {
-    fn drop(&mut self) {
-        let previous = self.0.take();
-        CURRENT.with(|c| *c.borrow_mut() = previous);
-    }
+    _simulation: EnterSimulation,
 }
 
 impl Enter {
@@ -233,7 +174,7 @@ impl Enter {
             _timers: EnterTimers::new(Some(context.timers.clone())),
             _buffered: EnterFlushQueue::new(Some(context.buffered.clone())),
             _registry: EnterRegistry::new(Some(context.registry.clone())),
-            _runtime: RestorePart(CURRENT.with(|c| c.replace(Some(context.part.clone())))),
+            _simulation: EnterSimulation::new(context.simulation.clone()),
         }
     }
 }

@@ -43,13 +43,12 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 
 pub use config::Config;
-pub(crate) use context::{current_simulation, loop_is_simulated, run_as_pool_job};
 pub(crate) use park::LoopWaker;
 
 use crate::ScopeError;
 use crate::current::poll_in_frame;
+use crate::schedule::Simulation;
 use crate::scope::{BODY, BodyOutput, Scope, scope};
-use crate::sim::Simulation;
 use crate::time::Idle;
 
 /// Runs a future to completion on the current thread, blocking until it finishes.
@@ -161,7 +160,7 @@ fn run_loop<F: IntoFuture>(
             if let (true, Some(simulation)) = (owns_simulation, &simulation) {
                 // The end of the loop is its last idle point (as for the flush queue):
                 // a future that outlives the loop still gets its value.
-                simulation.run_all_offloaded();
+                simulation.run_all_offloaded(run_job);
             }
             return output;
         }
@@ -202,7 +201,7 @@ fn run_loop<F: IntoFuture>(
                     if busy_ticks >= BUSY_FLUSH_TICKS && simulation.flush_now() {
                         context.buffered.flush_all();
                     }
-                    simulation.run_offloaded(false);
+                    simulation.run_offloaded(false, run_job);
                 }
             }
             continue;
@@ -223,7 +222,10 @@ fn run_loop<F: IntoFuture>(
         // Under simulation, work "on another thread" returns when the loop is idle at the
         // latest, before the clock may move (it holds the clock, as real offloaded work
         // does).
-        if simulation.as_ref().is_some_and(|s| s.run_offloaded(true)) {
+        if simulation
+            .as_ref()
+            .is_some_and(|s| s.run_offloaded(true, run_job))
+        {
             notifier.take_notification();
             continue;
         }
@@ -287,6 +289,11 @@ fn run_loop<F: IntoFuture>(
         // before a task's earlier timer had woken the task.
         context.timers().fire_due();
     }
+}
+
+/// Runs an offloaded job of a simulation as a pool thread would (see `context`).
+fn run_job(simulation: &Rc<Simulation>, job: crate::schedule::Job) {
+    context::run_as_pool_job(simulation, job);
 }
 
 /// How many consecutive busy ticks (polls of the root after which a task was ready again

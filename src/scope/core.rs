@@ -62,7 +62,7 @@ pub(crate) struct TaskKey {
 }
 
 /// The slot index that stands for a scope's body.
-pub(crate) const BODY: u32 = u32::MAX;
+pub(crate) use crate::current::frame::BODY;
 
 /// Who asked for one task to be cancelled: its join handle, or
 /// [`Scope::cancel_tasks`](crate::Scope::cancel_tasks) for every task of its scope.
@@ -153,7 +153,7 @@ impl ScopeCore {
         } else {
             (
                 crate::time::current_gate(),
-                crate::runtime::loop_is_simulated(),
+                crate::schedule::loop_is_simulated(),
             )
         };
         let id = NEXT_SCOPE_ID.fetch_add(1, Ordering::Relaxed);
@@ -208,7 +208,7 @@ impl ScopeCore {
     fn move_to_loop(self: &Rc<Self>, polling: u64) {
         self.loop_id.set(polling);
         super::registry::register_scope(self);
-        self.simulated.set(crate::runtime::loop_is_simulated());
+        self.simulated.set(crate::schedule::loop_is_simulated());
         if self.interruptible == Interruptible::AtTheRoot {
             super::registry::adopt_if_root_scope(&self.signal);
         }

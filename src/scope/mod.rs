@@ -40,7 +40,6 @@ mod waker;
 
 pub use cancel_handle::CancelHandle;
 pub(crate) use core::{BODY, ScopeCore};
-pub(crate) use driver::ROUND_BUDGET;
 pub use dump::dump;
 pub use handle::Scope;
 pub use join::JoinHandle;
