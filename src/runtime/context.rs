@@ -43,6 +43,10 @@ pub(crate) struct LoopContext {
     nested: bool,
     /// The loop's clock and timer queue (see `time`).
     timers: Rc<LoopTimers>,
+    /// Unregisters the loop's Ctrl-C target when the loop ends. (Fields drop in order:
+    /// the timers go, then the target, then the flush queue flushes, as before the
+    /// split.)
+    _interrupt: interrupt::Registration,
     /// Buffered futures awaited in this loop whose flush waits for its next idle point.
     pub(crate) buffered: Rc<FlushQueue>,
     /// Every scope opened under this loop: the task tree, for dumps and the deadlock
@@ -50,8 +54,6 @@ pub(crate) struct LoopContext {
     registry: Rc<Registry>,
     /// The loop's root scopes, when Ctrl-C may interrupt it (see `interrupt`).
     roots: Option<Arc<RootScopes>>,
-    /// Unregisters the loop's Ctrl-C target when the loop ends.
-    _interrupt: interrupt::Registration,
     /// The seeded choices of a simulated loop (see `schedule`).
     pub(crate) simulation: Option<Rc<Simulation>>,
 }
