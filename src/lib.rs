@@ -616,6 +616,7 @@ mod loom_model;
 mod pmap;
 mod race;
 mod runtime;
+mod schedule;
 mod scope;
 pub mod sim;
 mod sync;

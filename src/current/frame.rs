@@ -18,6 +18,14 @@
 use std::cell::Cell;
 use std::task::Waker;
 
+/// The slot index that stands for a scope's body (and, in the frame, for a loop's root).
+pub(crate) const BODY: u32 = u32::MAX;
+
+/// Task polls after which a scope that still has queued tasks yields to its parent
+/// (beyond the first round, which always runs whole). Here, next to the poll counts it
+/// bounds, so that the simulation's scheduler (`schedule`) can vary it.
+pub(crate) const ROUND_BUDGET: u32 = 128;
+
 #[derive(Clone, Copy)]
 struct Frame {
     /// The data pointer of the polled task's waker (0: none).
@@ -26,7 +34,7 @@ struct Frame {
     index: u32,
     stuck_holds: u32,
     shielded: bool,
-    /// Where this poll's wait reports start in the report stack (see `scope::waits`), once
+    /// Where this poll's wait reports start in the report stack (see `waits`), once
     /// something reported (`NO_REPORT` until then). Kept small: the frame is copied in
     /// and out at every poll.
     first_report: u32,
@@ -144,7 +152,7 @@ pub(crate) fn note_report(waker: &Waker, position: usize) -> Option<usize> {
             return None;
         }
         if frame.first_report == NO_REPORT {
-            // One poll keeps a few dozen reports (`scope::waits`): positions stay small.
+            // One poll keeps a few dozen reports (`waits`): positions stay small.
             frame.first_report = u32::try_from(position).unwrap_or(NO_REPORT - 1);
         }
         f.set(frame);

@@ -1,7 +1,9 @@
 //! What runs on this thread right now: the bottom of the crate's own layers.
 //!
+//! - `loops`: the innermost `run` loop (its id, the loops it is nested in, its root task);
 //! - `frame`: the poll frame, the identity of the task being polled and what code nested
-//!   in its poll reports to it (stuck holds, shielded work, poll counts);
+//!   in its poll reports to it (stuck holds, shielded work, poll counts), and the
+//!   constants the poll counts serve (`BODY`, `ROUND_BUDGET`);
 //! - `waits`: what a suspended task waits on, as the futures it polled reported it, and
 //!   who holds its waker ([`HeldBy`]), for the task-tree dump and the deadlock analysis.
 //!
@@ -14,8 +16,11 @@
 //!
 //! 1. Every change to a thread-local here is undone by a guard, so a panic that unwinds
 //!    through a poll or a nested `run` restores the caller's state.
+//! 2. Nothing here imports anything of duet outside `current/` (checked by
+//!    `layers.py --check-target`, which `.ci/run` runs).
 
 pub(crate) mod frame;
+pub(crate) mod loops;
 pub(crate) mod waits;
 
 pub(crate) use frame::{

@@ -5,7 +5,8 @@
 //! action does not run when the future is created; it runs once, at the first of:
 //!
 //! - the loop that awaits the future going idle: when a task of a `run` loop polls a
-//!   pending buffered future, the future is queued on that loop's [`FlushQueue`]; when
+//!   pending buffered future, the future is queued on that loop's [`FlushQueue`] (the
+//!   thread's current one, which `run` enters for its loop: [`EnterFlushQueue`]); when
 //!   nothing in the loop is ready any more, the loop flushes the whole queue before it
 //!   considers parking (`runtime::run`, the idle step);
 //! - the future being polled by anything that is not a duet loop's task (a blocking
@@ -29,14 +30,23 @@
 //!    abandoned nor counts as awaiting it.
 //! 4. A loop that ends flushes the futures still queued on it: their awaiters outlive it
 //!    (they are continued by a later `run`), and may never see an idle point otherwise.
+//! 5. The current flush queue is the innermost active `run`'s, or none (outside every
+//!    loop, and while a simulation runs an offloaded job); every change is undone by a
+//!    guard, on return or unwind.
 
 use std::cell::RefCell;
 use std::fmt;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::task::Waker;
 
 use super::cell::{FutureCell, State};
-use crate::runtime::polling_loop;
+use crate::current::frame;
+
+thread_local! {
+    /// The flush queue of the innermost loop on this thread (none outside every loop).
+    static CURRENT: RefCell<Option<Rc<FlushQueue>>> = const { RefCell::new(None) };
+}
 
 /// A future whose deferred work can be run now.
 pub(crate) trait Flush: Send + Sync {
@@ -51,12 +61,21 @@ impl<T: Send + 'static> Flush for FutureCell<T> {
 }
 
 /// One loop's buffered futures waiting for its next idle point.
-#[derive(Default)]
 pub(crate) struct FlushQueue {
+    /// The id of the loop it belongs to.
+    loop_id: u64,
     queued: RefCell<Vec<Arc<dyn Flush>>>,
 }
 
 impl FlushQueue {
+    /// The queue of the loop `loop_id`.
+    pub(crate) fn new(loop_id: u64) -> Self {
+        FlushQueue {
+            loop_id,
+            queued: RefCell::new(Vec::new()),
+        }
+    }
+
     /// Runs the flush action of every queued future that still has one; true if any ran.
     ///
     /// Flush actions run user code; anything they queue (they cannot poll this loop's
@@ -89,6 +108,7 @@ impl Drop for FlushQueue {
 impl fmt::Debug for FlushQueue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FlushQueue")
+            .field("loop_id", &self.loop_id)
             .field("queued", &self.queued.try_borrow().map(|q| q.len()).ok())
             .finish()
     }
@@ -101,12 +121,43 @@ pub(crate) fn schedule_flush<T>(cell: &FutureCell<T>, state: &mut State<T>, wake
     if state.flush.is_none() {
         return false;
     }
-    let (Some(context), Some(flusher)) = (polling_loop(waker), cell.flusher()) else {
+    let (Some(queue), Some(flusher)) = (polling_flush_queue(waker), cell.flusher()) else {
         return true;
     };
-    if state.flush_loop != context.id() {
-        state.flush_loop = context.id();
-        context.buffered.push(flusher);
+    if state.flush_loop != queue.loop_id {
+        state.flush_loop = queue.loop_id;
+        queue.push(flusher);
     }
     false
+}
+
+/// The flush queue of the loop whose task is being polled with `waker` right now, if the
+/// caller is polled directly by a loop's task (see `current::frame::is_polling`).
+fn polling_flush_queue(waker: &Waker) -> Option<Rc<FlushQueue>> {
+    if frame::is_polling(waker) {
+        CURRENT.with(|c| c.borrow().clone())
+    } else {
+        None
+    }
+}
+
+/// Makes `queue` (`None`: no loop's) the current flush queue until dropped, then
+/// restores the previous one.
+pub(crate) struct EnterFlushQueue {
+    previous: Option<Rc<FlushQueue>>,
+}
+
+impl EnterFlushQueue {
+    pub(crate) fn new(queue: Option<Rc<FlushQueue>>) -> Self {
+        EnterFlushQueue {
+            previous: CURRENT.with(|c| c.replace(queue)),
+        }
+    }
+}
+
+impl Drop for EnterFlushQueue {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        CURRENT.with(|c| *c.borrow_mut() = previous);
+    }
 }

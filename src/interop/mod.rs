@@ -36,9 +36,8 @@ mod token;
 
 pub use awaitable::{AwaitableFuture, completed_future, failed_future};
 pub use batcher::{Batch, Batcher};
-pub(crate) use buffered::FlushQueue;
+pub(crate) use buffered::{EnterFlushQueue, FlushQueue};
 pub use cancelled::Cancelled;
 pub use error::AwaitError;
-pub(crate) use pool::Lane;
 pub use pool::{ThreadPool, Unblock, unblock, unblock_cancellable};
 pub use token::CancelToken;

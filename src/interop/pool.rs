@@ -33,6 +33,7 @@ use std::task::{Context, Poll, ready};
 use super::awaitable::AwaitableFuture;
 use super::error::{AwaitError, panic_message};
 use super::token::CancelToken;
+use crate::schedule::Lane;
 use crate::time::hold_for_work;
 
 /// A pool of threads for blocking work, whose results are awaited from duet tasks.
@@ -77,19 +78,9 @@ use crate::time::hold_for_work;
 pub struct ThreadPool {
     pool: futures::executor::ThreadPool,
     threads: usize,
-    /// What the simulation models the pool as (see `sim`): which pool a job belongs to,
+    /// What the simulation models the pool as (see `schedule`): which pool a job belongs to,
     /// and how many of its jobs may run at once.
     lane: Lane,
-}
-
-/// A pool as the simulation sees it: its jobs start in submission order, at most
-/// `threads` at a time.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Lane {
-    /// Which pool (process-wide: compared only with other pools' numbers, never used to
-    /// choose).
-    pub(crate) pool: u64,
-    pub(crate) threads: usize,
 }
 
 static NEXT_POOL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -351,9 +342,9 @@ impl ThreadPool {
     }
 
     /// Runs `job` on a pool thread, or, on a simulated loop's thread, hands it to the
-    /// simulation, which runs it on the loop's thread at a seeded step (see `sim`).
+    /// simulation, which runs it on the loop's thread at a seeded step (see `schedule`).
     fn run_job(&self, job: impl FnOnce() + Send + 'static) {
-        if let Some(job) = crate::sim::try_offload(self.lane, job) {
+        if let Some(job) = crate::schedule::try_offload(self.lane, job) {
             self.pool.spawn_ok(async move { job() });
         }
     }

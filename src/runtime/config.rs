@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::sim::{Settings, Strategy};
+use crate::schedule::{Settings, Strategy};
 use crate::time::DEFAULT_SLACK;
 
 /// Options for a loop started with [`run_with`](crate::run_with).

@@ -2,7 +2,9 @@
 //!
 //! A loop started with [`Config::cancel_on_ctrl_c`](crate::Config) registers a *target*;
 //! nested loops inside it register their own. The scopes a loop polls directly (root
-//! scopes) adopt its target. On SIGINT, a signal-hook thread marks every registered target
+//! scopes) adopt its [`RootScopes`] (`scope::registry`, which also cancels a root scope
+//! that arrives once the loop was interrupted). This module owns the rest: signal-hook's
+//! installation, the registered targets, the exit flag, and waking the loop. On SIGINT, a signal-hook thread marks every registered target
 //! interrupted, cancels their root scopes with
 //! [`CancelReason::Interrupted`](crate::CancelReason::Interrupted) and wakes their loops:
 //! the innermost loop of a nested stack unwinds at once, the ones it is nested in when
@@ -19,13 +21,13 @@
 //!
 //! 1. `EXIT_ON_SIGINT` is true exactly when no target is registered or some registered
 //!    target was already interrupted; it is updated under the registry lock.
-//! 2. A target is interrupted at most once; root scopes that adopt it afterwards are
-//!    cancelled on arrival.
+//! 2. A target is interrupted at most once (its root scopes: `scope::registry`,
+//!    invariant 3).
 
 use std::sync::Arc;
 
 use super::park::LoopWaker;
-use crate::scope::Signal;
+use crate::scope::registry::RootScopes;
 
 #[cfg(feature = "ctrl-c")]
 pub(crate) use enabled::Target;
@@ -36,27 +38,18 @@ pub(crate) use disabled::Target;
 #[cfg(feature = "ctrl-c")]
 mod enabled {
     use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+    use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
     use std::task::Wake;
 
     use signal_hook::consts::SIGINT;
     use signal_hook::iterator::Signals;
 
-    use super::{LoopWaker, Signal};
-    use crate::CancelReason;
+    use super::{LoopWaker, RootScopes};
 
     /// One loop that Ctrl-C may interrupt.
     pub(crate) struct Target {
         notifier: Arc<LoopWaker>,
-        interrupted: AtomicBool,
-        state: Mutex<TargetState>,
-    }
-
-    #[derive(Default)]
-    struct TargetState {
-        root_scopes: Vec<Weak<Signal>>,
-        /// True if the interrupt cancelled at least one live root scope.
-        reached_a_scope: bool,
+        roots: Arc<RootScopes>,
     }
 
     static TARGETS: Mutex<Vec<Arc<Target>>> = Mutex::new(Vec::new());
@@ -86,8 +79,7 @@ mod enabled {
     }
 
     fn update_exit_flag(targets: &[Arc<Target>]) {
-        let exit =
-            targets.is_empty() || targets.iter().any(|t| t.interrupted.load(Ordering::SeqCst));
+        let exit = targets.is_empty() || targets.iter().any(|t| t.roots.is_interrupted());
         exit_flag().store(exit, Ordering::SeqCst);
     }
 
@@ -96,24 +88,18 @@ mod enabled {
     /// nested tree and the outer tree, which had opted in too, carried on.)
     fn interrupt_all() {
         let targets = targets();
-        for target in targets
-            .iter()
-            .filter(|t| !t.interrupted.load(Ordering::SeqCst))
-        {
+        for target in targets.iter().filter(|t| !t.roots.is_interrupted()) {
             target.interrupt();
         }
         update_exit_flag(&targets);
     }
 
     impl Target {
-        /// Registers a target for the loop woken by `notifier`, until [`Target::leave`].
-        pub(crate) fn enter(notifier: Arc<LoopWaker>) -> Arc<Target> {
+        /// Registers a target for the loop woken by `notifier`, whose root scopes are
+        /// `roots`, until [`Target::leave`].
+        pub(crate) fn enter(notifier: Arc<LoopWaker>, roots: Arc<RootScopes>) -> Arc<Target> {
             exit_flag();
-            let target = Arc::new(Target {
-                notifier,
-                interrupted: AtomicBool::new(false),
-                state: Mutex::new(TargetState::default()),
-            });
+            let target = Arc::new(Target { notifier, roots });
             let mut targets = targets();
             targets.push(target.clone());
             update_exit_flag(&targets);
@@ -127,47 +113,9 @@ mod enabled {
             update_exit_flag(&targets);
         }
 
-        fn state(&self) -> MutexGuard<'_, TargetState> {
-            self.state.lock().unwrap_or_else(|e| e.into_inner())
-        }
-
         fn interrupt(&self) {
-            self.interrupted.store(true, Ordering::SeqCst);
-            let mut state = self.state();
-            for scope in state
-                .root_scopes
-                .iter()
-                .filter_map(Weak::upgrade)
-                .collect::<Vec<_>>()
-            {
-                scope.cancel(
-                    CancelReason::Interrupted,
-                    crate::cancel::request::Grace::Default,
-                );
-                state.reached_a_scope = true;
-            }
-            drop(state);
+            self.roots.interrupt();
             self.notifier.wake_by_ref();
-        }
-
-        /// A scope polled directly by this target's loop: Ctrl-C cancels it.
-        pub(crate) fn adopt(&self, scope: &Arc<Signal>) {
-            let mut state = self.state();
-            state.root_scopes.retain(|s| s.strong_count() > 0);
-            state.root_scopes.push(Arc::downgrade(scope));
-            if self.interrupted.load(Ordering::SeqCst) {
-                scope.cancel(
-                    CancelReason::Interrupted,
-                    crate::cancel::request::Grace::Default,
-                );
-                state.reached_a_scope = true;
-            }
-        }
-
-        /// True once an interrupt arrived that no root scope could take: the loop must
-        /// drop its root itself.
-        pub(crate) fn interrupted_without_scope(&self) -> bool {
-            self.interrupted.load(Ordering::SeqCst) && !self.state().reached_a_scope
         }
     }
 }
@@ -176,23 +124,17 @@ mod enabled {
 mod disabled {
     use std::sync::Arc;
 
-    use super::{LoopWaker, Signal};
+    use super::{LoopWaker, RootScopes};
 
     /// Without the `ctrl-c` feature no target is ever created.
     pub(crate) enum Target {}
 
     impl Target {
-        pub(crate) fn enter(_notifier: Arc<LoopWaker>) -> Arc<Target> {
+        pub(crate) fn enter(_notifier: Arc<LoopWaker>, _roots: Arc<RootScopes>) -> Arc<Target> {
             unreachable!("Config::cancel_on_ctrl_c needs the ctrl-c feature")
         }
         pub(crate) fn leave(self: &Arc<Self>) {
             match **self {}
-        }
-        pub(crate) fn adopt(&self, _scope: &Arc<Signal>) {
-            match *self {}
-        }
-        pub(crate) fn interrupted_without_scope(&self) -> bool {
-            match *self {}
         }
     }
 }

@@ -40,28 +40,22 @@ mod tokio_bridge;
 use std::future::{Future, IntoFuture};
 use std::pin::pin;
 use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 pub use config::Config;
-use context::LoopContext;
-pub(crate) use context::{
-    adopt_if_root_scope, current_loop, current_simulation, is_blocked_outer_loop, run_as_pool_job,
-    with_current,
-};
 pub(crate) use park::LoopWaker;
 
 use crate::ScopeError;
-use crate::current::frame;
 use crate::current::poll_in_frame;
+use crate::schedule::Simulation;
 use crate::scope::{BODY, BodyOutput, Scope, scope};
-use crate::sim::Simulation;
 use crate::time::Idle;
 
 /// Runs a future to completion on the current thread, blocking until it finishes.
 ///
 /// The future is the root of a task tree: open scopes inside it with [`scope`] to run
 /// tasks concurrently. Everything runs on this one thread; work finished by other threads
-/// wakes the loop through ordinary [`Waker`]s. While nothing is ready
+/// wakes the loop through ordinary [`Waker`](std::task::Waker)s. While nothing is ready
 /// the thread parks; it does not spin or sleep in a loop.
 ///
 /// `run` is re-entrant: a task may call `run` again, for example through a synchronous
@@ -143,7 +137,7 @@ fn run_loop<F: IntoFuture>(
     let owns_simulation = simulation.is_some();
     let context = context::LoopContext::new(&config, simulation, &notifier, &waker);
     let simulation = context.simulation.clone();
-    let _current = context::Enter::new(context.clone());
+    let _current = context::Enter::new(&context);
     // A new root: scopes opened here have no parent, so nothing outside reaches them.
     let _root = crate::scope::current::enter_root();
     let mut cx = Context::from_waker(&waker);
@@ -166,7 +160,7 @@ fn run_loop<F: IntoFuture>(
             if let (true, Some(simulation)) = (owns_simulation, &simulation) {
                 // The end of the loop is its last idle point (as for the flush queue):
                 // a future that outlives the loop still gets its value.
-                simulation.run_all_offloaded();
+                simulation.run_all_offloaded(run_job);
             }
             return output;
         }
@@ -207,7 +201,7 @@ fn run_loop<F: IntoFuture>(
                     if busy_ticks >= BUSY_FLUSH_TICKS && simulation.flush_now() {
                         context.buffered.flush_all();
                     }
-                    simulation.run_offloaded(false);
+                    simulation.run_offloaded(false, run_job);
                 }
             }
             continue;
@@ -228,7 +222,10 @@ fn run_loop<F: IntoFuture>(
         // Under simulation, work "on another thread" returns when the loop is idle at the
         // latest, before the clock may move (it holds the clock, as real offloaded work
         // does).
-        if simulation.as_ref().is_some_and(|s| s.run_offloaded(true)) {
+        if simulation
+            .as_ref()
+            .is_some_and(|s| s.run_offloaded(true, run_job))
+        {
             notifier.take_notification();
             continue;
         }
@@ -294,14 +291,9 @@ fn run_loop<F: IntoFuture>(
     }
 }
 
-/// The context of the loop whose task is being polled with `waker` right now, if the
-/// caller is polled directly by a loop's task (see `frame::is_polling`).
-pub(crate) fn polling_loop(waker: &Waker) -> Option<Rc<LoopContext>> {
-    if frame::is_polling(waker) {
-        context::current()
-    } else {
-        None
-    }
+/// Runs an offloaded job of a simulation as a pool thread would (see `context`).
+fn run_job(simulation: &Rc<Simulation>, job: crate::schedule::Job) {
+    context::run_as_pool_job(simulation, job);
 }
 
 /// How many consecutive busy ticks (polls of the root after which a task was ready again

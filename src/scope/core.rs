@@ -32,8 +32,8 @@ use super::table::TaskTable;
 use super::waker::WakerSlot;
 use crate::context::{EnteredCell, Values};
 use crate::current::HeldBy;
+use crate::current::loops::current_loop;
 use crate::current::waits::Waits;
-use crate::runtime::current_loop;
 use crate::{CancelReason, TaskRef};
 
 /// Scope ids start at 1 and are unique per process (they name scopes in dumps).
@@ -62,7 +62,7 @@ pub(crate) struct TaskKey {
 }
 
 /// The slot index that stands for a scope's body.
-pub(crate) const BODY: u32 = u32::MAX;
+pub(crate) use crate::current::frame::BODY;
 
 /// Who asked for one task to be cancelled: its join handle, or
 /// [`Scope::cancel_tasks`](crate::Scope::cancel_tasks) for every task of its scope.
@@ -147,10 +147,15 @@ impl ScopeCore {
         parent: Option<ParentLink>,
         interruptible: Interruptible,
     ) -> Self {
-        let (loop_id, gate, simulated) = crate::runtime::with_current(|context| match context {
-            Some(c) => (c.id(), c.timers().gate().cloned(), c.simulation.is_some()),
-            None => (0, None, false),
-        });
+        let loop_id = current_loop();
+        let (gate, simulated) = if loop_id == 0 {
+            (None, false)
+        } else {
+            (
+                crate::time::current_gate(),
+                crate::schedule::loop_is_simulated(),
+            )
+        };
         let id = NEXT_SCOPE_ID.fetch_add(1, Ordering::Relaxed);
         let signal = Arc::new(Signal::new(id, parent, gate));
         ScopeCore {
@@ -202,15 +207,10 @@ impl ScopeCore {
     #[cold]
     fn move_to_loop(self: &Rc<Self>, polling: u64) {
         self.loop_id.set(polling);
-        crate::runtime::with_current(|context| {
-            if let Some(context) = context {
-                context.register_scope(self);
-            }
-            self.simulated
-                .set(context.is_some_and(|c| c.simulation.is_some()));
-        });
+        super::registry::register_scope(self);
+        self.simulated.set(crate::schedule::loop_is_simulated());
         if self.interruptible == Interruptible::AtTheRoot {
-            crate::runtime::adopt_if_root_scope(&self.signal);
+            super::registry::adopt_if_root_scope(&self.signal);
         }
     }
 
@@ -372,7 +372,7 @@ impl ScopeCore {
         let loop_id = self.loop_id.get();
         if loop_id != 0
             && self.phase.get() != Phase::Finished
-            && crate::runtime::is_blocked_outer_loop(loop_id)
+            && crate::current::loops::is_blocked_outer_loop(loop_id)
         {
             panic!(
                 "duet: deadlock: awaiting {awaiting} an outer duet::run, from inside a nested \

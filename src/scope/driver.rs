@@ -75,9 +75,9 @@ use crate::current::{add_polls, poll_in_frame, report_shielded, settle_stuck_hol
 use crate::time::{EnteredDeadline, Sleep, sleep_until, yields_to_enclosing};
 use crate::{CancelReason, ScopeError, TaskRef};
 
-/// Task polls after which a scope that still has queued tasks yields to its parent
-/// (beyond the first round, which always runs whole).
-pub(crate) const ROUND_BUDGET: u32 = 128;
+// Task polls after which a scope that still has queued tasks yields to its parent
+// (beyond the first round, which always runs whole); defined with the poll frame.
+use crate::current::frame::ROUND_BUDGET;
 
 /// Task polls, counting those of the scopes nested in its tasks, after which a scope
 /// that still has queued tasks yields to its parent. A budget of its own polls alone lets
@@ -276,10 +276,10 @@ where
         let _current = current::enter_scope(&core.cursor);
 
         core.polling.set(true);
-        // A simulated loop's seed orders the rounds (see `sim`); one predicted branch per
+        // A simulated loop's seed orders the rounds (see `schedule`); one predicted branch per
         // round otherwise.
         let simulation = if core.simulated.get() {
-            crate::runtime::current_simulation()
+            crate::schedule::current_simulation()
         } else {
             None
         };
@@ -772,8 +772,8 @@ fn finish<E, B, V>(scope: &Scope<'_, E>, this: Projection<'_, E, B, V>) -> Outco
 /// `sim`); the first note of a panic counts.
 #[cold]
 fn note_panic(payload: &PanicPayload, task: Option<&TaskRef>) {
-    if let Some(simulation) = crate::runtime::current_simulation() {
-        simulation.note_panic(&**payload, task);
+    if let Some(simulation) = crate::schedule::current_simulation() {
+        simulation.note_panic(&**payload, task, crate::dump);
     }
 }
 

@@ -1,6 +1,6 @@
 //! [`dump`]: the live task tree of the current loop, as text.
 //!
-//! Built from the loop's registry of scopes (see `runtime::context`), each scope's
+//! Built from the loop's registry of scopes (see `registry`), each scope's
 //! lifetime-free task table, and the waits tasks reported at their last poll (see
 //! `current::waits`; the scopes they name by id are looked up in the registry). Nothing is collected unless a dump is asked for, beyond what scopes keep
 //! anyway.
@@ -11,8 +11,8 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use super::core::{BODY, Phase, ScopeCore};
+use super::registry::live_scopes;
 use crate::current::waits::Wait;
-use crate::runtime::with_current;
 
 /// Renders the live task tree of the innermost `run` loop on this thread.
 ///
@@ -42,10 +42,10 @@ use crate::runtime::with_current;
 /// // └── task #0 `ticker` spawned at src/main.rs:3:7: waiting on a sleep (due in 60.000s)
 /// ```
 pub fn dump() -> String {
-    with_current(|context| match context {
+    match live_scopes() {
         None => "duet::dump: not inside duet::run, so there is no task tree to show\n".to_string(),
-        Some(context) => render(&context.live_scopes(), crate::time::now()),
-    })
+        Some(scopes) => render(&scopes, crate::time::now()),
+    }
 }
 
 fn render(scopes: &[Rc<ScopeCore>], now: Instant) -> String {

@@ -99,11 +99,7 @@ impl<'env, E: 'env> Scope<'env, E> {
             current::parent_link(),
             interruptible,
         ));
-        crate::runtime::with_current(|context| {
-            if let Some(context) = context {
-                context.register_scope(&core);
-            }
-        });
+        super::registry::register_scope(&core);
         Scope {
             inner: Rc::new(ScopeInner {
                 core,

@@ -27,6 +27,7 @@ mod join;
 mod observe;
 mod open;
 mod output;
+pub(crate) mod registry;
 mod shield;
 pub(crate) mod signal;
 mod supervise;
@@ -40,7 +41,6 @@ mod waker;
 
 pub use cancel_handle::CancelHandle;
 pub(crate) use core::{BODY, ScopeCore};
-pub(crate) use driver::ROUND_BUDGET;
 pub use dump::dump;
 pub use handle::Scope;
 pub use join::JoinHandle;

@@ -88,7 +88,7 @@ where
         if let Some(start) = this.start.take() {
             let scope = Scope::new(start.location, start.interruptible);
             if start.interruptible == Interruptible::AtTheRoot {
-                crate::runtime::adopt_if_root_scope(&scope.inner.core.signal);
+                super::registry::adopt_if_root_scope(&scope.inner.core.signal);
             }
             let body = (start.body)(scope.clone());
             #[cfg(feature = "tracing")]

@@ -8,8 +8,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 
 use super::Strategy;
-use super::rng::mix;
-use super::state::{Settings, Simulation, payload_text};
+use crate::schedule::{Settings, Simulation, mix, payload_text};
 
 /// How many runs an [`Explorer`] makes unless told otherwise (or by `DUET_SIM_RUNS`).
 pub const DEFAULT_RUNS: u32 = 256;

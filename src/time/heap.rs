@@ -31,7 +31,7 @@ use std::collections::BinaryHeap;
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
-use crate::sim::Rng;
+use crate::schedule::Rng;
 
 /// Dead entries tolerated beyond twice the live ones before the heap is compacted.
 const COMPACT_SLACK: usize = 64;

@@ -13,11 +13,11 @@ use std::time::{Duration, Instant};
 use super::clock::deadline_after;
 use super::gate::ClockGate;
 use super::sleep::{Sleep, sleep_until};
-use super::source::with_source;
+use super::source::{with_loop_timers, with_source};
 
 /// The gate of the current loop's virtual clock, if it has one.
-fn current_gate() -> Option<Arc<ClockGate>> {
-    crate::runtime::with_current(|context| context.and_then(|c| c.timers().gate().cloned()))
+pub(crate) fn current_gate() -> Option<Arc<ClockGate>> {
+    with_loop_timers(|timers| timers.and_then(|t| t.gate().cloned()))
 }
 
 /// Holds the current virtual clock while work that duet started runs elsewhere (a pool

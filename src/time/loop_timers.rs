@@ -1,7 +1,7 @@
 //! The timers of one `run` loop: its clock, its timer queue, and its idle step.
 //!
-//! Each [`LoopContext`](crate::runtime) owns one [`LoopTimers`]. Timers polled while the
-//! loop is current register in its queue. The loop fires the due ones with
+//! Each `run` loop creates one [`LoopTimers`] and makes it current (see `source`). Timers
+//! polled while the loop is current register in its queue. The loop fires the due ones with
 //! [`LoopTimers::fire_due`] when it goes idle, and also between polls while it stays busy
 //! (so a task that never stops yielding cannot starve them). When nothing is due and
 //! nothing else is ready, [`LoopTimers::on_idle`] jumps a virtual clock to the next

@@ -8,7 +8,8 @@
 //! - `fallback`: the timer thread serving timers polled outside any loop.
 //! - `tokio_timer`: with the `tokio` feature, tokio's timer serving timers polled outside
 //!   any loop but inside a tokio runtime.
-//! - `source`: which clock and queue a timer polled right now uses.
+//! - `source`: which clock and queue a timer polled right now uses, and the thread's
+//!   cursor to the current loop's timers.
 //! - `deadline`: how nested deadlines compose (the earliest wins).
 //! - `sleep`, `timeout`: the public futures and functions. (The deadline scopes,
 //!   `timeout_scope` and `deadline_scope`, are scope openers: `scope::timed`.)
@@ -44,9 +45,10 @@ pub(crate) use clock::DEFAULT_SLACK;
 pub(crate) use deadline::{EnteredDeadline, yields_to_enclosing};
 pub(crate) use gate::ClockGate;
 pub use hold::{Advance, ClockHold, advance, hold_clock};
-pub(crate) use hold::{WorkHold, hold_for_work};
+pub(crate) use hold::{WorkHold, current_gate, hold_for_work};
 pub(crate) use loop_timers::{Idle, LoopTimers};
 pub use sleep::{Sleep, sleep, sleep_until};
+pub(crate) use source::{EnterTimers, with_loop_timers};
 pub use timeout::{Elapsed, Timeout, deadline, timeout};
 
 /// The current time of the innermost [`run`](crate::run) on this thread: the real clock,

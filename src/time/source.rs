@@ -1,7 +1,11 @@
-//! Where a timer polled right now gets its time and registers: the innermost `run` loop
-//! on this thread, or, outside every loop, the real clock and the fallback timer thread;
-//! with the `tokio` feature, outside every loop but inside a tokio runtime, tokio's clock
-//! and timer (see `tokio_timer`).
+//! Where a timer polled right now gets its time and registers: the timers of the
+//! innermost `run` loop on this thread, or, outside every loop, the real clock and the
+//! fallback timer thread; with the `tokio` feature, outside every loop but inside a tokio
+//! runtime, tokio's clock and timer (see `tokio_timer`).
+//!
+//! This module owns the thread's cursor to the current loop's [`LoopTimers`]: `run`
+//! enters its loop's timers ([`EnterTimers`]) for the length of the call, next to the
+//! loop itself (`current::loops`), and a nested `run` enters its own.
 //!
 //! # Invariants
 //!
@@ -10,8 +14,12 @@
 //! 2. A deadline computed on a virtual clock is only ever compared with that clock;
 //!    [`Source::check_clock`] panics otherwise, because the deadline would be meaningless
 //!    (in practice: never reached, or reached at a random real time).
+//! 3. The current timers are those of the innermost active `run` on this thread, or none
+//!    (outside every loop, and while a simulation runs an offloaded job); every change
+//!    is undone by a guard, on return or unwind.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -19,9 +27,10 @@ use super::fallback;
 use super::loop_timers::LoopTimers;
 use super::queue::TimerQueue;
 use super::tokio_timer::{self, RuntimeId};
-use crate::runtime::with_current;
 
 thread_local! {
+    /// The timers of the innermost loop on this thread (none outside every loop).
+    static CURRENT: RefCell<Option<Rc<LoopTimers>>> = const { RefCell::new(None) };
     /// The enclosing deadline for polls made outside any loop (see `deadline`).
     static OUTSIDE_ENCLOSING: Cell<Option<Instant>> = const { Cell::new(None) };
 }
@@ -34,10 +43,37 @@ pub(crate) enum Source<'a> {
 
 /// Calls `f` with the current time source. `f` must not call `run` or user code.
 pub(crate) fn with_source<R>(f: impl FnOnce(Source<'_>) -> R) -> R {
-    with_current(|context| match context {
-        Some(context) => f(Source::Loop(context.timers())),
+    with_loop_timers(|timers| match timers {
+        Some(timers) => f(Source::Loop(timers)),
         None => f(Source::Outside),
     })
+}
+
+/// Calls `f` with the innermost loop's timers, or `None` outside every loop. `f` must
+/// not call `run` (the cursor is borrowed while it runs).
+pub(crate) fn with_loop_timers<R>(f: impl FnOnce(Option<&LoopTimers>) -> R) -> R {
+    CURRENT.with(|c| f(c.borrow().as_deref()))
+}
+
+/// Makes `timers` (`None`: no loop's) the current ones until dropped, then restores the
+/// previous ones.
+pub(crate) struct EnterTimers {
+    previous: Option<Rc<LoopTimers>>,
+}
+
+impl EnterTimers {
+    pub(crate) fn new(timers: Option<Rc<LoopTimers>>) -> Self {
+        EnterTimers {
+            previous: CURRENT.with(|c| c.replace(timers)),
+        }
+    }
+}
+
+impl Drop for EnterTimers {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        CURRENT.with(|c| *c.borrow_mut() = previous);
+    }
 }
 
 impl Source<'_> {

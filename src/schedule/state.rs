@@ -26,9 +26,8 @@ use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 
 use super::rng::Rng;
-use super::{Strategy, TaskPoll};
-use crate::interop::Lane;
-use crate::scope::ROUND_BUDGET;
+use super::{Lane, Strategy, TaskPoll};
+use crate::current::frame::ROUND_BUDGET;
 
 /// Work handed to another thread, which the simulation runs on the loop's thread instead,
 /// at a seeded point.
@@ -248,8 +247,14 @@ impl Simulation {
     }
 
     /// Runs one offloaded job, chosen by the seed, if any is waiting and `now` says so
-    /// (`always`, at an idle point; by chance at a busy one). True if one ran.
-    pub(crate) fn run_offloaded(self: &Rc<Self>, always: bool) -> bool {
+    /// (`always`, at an idle point; by chance at a busy one), with `run_job` (which runs
+    /// it as a pool thread would: outside every loop, `runtime::run_as_pool_job`). True if
+    /// one ran.
+    pub(crate) fn run_offloaded(
+        self: &Rc<Self>,
+        always: bool,
+        run_job: impl FnOnce(&Rc<Self>, Job),
+    ) -> bool {
         let job = {
             let mut offloaded = self.offloaded.borrow_mut();
             if offloaded.is_empty() {
@@ -283,24 +288,26 @@ impl Simulation {
         if let Some(job) = job {
             self.record_poll(None, OFFLOAD_STEP);
             // As on the pool thread it stands for: outside the loop.
-            crate::runtime::run_as_pool_job(self, job);
+            run_job(self, job);
         }
         true
     }
 
     /// Runs every job still waiting: the loop has ended, and a future that outlives it
     /// must still get its value.
-    pub(crate) fn run_all_offloaded(self: &Rc<Self>) {
-        while self.run_offloaded(true) {}
+    pub(crate) fn run_all_offloaded(self: &Rc<Self>, run_job: impl Fn(&Rc<Self>, Job)) {
+        while self.run_offloaded(true, &run_job) {}
     }
 
-    /// Remembers a task panic: the step, and the task tree as it is now (called while the
-    /// task is still in it), unless a panic with the same message was noted already (the
-    /// same panic, re-raised by an enclosing scope).
+    /// Remembers a task panic: the step, and the task tree as it is now (`dump` renders
+    /// it; the caller calls this while the task is still in it), unless a panic with the
+    /// same message was noted already (the same panic, re-raised by an enclosing scope:
+    /// then `dump` is not called).
     pub(crate) fn note_panic(
         &self,
         payload: &(dyn std::any::Any + Send),
         task: Option<&crate::TaskRef>,
+        dump: impl FnOnce() -> String,
     ) {
         let message = payload_text(payload);
         {
@@ -313,7 +320,7 @@ impl Simulation {
         }
         let snapshot = Snapshot {
             step: self.steps.get(),
-            dump: crate::dump(),
+            dump: dump(),
             task: task.map(ToString::to_string),
             message: message.map(str::to_string),
         };
