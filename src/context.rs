@@ -39,6 +39,7 @@
 use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::fmt;
+use std::ops::DerefMut;
 use std::sync::Arc;
 
 /// One context: variable keys (addresses of `'static` [`ContextVar`]s) with their values.
@@ -88,11 +89,16 @@ impl Values {
         output
     }
 
-    /// As [`enter`](Self::enter), for the length of a scope's poll: `values` are current
-    /// until the guard drops (also on unwind), and keep the changes made meanwhile.
-    pub(crate) fn enter_borrowed(mut values: std::cell::RefMut<'_, Values>) -> EnteredCell<'_> {
-        values.enter_current();
-        EnteredCell(values)
+    /// As [`enter`](Self::enter), for the length of a scope's poll: the values behind
+    /// `cell` (a snapshot of the current ones, taken the first time) are current until
+    /// the guard drops (also on unwind), and keep the changes made meanwhile. `cell` is
+    /// a borrow of a `RefCell` or a mutex guard, by the kind of the scope.
+    pub(crate) fn enter_borrowed<G>(mut cell: G) -> EnteredCell<G>
+    where
+        G: DerefMut<Target = Option<Values>>,
+    {
+        cell.get_or_insert_with(Values::snapshot).enter_current();
+        EnteredCell(cell)
     }
 
     #[inline]
@@ -113,11 +119,13 @@ impl Values {
 }
 
 /// Values entered until dropped (see [`Values::enter_borrowed`]).
-pub(crate) struct EnteredCell<'a>(std::cell::RefMut<'a, Values>);
+pub(crate) struct EnteredCell<G: DerefMut<Target = Option<Values>>>(G);
 
-impl Drop for EnteredCell<'_> {
+impl<G: DerefMut<Target = Option<Values>>> Drop for EnteredCell<G> {
     fn drop(&mut self) {
-        self.0.leave();
+        if let Some(values) = self.0.as_mut() {
+            values.leave();
+        }
     }
 }
 

@@ -641,10 +641,11 @@ pub use pmap::{
 };
 pub use race::{first_ok, race};
 pub use runtime::{Config, run, run_scope, run_with};
+pub use scope::send;
 pub use scope::{
-    BodyOutput, CancelHandle, ErrorPolicy, Infallibly, JoinHandle, Scope, ScopeOptions, Shield,
-    Supervised, TaskOutput, TaskSet, cancel_reason, cancelled, deadline_scope, dump, infallible,
-    is_cancelled, scope, scope_with, shield, supervise, supervise_with, timeout_scope,
+    BodyOutput, BodyValue, CancelHandle, ErrorPolicy, Infallibly, JoinHandle, Scope, ScopeOptions,
+    Shield, Supervised, TaskOutput, TaskSet, cancel_reason, cancelled, deadline_scope, dump,
+    infallible, is_cancelled, scope, scope_with, shield, supervise, supervise_with, timeout_scope,
 };
 pub use time::{
     Advance, ClockHold, Elapsed, Sleep, Timeout, advance, deadline, hold_clock, now, sleep,

@@ -18,6 +18,8 @@
 use std::cell::Cell;
 use std::task::Waker;
 
+use super::ScopeCell;
+
 /// The slot index that stands for a scope's body (and, in the frame, for a loop's root).
 pub(crate) const BODY: u32 = u32::MAX;
 
@@ -171,13 +173,13 @@ pub(crate) fn current_task() -> *const () {
 /// the poll in which it last counted one: a scope polled twice in one poll of its task
 /// holds one clone, and what counts is the state its last poll left.
 #[inline]
-pub(crate) fn settle_stuck_hold(waker: &Waker, stuck: bool, reported: &Cell<u64>) {
+pub(crate) fn settle_stuck_hold(waker: &Waker, stuck: bool, reported: &impl ScopeCell<u64>) {
     if stuck || reported.get() != 0 {
         settle_stuck_hold_slow(waker, stuck, reported);
     }
 }
 
-fn settle_stuck_hold_slow(waker: &Waker, stuck: bool, reported: &Cell<u64>) {
+fn settle_stuck_hold_slow(waker: &Waker, stuck: bool, reported: &impl ScopeCell<u64>) {
     // Whatever the scope counted before, in this frame or in one it is nested in, its
     // registration has just been replaced: take it back first.
     retract_stuck_hold(reported);
@@ -191,7 +193,7 @@ fn settle_stuck_hold_slow(waker: &Waker, stuck: bool, reported: &Cell<u64>) {
             STUCK_FRAMES.with(|s| s.borrow_mut().push((frame.poll_id, 0)));
         }
         frame.stuck_holds += 1;
-        reported.set(frame.poll_id);
+        reported.replace(frame.poll_id);
         f.set(frame);
     });
 }
@@ -201,7 +203,7 @@ fn settle_stuck_hold_slow(waker: &Waker, stuck: bool, reported: &Cell<u64>) {
 /// was counted in a frame the current one is nested in, at that frame's end. A hold
 /// counted in a frame that has ended stays counted: that poll's result was right when
 /// it was computed, and the hold's clone has gone since, which only lowers counts.
-pub(crate) fn retract_stuck_hold(reported: &Cell<u64>) {
+pub(crate) fn retract_stuck_hold(reported: &impl ScopeCell<u64>) {
     let id = reported.replace(0);
     if id == 0 {
         return;

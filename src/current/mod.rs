@@ -28,3 +28,30 @@ pub(crate) use frame::{
     retract_stuck_hold, settle_stuck_hold,
 };
 pub(crate) use waits::HeldBy;
+
+/// A cell that a scope keeps its part of this thread's state in (the frame of its
+/// stuck hold, its signal while it is not current): `std::cell::Cell` in a local scope,
+/// a mutex-backed cell in a Send scope (`scope/kind/send.rs`). For `Cell` both methods
+/// are `Cell`'s own, so a local scope's code is unchanged.
+pub(crate) trait ScopeCell<T> {
+    fn replace(&self, value: T) -> T;
+
+    fn get(&self) -> T
+    where
+        T: Copy;
+}
+
+impl<T> ScopeCell<T> for std::cell::Cell<T> {
+    #[inline]
+    fn replace(&self, value: T) -> T {
+        std::cell::Cell::replace(self, value)
+    }
+
+    #[inline]
+    fn get(&self) -> T
+    where
+        T: Copy,
+    {
+        std::cell::Cell::get(self)
+    }
+}

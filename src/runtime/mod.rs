@@ -48,7 +48,7 @@ pub(crate) use park::LoopWaker;
 use crate::ScopeError;
 use crate::current::poll_in_frame;
 use crate::schedule::Simulation;
-use crate::scope::{BODY, BodyOutput, Scope, scope};
+use crate::scope::{BODY, BodyOutput, BodyValue, Scope, scope};
 use crate::time::Idle;
 
 /// Runs a future to completion on the current thread, blocking until it finishes.
@@ -324,9 +324,7 @@ const DEADLOCK_CHECK_DELAY: std::time::Duration = std::time::Duration::from_mill
 /// assert_eq!(sum.unwrap(), 60);
 /// ```
 #[track_caller]
-pub fn run_scope<'env, B, Fut, E>(
-    body: B,
-) -> Result<<Fut::Output as BodyOutput<E>>::Ok, ScopeError<E>>
+pub fn run_scope<'env, B, Fut, E>(body: B) -> Result<<Fut::Output as BodyValue>::Ok, ScopeError<E>>
 where
     B: FnOnce(Scope<'env, E>) -> Fut,
     Fut: Future,

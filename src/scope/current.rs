@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use super::signal::{Observer, ParentLink, Signal};
 use crate::CancelReason;
+use crate::current::ScopeCell;
 
 thread_local! {
     /// Why tasks are being dropped right now, if a scope is dropping them: a scope future
@@ -31,20 +32,20 @@ thread_local! {
 }
 
 /// Restores the previous position when dropped.
-pub(crate) struct Restore<'a> {
+pub(crate) struct Restore<'a, C: ScopeCell<Option<Arc<Signal>>> = Cell<Option<Arc<Signal>>>> {
     scope: Option<Arc<Signal>>,
     /// Where the entered scope's signal goes back to (see `enter_scope`).
-    give_back: Option<&'a Cell<Option<Arc<Signal>>>>,
+    give_back: Option<&'a C>,
     in_shield: bool,
     dropping: Option<CancelReason>,
     dropping_for_cancel_tasks: bool,
 }
 
-impl Drop for Restore<'_> {
+impl<C: ScopeCell<Option<Arc<Signal>>>> Drop for Restore<'_, C> {
     fn drop(&mut self) {
         let entered = SCOPE.with(|s| s.replace(self.scope.take()));
         if let Some(cursor) = self.give_back.take() {
-            cursor.set(entered);
+            cursor.replace(entered);
         }
         IN_SHIELD.with(|s| s.set(self.in_shield));
         if self.dropping.is_some() {
@@ -57,10 +58,10 @@ impl Drop for Restore<'_> {
 /// Makes `scope` current, outside any shield and any drop: code polled by a scope (or
 /// by a new root) observes that scope's cancellation, even when the poll happens inside
 /// the destructor of a task being dropped.
-fn replace<'a>(
+fn replace<'a, C: ScopeCell<Option<Arc<Signal>>>>(
     scope: Option<Arc<Signal>>,
-    give_back: Option<&'a Cell<Option<Arc<Signal>>>>,
-) -> Restore<'a> {
+    give_back: Option<&'a C>,
+) -> Restore<'a, C> {
     Restore {
         scope: SCOPE.with(|s| s.replace(scope)),
         give_back,
@@ -76,8 +77,8 @@ fn replace<'a>(
 /// increment and decrement per scope poll otherwise). `cursor` holds the signal again
 /// once the guard drops, also on unwind. (Which of its tasks runs is in the poll frame,
 /// set by the driver for each poll: see `current::frame`.)
-pub(crate) fn enter_scope(cursor: &Cell<Option<Arc<Signal>>>) -> Restore<'_> {
-    let signal = cursor.take();
+pub(crate) fn enter_scope<C: ScopeCell<Option<Arc<Signal>>>>(cursor: &C) -> Restore<'_, C> {
+    let signal = cursor.replace(None);
     debug_assert!(
         signal.is_some(),
         "a scope's cursor is entered once at a time"

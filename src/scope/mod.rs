@@ -17,47 +17,55 @@
 //!    and it reports its result to the task that called it.
 
 mod cancel_handle;
-mod core;
 pub(crate) mod current;
 pub(crate) mod deadlock;
-mod driver;
 mod dump;
-mod handle;
-mod join;
+// The files of `per_kind/` are compiled twice on purpose, once per kind of scope.
+#[allow(
+    clippy::duplicate_mod,
+    reason = "one copy per kind of scope: local.rs, send.rs"
+)]
+mod local;
 mod observe;
-mod open;
-mod output;
+pub(crate) mod output;
 pub(crate) mod registry;
+#[allow(
+    clippy::duplicate_mod,
+    reason = "one copy per kind of scope: local.rs, send.rs"
+)]
+pub mod send;
 mod shield;
 pub(crate) mod signal;
-mod supervise;
-mod table;
-mod task_set;
-mod tasks;
-mod timed;
-#[cfg(feature = "tracing")]
-mod trace;
-mod waker;
+pub(crate) mod status;
+pub(crate) mod supervised;
+pub(crate) mod table;
+pub(crate) mod waker;
+
+// The paths shared code uses for the scope types, which are a local scope's: dumps,
+// the deadlock analysis and the registry see local scopes (send scopes do not register
+// yet, `kind/send.rs`).
+pub(crate) use local::core;
 
 pub use cancel_handle::CancelHandle;
-pub(crate) use core::{BODY, ScopeCore};
+pub(crate) use core::ScopeCore;
 pub use dump::dump;
-pub use handle::Scope;
-pub use join::JoinHandle;
+pub(crate) use local::internal_scope;
+pub use local::{
+    JoinHandle, Scope, TaskSet, deadline_scope, infallible, scope, scope_with, supervise,
+    supervise_with, timeout_scope,
+};
 pub use observe::{cancel_reason, cancelled, is_cancelled};
-pub use output::{BodyOutput, Infallibly, TaskOutput, infallible};
+pub use output::{BodyOutput, BodyValue, Infallibly, TaskOutput};
 pub use shield::{Shield, shield};
 pub(crate) use signal::Observer;
 pub(crate) use signal::Signal;
-pub use supervise::{Supervised, supervise, supervise_with};
-pub use task_set::TaskSet;
-pub use timed::{deadline_scope, timeout_scope};
+pub(crate) use status::BODY;
+pub use supervised::Supervised;
 
-use std::panic::Location;
 use std::time::{Duration, Instant};
 
 use crate::time::Sleep;
-use crate::{ScopeError, sleep, sleep_until};
+use crate::{sleep, sleep_until};
 
 /// What a scope does when a task (or its body) fails with an error.
 ///
@@ -247,156 +255,9 @@ impl ScopeOptions {
     }
 }
 
-/// Opens a scope (a nursery): runs `body`, lets it spawn tasks, and waits for all of them.
-///
-/// The body receives a [`Scope`] to [`spawn`](Scope::spawn) tasks with. The scope
-/// completes when the body and every task have completed, and returns the body's value.
-/// The first error, from the body or any task, cancels everything still running (each
-/// task is dropped at its current await point, nested scopes first) and the scope returns
-/// [`ScopeError::Failed`]. A panic in a task cancels the rest and is re-raised by the
-/// scope, as [`std::thread::scope`] does. See [`scope_with`] for other error policies.
-///
-/// The scope's error type `E` is inferred from the `Result`s the tasks and the body
-/// return. A body that cannot fail returns `()`, or is wrapped in [`infallible`] to
-/// return a value; a body that uses `?` on errors no task returns names `E` once
-/// (`Ok::<_, MyError>(value)`).
-///
-/// # Cancel safety
-///
-/// Dropping the returned future cancels the scope: every task in it is dropped, and
-/// their join handles report [`CancelReason::Parent`](crate::CancelReason::Parent).
-///
-/// # Examples
-///
-/// ```
-/// #[derive(Debug)]
-/// struct NotFound(&'static str);
-///
-/// async fn fetch(key: &'static str) -> Result<usize, NotFound> {
-///     if key.is_empty() { Err(NotFound(key)) } else { Ok(key.len()) }
-/// }
-///
-/// let keys = ["alpha", "beta"];
-/// let total = duet::run(async {
-///     duet::scope(async |s| {
-///         let lens: Vec<_> = keys.iter().map(|&k| s.spawn(fetch(k))).collect();
-///         let mut total = 0;
-///         for len in lens {
-///             total += len.await.expect("no task of a running scope is cancelled here");
-///         }
-///         Ok(total) // the scope's error type, NotFound, comes from the tasks
-///     })
-///     .await
-/// });
-/// assert_eq!(total.unwrap(), 9);
-///
-/// let failed = duet::run_scope(async |s| {
-///     s.spawn(fetch(""));
-///     s.spawn(futures::future::pending::<Result<(), NotFound>>()); // cancelled by the failure
-///     Ok(())
-/// });
-/// assert!(matches!(failed, Err(duet::ScopeError::Failed { error: NotFound(""), .. })));
-/// ```
-#[track_caller]
-pub fn scope<'env, B, Fut, E>(
-    body: B,
-) -> impl Future<Output = Result<<Fut::Output as BodyOutput<E>>::Ok, ScopeError<E>>>
-where
-    B: FnOnce(Scope<'env, E>) -> Fut,
-    Fut: Future,
-    Fut::Output: BodyOutput<E>,
-    E: 'env,
-{
-    scope_with(ScopeOptions::new(), body)
-}
-
-/// Opens a scope with [`ScopeOptions`]; see [`scope`].
-///
-/// # Cancel safety
-///
-/// As for [`scope`]: dropping the future cancels every task of the scope.
-///
-/// # Examples
-///
-/// ```
-/// use duet::{ScopeError, ScopeOptions};
-///
-/// // A supervisor: failures do not cancel the other tasks.
-/// let done = std::cell::Cell::new(0);
-/// let result = duet::run(duet::scope_with(ScopeOptions::new().collect_all(), async |s| {
-///     for i in 0..4 {
-///         let done = &done;
-///         s.spawn(async move {
-///             done.set(done.get() + 1);
-///             if i % 2 == 0 { Err(i) } else { Ok(()) }
-///         });
-///     }
-///     Ok(())
-/// }));
-/// assert_eq!(done.get(), 4);
-/// match result {
-///     Err(ScopeError::Failed { error, others }) => assert_eq!((error, others), (0, vec![2])),
-///     other => panic!("unexpected {other:?}"),
-/// }
-/// ```
-#[track_caller]
-pub fn scope_with<'env, B, Fut, E>(
-    options: ScopeOptions,
-    body: B,
-) -> impl Future<Output = Result<<Fut::Output as BodyOutput<E>>::Ok, ScopeError<E>>>
-where
-    B: FnOnce(Scope<'env, E>) -> Fut,
-    Fut: Future,
-    Fut::Output: BodyOutput<E>,
-    E: 'env,
-{
-    open(options, Location::caller(), Interruptible::AtTheRoot, body)
-}
-
-/// A scope of duet's own (the calls of a `pmap`), whose result its caller turns into
-/// something else: Ctrl-C never adopts it as a root scope (whatever it runs under
-/// reports the interruption instead), and nothing else can cancel it.
-#[track_caller]
-pub(crate) fn internal_scope<'env, B, Fut, E>(
-    body: B,
-) -> impl Future<Output = Result<<Fut::Output as BodyOutput<E>>::Ok, ScopeError<E>>>
-where
-    B: FnOnce(Scope<'env, E>) -> Fut,
-    Fut: Future,
-    Fut::Output: BodyOutput<E>,
-    E: 'env,
-{
-    open(
-        ScopeOptions::new(),
-        Location::caller(),
-        Interruptible::Never,
-        body,
-    )
-}
-
 /// Whether Ctrl-C may cancel a scope polled directly by an interruptible loop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Interruptible {
     AtTheRoot,
     Never,
-}
-
-fn open<'env, B, Fut, E>(
-    options: ScopeOptions,
-    location: &'static Location<'static>,
-    interruptible: Interruptible,
-    body: B,
-) -> impl Future<Output = Result<<Fut::Output as BodyOutput<E>>::Ok, ScopeError<E>>>
-where
-    B: FnOnce(Scope<'env, E>) -> Fut,
-    Fut: Future,
-    Fut::Output: BodyOutput<E>,
-    E: 'env,
-{
-    driver::IntoResult::new(open::ScopeFuture::new(
-        options,
-        location,
-        interruptible,
-        body,
-    ))
 }

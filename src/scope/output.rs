@@ -16,8 +16,6 @@ use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
-use super::Scope;
-
 /// Names the never type `!` on stable Rust: a task that loops until it is cancelled
 /// (`async { loop { .. } }`) has output `!` under edition 2024's never-type fallback, and
 /// must be spawnable. The trait has to be `pub` to appear in a public impl; its module
@@ -167,25 +165,52 @@ impl<E> TaskOutput<E> for Never {
     note = "return `Ok(value)`, or `()` if nothing in the scope can fail; the scope's error type comes from the `Result`s of its tasks and body",
     note = "for a scope that cannot fail and returns a value, wrap the body: `duet::run_scope(duet::infallible(async |s| value))`"
 )]
-pub trait BodyOutput<E>: sealed::Sealed {
-    /// The scope's value on success.
-    type Ok;
-
+pub trait BodyOutput<E>: BodyValue {
     /// Splits the output into success and failure.
     fn into_result(self) -> Result<Self::Ok, E>;
 }
 
-impl<T, E> BodyOutput<E> for Result<T, E> {
-    type Ok = T;
+/// The value part of a [`BodyOutput`]: what a scope returns on success, whatever its
+/// error type (`T` for `Result<T, _>`, `()` for `()`). Implemented for the body outputs
+/// only; it is named in the openers' return types.
+///
+/// It is a trait of its own, without the error type, so that the type of a scope's
+/// value does not depend on the error type's lifetimes: otherwise the compiler cannot
+/// prove a Send scope's future `Send` inside another future when the error type is a
+/// reference such as `&'static str` (rust-lang/rust#110338).
+///
+/// # Examples
+///
+/// ```
+/// fn value_of<O: duet::BodyValue>(_: &O) -> &'static str {
+///     std::any::type_name::<O::Ok>()
+/// }
+/// assert_eq!(value_of(&Ok::<u8, &str>(1)), "u8");
+/// ```
+pub trait BodyValue: sealed::Sealed {
+    /// The scope's value on success.
+    type Ok;
+}
 
+impl<T, E> BodyValue for Result<T, E> {
+    type Ok = T;
+}
+
+impl BodyValue for () {
+    type Ok = ();
+}
+
+impl BodyValue for Never {
+    type Ok = Never;
+}
+
+impl<T, E> BodyOutput<E> for Result<T, E> {
     fn into_result(self) -> Result<T, E> {
         self
     }
 }
 
 impl BodyOutput<Infallible> for () {
-    type Ok = ();
-
     fn into_result(self) -> Result<(), Infallible> {
         Ok(())
     }
@@ -196,70 +221,9 @@ impl BodyOutput<Infallible> for () {
 /// handle's type, `async |s: Scope<'_>| ..`, whose default error type is
 /// [`Infallible`].
 impl<E> BodyOutput<E> for Never {
-    type Ok = Never;
-
     fn into_result(self) -> Result<Never, E> {
         self
     }
-}
-
-/// Wraps a scope body that cannot fail and returns a plain value: the scope's error type
-/// is [`Infallible`], and the body's value is the scope's.
-///
-/// Pass the result to any function that opens a scope ([`run_scope`](crate::run_scope),
-/// [`scope`](crate::scope()), [`scope_with`](crate::scope_with),
-/// [`timeout_scope`](crate::timeout_scope), ..). It saves the annotation a body returning
-/// `Ok(value)` otherwise needs when no task can fail, since then nothing names the error
-/// type: `Ok::<_, Infallible>(value)` becomes `value`. The tasks may return `()`,
-/// `Ok(value)` (inferred as `Result<_, Infallible>`) or never return. The scope still
-/// returns a `Result`: it may be cancelled ([`Scope::cancel`], a timeout, Ctrl-C), and
-/// that is its only error.
-///
-/// A scope whose tasks or body can fail does not take this wrapper; its error type is
-/// inferred from the `Result`s they return, or named once (`Ok::<_, MyError>(value)`, or
-/// the handle's type `async |s: duet::Scope<'_, MyError>|`; see `design/scopes.md`).
-///
-/// # Examples
-///
-/// ```
-/// let words = ["ada", "grace"];
-/// let total = duet::run_scope(duet::infallible(async |s| {
-///     let lens: Vec<_> = words.iter().map(|w| s.spawn(async move { Ok(w.len()) })).collect();
-///     let mut total = 0;
-///     for len in lens {
-///         total += len.await.expect("nothing cancels these tasks");
-///     }
-///     total
-/// }));
-/// assert_eq!(total.unwrap(), 8);
-///
-/// // Nested, with a time limit: the scope can only be cancelled.
-/// use std::time::Duration;
-/// let r = duet::run_with(duet::Config::new().virtual_clock(), async {
-///     duet::timeout_scope(Duration::from_secs(1), duet::infallible(async |s| {
-///         s.spawn(duet::sleep(Duration::from_secs(60)));
-///         "never returned: the timeout cancels the scope first"
-///     }))
-///     .await
-/// });
-/// assert!(r.unwrap_err().is_timeout());
-/// ```
-///
-/// A task of an infallible scope cannot return an error; the compiler says which error
-/// type the scope has:
-///
-/// ```compile_fail,E0277
-/// let _ = duet::run_scope(duet::infallible(async |s| {
-///     s.spawn(async { Err::<(), _>("boom") }); // error: the scope's error type is Infallible
-///     1
-/// }));
-/// ```
-pub fn infallible<'env, B, Fut>(body: B) -> impl FnOnce(Scope<'env, Infallible>) -> Infallibly<Fut>
-where
-    B: FnOnce(Scope<'env, Infallible>) -> Fut,
-    Fut: Future,
-{
-    move |s| Infallibly { body: body(s) }
 }
 
 pin_project! {
@@ -281,6 +245,12 @@ pin_project! {
     pub struct Infallibly<Fut> {
         #[pin]
         body: Fut,
+    }
+}
+
+impl<Fut> Infallibly<Fut> {
+    pub(crate) fn new(body: Fut) -> Self {
+        Infallibly { body }
     }
 }
 

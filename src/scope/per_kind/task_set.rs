@@ -18,13 +18,13 @@
 //! 3. While the consumer waits, the set holds exactly one clone of its waker, and only
 //!    a member's end fires it: for the deadlock analysis, an internal wait.
 
-use std::cell::RefCell;
+use super::kind::Shared;
+use super::kind::{RefCell, Spawnable};
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::fmt;
 use std::future::poll_fn;
 use std::pin::Pin;
-use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
@@ -50,7 +50,7 @@ pub(crate) struct SetShared {
 /// Pushes its member's slot onto the finished queue when the member's future completes
 /// or is dropped.
 struct OnEnd {
-    shared: Rc<SetShared>,
+    shared: Shared<SetShared>,
     index: u32,
 }
 
@@ -115,7 +115,7 @@ impl Drop for OnEnd {
 /// ```
 pub struct TaskSet<'env, T, E = Infallible> {
     scope: Scope<'env, E>,
-    shared: Rc<SetShared>,
+    shared: Shared<SetShared>,
     members: Vec<Option<JoinHandle<T>>>,
     free: Vec<u32>,
 }
@@ -136,7 +136,7 @@ impl<'env, T, E: 'env> TaskSet<'env, T, E> {
     pub fn new(scope: &Scope<'env, E>) -> Self {
         TaskSet {
             scope: scope.clone(),
-            shared: Rc::new(SetShared {
+            shared: Shared::new(SetShared {
                 finished: RefCell::new(VecDeque::new()),
                 consumer: RefCell::new(None),
                 watch: Arc::new(SetWatch::new(scope.inner.core.id())),
@@ -172,8 +172,9 @@ impl<'env, T, E: 'env> TaskSet<'env, T, E> {
     #[track_caller]
     pub fn spawn<F>(&mut self, future: F)
     where
-        F: Future + 'env,
+        F: Future + Spawnable + 'env,
         F::Output: TaskOutput<E, Ok = T>,
+        T: Spawnable,
     {
         // Refused before a slot is taken: the set stays as it was.
         if self.scope.inner.core.phase.get() == Phase::Finished {

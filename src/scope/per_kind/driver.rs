@@ -66,7 +66,7 @@ use pin_project_lite::pin_project;
 use super::core::{BODY, Phase, TaskCancel};
 use super::current;
 use super::handle::Scope;
-use super::output::BodyOutput;
+use super::output::{BodyOutput, BodyValue};
 use super::table::Cancel;
 use super::tasks::{Exit, PanicPayload, drop_task};
 use super::{ErrorPolicy, ScopeOptions};
@@ -194,37 +194,7 @@ impl<'env, E, B, V> Driver<'env, E, B, V> {
     }
 }
 
-/// How a scope ended, in full: the body's value if it returned one (even if tasks
-/// failed, or the scope was cancelled after the body returned), every error, and the
-/// reason if the scope was cancelled.
-pub(crate) struct Outcome<V, E> {
-    pub(crate) value: Option<V>,
-    pub(crate) errors: Vec<E>,
-    pub(crate) cancelled: Option<CancelReason>,
-}
-
-impl<V, E> Outcome<V, E> {
-    /// The result of a scope that keeps its value only if nothing went wrong.
-    pub(crate) fn into_result(self) -> Result<V, ScopeError<E>> {
-        let Outcome {
-            value,
-            mut errors,
-            cancelled,
-        } = self;
-        match cancelled {
-            Some(reason) => Err(ScopeError::Cancelled { reason, errors }),
-            None if !errors.is_empty() => {
-                let error = errors.remove(0);
-                Err(ScopeError::Failed {
-                    error,
-                    others: errors,
-                })
-            }
-            // Nothing ended the scope early and nothing failed: the body returned `Ok`.
-            None => Ok(value.expect("the body finished successfully before the scope did")),
-        }
-    }
-}
+pub(crate) use super::status::Outcome;
 
 pin_project! {
     /// A scope's outcome as a plain scope returns it. Not an `async` block around an
@@ -258,7 +228,7 @@ where
 impl<'env, E, B, V> Future for Driver<'env, E, B, V>
 where
     B: Future,
-    B::Output: BodyOutput<E, Ok = V>,
+    B::Output: BodyOutput<E> + BodyValue<Ok = V>,
 {
     type Output = Outcome<V, E>;
 
@@ -388,7 +358,10 @@ where
             return Poll::Pending;
         }
         let tasks = core.tasks.borrow();
-        let stuck = !*this.body_held
+        // A Send scope is never stuck as far as its parent can tell: its join handles
+        // and clones of its handle may be on other threads (`kind/send.rs`).
+        let stuck = super::kind::REGISTERED
+            && !*this.body_held
             && this.deadline.is_none()
             && this.grace_timer.is_none()
             && tasks.held_count() == 0
@@ -567,7 +540,7 @@ fn poll_body<E, B, V>(
 ) -> Option<(Exit<E>, Option<TaskRef>)>
 where
     B: Future,
-    B::Output: BodyOutput<E, Ok = V>,
+    B::Output: BodyOutput<E> + BodyValue<Ok = V>,
 {
     let core = &scope.inner.core;
     if !core.body_waker.take_queued() {

@@ -26,10 +26,10 @@
 //!    `TracedTask` (a disabled span never becomes enabled), and nothing is formatted or
 //!    recorded on a disabled scope span (`Span::is_disabled`).
 
+use super::kind::Shared;
 use std::any::Any;
 use std::panic::Location;
 use std::pin::Pin;
-use std::rc::Rc;
 use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
@@ -127,7 +127,10 @@ impl<T> TracedTask<T> {
     }
 }
 
-impl<T: Task<E>, E> Task<E> for TracedTask<T> {
+impl<T: Task<E>, E> Task<E> for TracedTask<T>
+where
+    TracedTask<T>: super::kind::Spawnable,
+{
     fn poll_task(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Exit<E>> {
         let this = self.project();
         let _entered = this.span.enter();
@@ -175,12 +178,12 @@ fn panic_text(payload: &(dyn Any + Send)) -> Option<&str> {
 /// outcome, or when dropped before that (the scope re-raised a panic, or its future was
 /// dropped unfinished).
 pub(crate) struct ScopeEnding {
-    core: Rc<ScopeCore>,
+    core: Shared<ScopeCore>,
     ended: bool,
 }
 
 impl ScopeEnding {
-    pub(crate) fn new(core: Rc<ScopeCore>) -> Self {
+    pub(crate) fn new(core: Shared<ScopeCore>) -> Self {
         ScopeEnding { core, ended: false }
     }
 

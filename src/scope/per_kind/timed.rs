@@ -4,7 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use crate::{BodyOutput, Scope, ScopeError, ScopeOptions, scope_with};
+use super::kind::Spawnable;
+use super::{BodyOutput, BodyValue, Scope, ScopeOptions, scope_with};
+use crate::ScopeError;
 
 /// Opens a [`scope`](crate::scope()) that is cancelled if it has not finished within
 /// `duration`.
@@ -50,12 +52,13 @@ use crate::{BodyOutput, Scope, ScopeError, ScopeOptions, scope_with};
 pub fn timeout_scope<'env, B, Fut, E>(
     duration: Duration,
     body: B,
-) -> impl Future<Output = Result<<Fut::Output as BodyOutput<E>>::Ok, ScopeError<E>>>
+) -> impl Future<Output = Result<<Fut::Output as BodyValue>::Ok, ScopeError<E>>>
 where
-    B: FnOnce(Scope<'env, E>) -> Fut,
-    Fut: Future,
+    B: FnOnce(Scope<'env, E>) -> Fut + Spawnable,
+    Fut: Future + Spawnable,
     Fut::Output: BodyOutput<E>,
-    E: 'env,
+    <Fut::Output as BodyValue>::Ok: Spawnable,
+    E: Spawnable + 'env,
 {
     scope_with(ScopeOptions::new().timeout(duration), body)
 }
@@ -87,12 +90,13 @@ where
 pub fn deadline_scope<'env, B, Fut, E>(
     deadline: Instant,
     body: B,
-) -> impl Future<Output = Result<<Fut::Output as BodyOutput<E>>::Ok, ScopeError<E>>>
+) -> impl Future<Output = Result<<Fut::Output as BodyValue>::Ok, ScopeError<E>>>
 where
-    B: FnOnce(Scope<'env, E>) -> Fut,
-    Fut: Future,
+    B: FnOnce(Scope<'env, E>) -> Fut + Spawnable,
+    Fut: Future + Spawnable,
     Fut::Output: BodyOutput<E>,
-    E: 'env,
+    <Fut::Output as BodyValue>::Ok: Spawnable,
+    E: Spawnable + 'env,
 {
     scope_with(ScopeOptions::new().deadline(deadline), body)
 }

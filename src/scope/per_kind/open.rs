@@ -20,7 +20,7 @@ use pin_project_lite::pin_project;
 
 use super::driver::{Driver, Outcome};
 use super::handle::Scope;
-use super::output::BodyOutput;
+use super::output::{BodyOutput, BodyValue};
 use super::{Interruptible, ScopeOptions};
 
 /// What opening a scope needs at the first poll.
@@ -79,7 +79,7 @@ where
     E: 'env,
     B: FnOnce(Scope<'env, E>) -> Fut,
     Fut: Future,
-    Fut::Output: BodyOutput<E, Ok = V>,
+    Fut::Output: BodyOutput<E> + BodyValue<Ok = V>,
 {
     type Output = Outcome<V, E>;
 

@@ -19,11 +19,10 @@
 //! scope's [`Signal`], which is thread-safe, so that the tree can link scopes polled on
 //! different threads (see `signal`).
 
-use std::cell::{Cell, RefCell, RefMut};
+use super::kind::Shared;
+use super::kind::{Cell, RefCell, RefMut};
 use std::panic::Location;
-use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use super::Interruptible;
@@ -33,63 +32,9 @@ use super::waker::WakerSlot;
 use crate::context::{EnteredCell, Values};
 use crate::current::HeldBy;
 use crate::current::loops::current_loop;
-use crate::current::waits::Waits;
 use crate::{CancelReason, TaskRef};
 
-/// Scope ids start at 1 and are unique per process (they name scopes in dumps).
-static NEXT_SCOPE_ID: AtomicU64 = AtomicU64::new(1);
-
-/// Where a scope is in its life. It only moves forward.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Phase {
-    /// The body or some task is still running, and nothing asked to cancel.
-    Running,
-    /// Soft cancellation: observers were told, tasks may finish or clean up until the
-    /// grace period ends.
-    Cancelling,
-    /// Hard cancellation: tasks are being dropped (shielded ones once their shield ends);
-    /// spawns are cancelled on arrival.
-    TearingDown,
-    /// The scope has produced its result (or was dropped); spawning is a misuse.
-    Finished,
-}
-
-/// Identifies one task of a scope; the generation tells reused slots apart.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct TaskKey {
-    pub(crate) index: u32,
-    pub(crate) generation: u32,
-}
-
-/// The slot index that stands for a scope's body.
-pub(crate) use crate::current::frame::BODY;
-
-/// Who asked for one task to be cancelled: its join handle, or
-/// [`Scope::cancel_tasks`](crate::Scope::cancel_tasks) for every task of its scope.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum TaskCancel {
-    Handle,
-    AllTasks,
-}
-
-impl TaskCancel {
-    /// The reason the task is cancelled for.
-    pub(crate) fn reason(self) -> CancelReason {
-        match self {
-            TaskCancel::Handle => CancelReason::JoinHandle,
-            TaskCancel::AllTasks => CancelReason::TasksCancelled,
-        }
-    }
-}
-
-/// The state of a scope's body, as the dump and the deadlock analysis see it.
-#[derive(Default)]
-pub(crate) struct BodyView {
-    pub(crate) done: bool,
-    pub(crate) polling: bool,
-    pub(crate) shielded: bool,
-    pub(crate) waits: Waits,
-}
+pub(crate) use super::status::{BODY, BodyView, Phase, TaskCancel, TaskKey};
 
 pub(crate) struct ScopeCore {
     id: u64,
@@ -156,7 +101,7 @@ impl ScopeCore {
                 crate::schedule::loop_is_simulated(),
             )
         };
-        let id = NEXT_SCOPE_ID.fetch_add(1, Ordering::Relaxed);
+        let id = super::status::next_scope_id();
         let signal = Arc::new(Signal::new(id, parent, gate));
         ScopeCore {
             id,
@@ -197,7 +142,7 @@ impl ScopeCore {
     /// loop's task tree, so that its dumps and deadlock analysis see it, and Ctrl-C
     /// reaches it if it is that loop's root scope.
     #[inline]
-    pub(crate) fn follow_polling_loop(self: &Rc<Self>) {
+    pub(crate) fn follow_polling_loop(self: &Shared<Self>) {
         let polling = current_loop();
         if polling != self.loop_id.get() {
             self.move_to_loop(polling);
@@ -205,9 +150,9 @@ impl ScopeCore {
     }
 
     #[cold]
-    fn move_to_loop(self: &Rc<Self>, polling: u64) {
+    fn move_to_loop(self: &Shared<Self>, polling: u64) {
         self.loop_id.set(polling);
-        super::registry::register_scope(self);
+        super::kind::register(self);
         self.simulated.set(crate::schedule::loop_is_simulated());
         if self.interruptible == Interruptible::AtTheRoot {
             super::registry::adopt_if_root_scope(&self.signal);
@@ -220,7 +165,7 @@ impl ScopeCore {
     /// as `run` does for its root. Anything else runs in its poller's values: a scope
     /// body is part of the task that opened it.
     #[inline]
-    pub(crate) fn enter_root_values(&self) -> Option<EnteredCell<'_>> {
+    pub(crate) fn enter_root_values(&self) -> Option<EnteredCell<RefMut<'_, Option<Values>>>> {
         if self.loop_id.get() != 0 || self.parent().is_some() {
             return None;
         }
@@ -228,11 +173,8 @@ impl ScopeCore {
     }
 
     #[cold]
-    fn enter_root_values_slow(&self) -> EnteredCell<'_> {
-        let values = RefMut::map(self.root_values.borrow_mut(), |values| {
-            values.get_or_insert_with(Values::snapshot)
-        });
-        Values::enter_borrowed(values)
+    fn enter_root_values_slow(&self) -> EnteredCell<RefMut<'_, Option<Values>>> {
+        Values::enter_borrowed(self.root_values.borrow_mut())
     }
 
     pub(crate) fn location(&self) -> &'static Location<'static> {

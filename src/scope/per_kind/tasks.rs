@@ -13,6 +13,7 @@ use std::task::{Context, Poll};
 use pin_project_lite::pin_project;
 
 use super::join::{Completer, JoinState};
+use super::kind::Spawnable;
 use super::output::TaskOutput;
 use crate::context::Values;
 
@@ -26,7 +27,7 @@ pub(crate) enum Exit<E> {
 }
 
 /// A spawned task with its output type erased.
-pub(crate) trait Task<E> {
+pub(crate) trait Task<E>: Spawnable {
     /// Polls the task, catching a panic as [`Exit::Panicked`].
     fn poll_task(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Exit<E>>;
 
@@ -68,6 +69,7 @@ impl<F, T> SpawnedTask<F, T> {
 
 impl<F, T, E> Task<E> for SpawnedTask<F, T>
 where
+    SpawnedTask<F, T>: Spawnable,
     F: Future,
     F::Output: TaskOutput<E, Ok = T>,
 {

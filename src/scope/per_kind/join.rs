@@ -9,11 +9,11 @@
 //! 1. The state leaves `Running` exactly once, by `finish` or by the completer's drop.
 //! 2. Whoever moves the state out of `Running` wakes the registered waiter.
 
-use std::cell::Cell;
+use super::kind::Cell;
+use super::kind::Shared;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use super::core::{ScopeCore, TaskCancel, TaskKey};
@@ -65,7 +65,7 @@ impl<T> JoinCell<T> {
 
 /// The task's end of the cell.
 pub(crate) struct Completer<T> {
-    cell: Rc<JoinCell<T>>,
+    cell: Shared<JoinCell<T>>,
 }
 
 impl<T> Completer<T> {
@@ -86,8 +86,8 @@ impl<T> Drop for Completer<T> {
 }
 
 /// Creates the two ends for a task identified by `key` in the scope `core`.
-pub(crate) fn join_pair<T>(core: Rc<ScopeCore>, key: TaskKey) -> (Completer<T>, JoinHandle<T>) {
-    let cell = Rc::new(JoinCell {
+pub(crate) fn join_pair<T>(core: Shared<ScopeCore>, key: TaskKey) -> (Completer<T>, JoinHandle<T>) {
+    let cell = Shared::new(JoinCell {
         state: Cell::new(JoinState::Running),
         waiter: Cell::new(None),
         cancel_requested: Cell::new(false),
@@ -134,8 +134,8 @@ pub(crate) fn join_pair<T>(core: Rc<ScopeCore>, key: TaskKey) -> (Completer<T>, 
 /// assert_eq!(out.unwrap(), 1);
 /// ```
 pub struct JoinHandle<T> {
-    cell: Rc<JoinCell<T>>,
-    core: Rc<ScopeCore>,
+    cell: Shared<JoinCell<T>>,
+    core: Shared<ScopeCore>,
     key: TaskKey,
 }
 

@@ -1,9 +1,8 @@
 //! [`Scope`]: the handle a scope body receives, to spawn tasks and cancel the scope.
 
-use std::cell::RefCell;
+use super::kind::Shared;
+use super::kind::{RefCell, Spawnable};
 use std::fmt;
-use std::marker::PhantomData;
-use std::rc::Rc;
 
 use std::panic::Location;
 use std::sync::Arc;
@@ -19,7 +18,7 @@ use crate::cancel::request::Grace;
 use crate::{CancelHandle, CancelReason};
 
 pub(crate) struct ScopeInner<'env, E> {
-    pub(crate) core: Rc<ScopeCore>,
+    pub(crate) core: Shared<ScopeCore>,
     /// The task futures; their identity and flags are in `core.tasks`.
     pub(crate) futures: RefCell<TaskFutures<'env, E>>,
 }
@@ -86,26 +85,26 @@ pub(crate) struct ScopeInner<'env, E> {
 #[doc(alias = "E0505")]
 #[doc(alias = "cannot move out of `s` because it is borrowed")]
 pub struct Scope<'env, E = std::convert::Infallible> {
-    pub(crate) inner: Rc<ScopeInner<'env, E>>,
+    pub(crate) inner: Shared<ScopeInner<'env, E>>,
     /// Scopes hold `!Send` tasks; keep the handle `!Send` even if `E` is.
-    _not_send: PhantomData<*const ()>,
+    _thread_bound: super::kind::ThreadBound,
 }
 
 impl<'env, E: 'env> Scope<'env, E> {
     /// A scope opened at `location`, linked to the scope and task running now.
     pub(crate) fn new(location: &'static Location<'static>, interruptible: Interruptible) -> Self {
-        let core = Rc::new(ScopeCore::new(
+        let core = Shared::new(ScopeCore::new(
             location,
             current::parent_link(),
             interruptible,
         ));
-        super::registry::register_scope(&core);
+        super::kind::register(&core);
         Scope {
-            inner: Rc::new(ScopeInner {
+            inner: Shared::new(ScopeInner {
                 core,
                 futures: RefCell::new(TaskFutures::new()),
             }),
-            _not_send: PhantomData,
+            _thread_bound: super::kind::THREAD_BOUND,
         }
     }
 
@@ -143,8 +142,9 @@ impl<'env, E: 'env> Scope<'env, E> {
     #[track_caller]
     pub fn spawn<F>(&self, future: F) -> JoinHandle<<F::Output as TaskOutput<E>>::Ok>
     where
-        F: Future + 'env,
+        F: Future + Spawnable + 'env,
         F::Output: TaskOutput<E>,
+        <F::Output as TaskOutput<E>>::Ok: Spawnable,
     {
         self.spawn_at(Location::caller(), None, future)
     }
@@ -174,8 +174,9 @@ impl<'env, E: 'env> Scope<'env, E> {
         future: F,
     ) -> JoinHandle<<F::Output as TaskOutput<E>>::Ok>
     where
-        F: Future + 'env,
+        F: Future + Spawnable + 'env,
         F::Output: TaskOutput<E>,
+        <F::Output as TaskOutput<E>>::Ok: Spawnable,
     {
         self.spawn_at(Location::caller(), Some(name.into()), future)
     }
@@ -187,8 +188,9 @@ impl<'env, E: 'env> Scope<'env, E> {
         future: F,
     ) -> JoinHandle<<F::Output as TaskOutput<E>>::Ok>
     where
-        F: Future + 'env,
+        F: Future + Spawnable + 'env,
         F::Output: TaskOutput<E>,
+        <F::Output as TaskOutput<E>>::Ok: Spawnable,
     {
         let core = &self.inner.core;
         let phase = core.phase.get();
@@ -394,7 +396,7 @@ impl<E> Clone for Scope<'_, E> {
     fn clone(&self) -> Self {
         Scope {
             inner: self.inner.clone(),
-            _not_send: PhantomData,
+            _thread_bound: super::kind::THREAD_BOUND,
         }
     }
 }

@@ -1,0 +1,122 @@
+//! The cells of a Send scope (`duet::send::scope`): `Arc`, and mutex-backed cells with
+//! the methods of `Cell` and `RefCell`, so that the same scope code compiles to a scope
+//! whose handle, join handles and future are `Send` (see `kind/mod.rs`).
+//!
+//! # Invariants
+//!
+//! 1. No guard of a [`RefCell`] here is held while user code runs, nor while a waker is
+//!    woken: the scope code's rule for `RefCell` borrows (`design/scopes.md`, Rounds).
+//!    Breaking it would deadlock here where a `RefCell` panics, so the scope code takes
+//!    these guards only in statements that call duet's own code.
+//! 2. A poisoned mutex is used as is ([`PoisonError::into_inner`]): a panic that unwound
+//!    through a guard is reported by the scope like any task panic, and the state it
+//!    guards is kept consistent by the same code that keeps a `RefCell`'s consistent.
+
+use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
+
+pub(crate) use std::sync::Arc as Shared;
+
+use crate::current::ScopeCell;
+
+/// A `Cell` that may be shared between threads: a mutex held only inside each call.
+#[derive(Debug, Default)]
+pub(crate) struct Cell<T>(Mutex<T>);
+
+impl<T> Cell<T> {
+    pub(crate) const fn new(value: T) -> Self {
+        Cell(Mutex::new(value))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, T> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn set(&self, value: T) {
+        drop(self.replace(value));
+    }
+
+    pub(crate) fn replace(&self, value: T) -> T {
+        std::mem::replace(&mut *self.lock(), value)
+    }
+
+    pub(crate) fn get(&self) -> T
+    where
+        T: Copy,
+    {
+        *self.lock()
+    }
+
+    pub(crate) fn take(&self) -> T
+    where
+        T: Default,
+    {
+        self.replace(T::default())
+    }
+}
+
+impl<T> ScopeCell<T> for Cell<T> {
+    fn replace(&self, value: T) -> T {
+        Cell::replace(self, value)
+    }
+
+    fn get(&self) -> T
+    where
+        T: Copy,
+    {
+        Cell::get(self)
+    }
+}
+
+/// A `RefCell` that may be shared between threads: `borrow` and `borrow_mut` both lock
+/// its mutex (no two borrows may overlap, shared or not; see invariant 1).
+#[derive(Debug, Default)]
+pub(crate) struct RefCell<T>(Mutex<T>);
+
+pub(crate) type RefMut<'a, T> = MutexGuard<'a, T>;
+
+impl<T> RefCell<T> {
+    pub(crate) const fn new(value: T) -> Self {
+        RefCell(Mutex::new(value))
+    }
+
+    pub(crate) fn borrow(&self) -> RefMut<'_, T> {
+        self.borrow_mut()
+    }
+
+    pub(crate) fn borrow_mut(&self) -> RefMut<'_, T> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The guard if no other borrow is alive (`Err(())` if one is).
+    pub(crate) fn try_borrow(&self) -> Result<RefMut<'_, T>, ()> {
+        match self.0.try_lock() {
+            Ok(guard) => Ok(guard),
+            Err(TryLockError::Poisoned(poisoned)) => Ok(poisoned.into_inner()),
+            Err(TryLockError::WouldBlock) => Err(()),
+        }
+    }
+}
+
+/// What a task, its value and the scope's error type must also be to belong to a Send
+/// scope: `Send`, since the scope (and with it every task) may move to another thread
+/// between two polls.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be sent between threads safely, and a Send scope's tasks, their values and its error type must be `Send`",
+    label = "not `Send`",
+    note = "a `duet::send` scope may move between threads with everything in it; for `!Send` work use `duet::scope` (a local scope), which is itself `!Send`"
+)]
+pub trait Spawnable: Send {}
+
+impl<T: ?Sized + Send> Spawnable for T {}
+
+/// Send scopes' handles are `Send` and `Sync` when their type parameters are.
+pub(crate) type ThreadBound = std::marker::PhantomData<()>;
+
+pub(crate) const THREAD_BOUND: ThreadBound = std::marker::PhantomData;
+
+/// Send scopes do not register in a loop's registry yet: dumps do not show them, and the
+/// deadlock analysis never counts them as stuck (their join handles may be on any
+/// thread). See `design/send-scopes.md`, "Where it stands".
+pub(crate) const REGISTERED: bool = false;
+
+pub(crate) fn register(_core: &Shared<super::core::ScopeCore>) {}

@@ -1,0 +1,132 @@
+//! Send scopes: nurseries whose future is `Send`, for `tokio::spawn`, axum and hyper
+//! handlers, tonic services and anything else that asks for a `Send` future.
+//!
+//! The functions and types here have the names, signatures and behaviour of the crate
+//! root's ([`duet::scope`](crate::scope()), [`duet::Scope`](crate::Scope), ...), plus one
+//! rule: the body, every task, their values and the error type must be `Send`
+//! ([`Spawnable`]), because the scope may move to another thread between two polls with
+//! everything in it. Tasks still borrow from the enclosing function, and still run where
+//! the scope is polled: a Send scope is not a thread pool. Cancellation (the tree,
+//! fail-fast and collect-all, shields, grace periods, timeouts, [`CancelHandle`]),
+//! panics, `ContextVar` values and `duet::run` work as in a local scope. Two things do
+//! not yet: a Send scope does not show in [`duet::dump`](crate::dump()), and the
+//! deadlock detector never reports it (its join handles may be on any thread).
+//!
+//! For `!Send` work (tasks holding an `Rc` or a `RefCell` borrow) use a local scope,
+//! which is itself `!Send`; inside a Send scope's tasks, open Send scopes.
+//!
+//! # Examples
+//!
+//! A scope inside `tokio::spawn` on the multi-thread runtime, its tasks borrowing the
+//! spawned block's request:
+//!
+//! ```
+//! # let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+//! # runtime.block_on(async {
+//! let handler = tokio::spawn(async move {
+//!     let request = vec!["profile", "feed", "ads"];
+//!     duet::send::scope(async |s| {
+//!         let lens: Vec<_> = request
+//!             .iter()
+//!             .map(|part| s.spawn(async move { Ok::<_, std::io::Error>(part.len()) }))
+//!             .collect();
+//!         let mut total = 0;
+//!         for len in lens {
+//!             total += len.await.expect("no part fails");
+//!         }
+//!         Ok(total)
+//!     })
+//!     .await
+//! });
+//! assert_eq!(handler.await.unwrap().unwrap(), 14);
+//! # });
+//! ```
+//!
+//! A task that is not `Send` is refused where it is spawned ("future cannot be sent
+//! between threads safely ... required by a bound in `duet::send::Scope::spawn`"):
+//!
+//! ```compile_fail
+//! # futures::executor::block_on(async {
+//! duet::send::scope(async |s| {
+//!     let shared = std::rc::Rc::new(1);
+//!     s.spawn(async move { println!("{shared}") }); // error: `Rc<i32>` cannot be sent between threads safely
+//! })
+//! .await
+//! # });
+//! ```
+//!
+//! and so is a body that holds something `!Send` across an await, where the scope is
+//! awaited in a `Send` future:
+//!
+//! ```compile_fail
+//! fn needs_send<F: Future + Send>(_: F) {}
+//! needs_send(async {
+//!     duet::send::scope(async |s| {
+//!         let local = std::rc::Rc::new(5);
+//!         s.spawn(async {});
+//!         duet::sleep(std::time::Duration::from_millis(1)).await; // `local` is held across it
+//!         println!("{local}");
+//!     })
+//!     .await
+//! });
+//! ```
+//!
+//! A local scope's future is not `Send`:
+//!
+//! ```compile_fail,E0277
+//! fn needs_send<F: Future + Send>(_: F) {}
+//! needs_send(duet::scope(async |s| {
+//!     s.spawn(async {});
+//! }));
+//! ```
+//!
+//! [`CancelHandle`]: crate::CancelHandle
+
+#![allow(
+    dead_code,
+    reason = "the dump, the deadlock analysis and the toolkit use parts of the scope code that Send scopes do not use yet"
+)]
+
+// The scope code of `per_kind/`, compiled with the cells of a Send scope. Its files name
+// what they share with the other kind through `super::` (the re-exports below).
+#[path = "kind/send.rs"]
+pub(crate) mod kind;
+
+#[path = "per_kind/core.rs"]
+pub(crate) mod core;
+#[path = "per_kind/driver.rs"]
+mod driver;
+#[path = "per_kind/handle.rs"]
+mod handle;
+#[path = "per_kind/join.rs"]
+mod join;
+#[path = "per_kind/open.rs"]
+mod open;
+#[path = "per_kind/openers.rs"]
+mod openers;
+#[path = "per_kind/supervise.rs"]
+mod supervise;
+#[path = "per_kind/task_set.rs"]
+mod task_set;
+#[path = "per_kind/tasks.rs"]
+mod tasks;
+#[path = "per_kind/timed.rs"]
+mod timed;
+#[cfg(feature = "tracing")]
+#[path = "per_kind/trace.rs"]
+mod trace;
+
+pub(crate) use super::output::{BodyOutput, BodyValue};
+pub(crate) use super::{
+    ErrorPolicy, Interruptible, ScopeOptions, current, output, registry, signal, status,
+    supervised, table, waker,
+};
+
+pub use handle::Scope;
+pub use join::JoinHandle;
+pub use openers::{infallible, scope, scope_with};
+pub use supervise::{supervise, supervise_with};
+pub use task_set::TaskSet;
+pub use timed::{deadline_scope, timeout_scope};
+
+pub use kind::Spawnable;

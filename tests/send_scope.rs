@@ -1,0 +1,426 @@
+//! Send scopes (`duet::send`) where they are meant to be used: inside `tokio::spawn` on
+//! the multi-thread runtime, with children borrowing the spawned block's data, moving
+//! between worker threads between polls, cancelled from other tasks and threads.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use duet::{CancelReason, ContextVar, ScopeError};
+
+fn multi_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
+/// Counts the values dropped, to check that cancelled children are dropped.
+#[derive(Clone, Default)]
+struct Drops(Arc<AtomicUsize>);
+
+struct Guard(Drops);
+
+impl Drops {
+    fn guard(&self) -> Guard {
+        Guard(self.clone())
+    }
+
+    fn count(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        (self.0).0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Yields to tokio a few times, so that the task is likely polled on both workers.
+async fn hop(times: usize) {
+    for _ in 0..times {
+        tokio::task::yield_now().await;
+    }
+}
+
+#[test]
+fn a_send_scope_in_tokio_spawn_runs_children_that_borrow_the_request() {
+    let runtime = multi_thread();
+    let total = runtime.block_on(async {
+        tokio::spawn(async move {
+            let request: Vec<String> = (1..=20).map(|i| "x".repeat(i)).collect();
+            let total = duet::send::scope(async |s| {
+                let lens: Vec<_> = request
+                    .iter()
+                    .map(|part| {
+                        s.spawn(async move {
+                            hop(5).await;
+                            Ok::<_, std::io::Error>(part.len())
+                        })
+                    })
+                    .collect();
+                let mut total = 0;
+                for len in lens {
+                    total += len.await.expect("no child fails");
+                }
+                Ok(total)
+            })
+            .await;
+            (total, request.len())
+        })
+        .await
+        .expect("the handler did not panic")
+    });
+    assert_eq!(total.0.unwrap(), (1..=20).sum::<usize>());
+    assert_eq!(
+        total.1, 20,
+        "the request is still the handler's after the scope"
+    );
+}
+
+#[test]
+fn nested_send_scopes_and_a_task_spawning_siblings_through_a_clone() {
+    let runtime = multi_thread();
+    let ran = runtime.block_on(async {
+        tokio::spawn(async {
+            let ran = AtomicUsize::new(0);
+            duet::send::scope(async |s| {
+                let ran = &ran;
+                let spawner = s.clone();
+                s.spawn(async move {
+                    hop(3).await;
+                    spawner.spawn(async move {
+                        ran.fetch_add(1, Ordering::SeqCst);
+                    });
+                    duet::send::scope(async |inner| {
+                        for _ in 0..10 {
+                            inner.spawn(async move {
+                                hop(2).await;
+                                ran.fetch_add(1, Ordering::SeqCst);
+                            });
+                        }
+                    })
+                    .await
+                    .expect("the inner scope cannot fail");
+                });
+            })
+            .await
+            .expect("nothing fails");
+            ran.into_inner()
+        })
+        .await
+        .unwrap()
+    });
+    assert_eq!(ran, 11);
+}
+
+#[test]
+fn the_first_failure_cancels_the_siblings_and_drops_them() {
+    let runtime = multi_thread();
+    let drops = Drops::default();
+    let result = runtime.block_on({
+        let drops = drops.clone();
+        async move {
+            tokio::spawn(async move {
+                duet::send::scope(async |s| {
+                    for _ in 0..5 {
+                        let guard = drops.guard();
+                        s.spawn(async move {
+                            let _guard = guard;
+                            std::future::pending::<Result<(), &str>>().await
+                        });
+                    }
+                    s.spawn(async {
+                        hop(3).await;
+                        Err::<(), _>("backend down")
+                    });
+                    Ok(())
+                })
+                .await
+            })
+            .await
+            .unwrap()
+        }
+    });
+    match result {
+        Err(ScopeError::Failed { error, .. }) => assert_eq!(error, "backend down"),
+        other => panic!("expected the failure, got {other:?}"),
+    }
+    assert_eq!(drops.count(), 5, "every sibling was dropped");
+}
+
+#[test]
+fn a_send_timeout_scope_cancels_its_children_when_time_is_up() {
+    let runtime = multi_thread();
+    let drops = Drops::default();
+    let started = Instant::now();
+    let result = runtime.block_on({
+        let drops = drops.clone();
+        async move {
+            tokio::spawn(async move {
+                duet::send::timeout_scope(Duration::from_millis(50), async |s| {
+                    let guard = drops.guard();
+                    s.spawn(async move {
+                        let _guard = guard;
+                        duet::sleep(Duration::from_secs(60)).await;
+                    });
+                })
+                .await
+            })
+            .await
+            .unwrap()
+        }
+    });
+    assert!(result.unwrap_err().is_timeout());
+    assert_eq!(drops.count(), 1);
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_cancel_handle_and_a_scope_clone_cancel_from_other_tasks_and_threads() {
+    let runtime = multi_thread();
+    let (by_handle, by_clone) = runtime.block_on(async {
+        let by_handle = tokio::spawn(async {
+            duet::send::scope(async |s| {
+                let handle = s.cancel_handle();
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    handle.cancel();
+                });
+                s.spawn(std::future::pending::<()>());
+            })
+            .await
+        });
+        let by_clone = tokio::spawn(async {
+            duet::send::scope(async |s| {
+                let clone = s.clone();
+                let thread = std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_millis(20));
+                    clone.cancel();
+                });
+                s.spawn(std::future::pending::<()>());
+                duet::cancelled().await;
+                thread.join().expect("the canceller did not panic");
+            })
+            .await
+        });
+        (by_handle.await.unwrap(), by_clone.await.unwrap())
+    });
+    assert_eq!(
+        by_handle.unwrap_err().cancel_reason(),
+        Some(&CancelReason::Explicit)
+    );
+    assert_eq!(
+        by_clone.unwrap_err().cancel_reason(),
+        Some(&CancelReason::Explicit)
+    );
+}
+
+/// A scope whose handle is on another thread is spawned into from there while its driver
+/// polls on a tokio worker: no spawn is lost, every task runs once.
+#[test]
+fn spawns_from_another_thread_all_run() {
+    let runtime = multi_thread();
+    let ran = Arc::new(AtomicUsize::new(0));
+    runtime.block_on({
+        let ran = ran.clone();
+        async move {
+            tokio::spawn(async move {
+                duet::send::scope(async move |s| {
+                    let (done_tx, done_rx) = futures::channel::oneshot::channel();
+                    let spawner = s.clone();
+                    let counter = ran.clone();
+                    std::thread::spawn(move || {
+                        for _ in 0..500 {
+                            let counter = counter.clone();
+                            spawner.spawn(async move {
+                                tokio::task::yield_now().await;
+                                counter.fetch_add(1, Ordering::SeqCst);
+                            });
+                        }
+                        done_tx.send(()).expect("the body waits");
+                    });
+                    // Busy meanwhile, so that spawns land while the driver polls.
+                    for _ in 0..50 {
+                        s.spawn(hop(2));
+                        tokio::task::yield_now().await;
+                    }
+                    done_rx.await.expect("the thread finished");
+                })
+                .await
+                .expect("nothing fails")
+            })
+            .await
+            .unwrap()
+        }
+    });
+    assert_eq!(ran.load(Ordering::SeqCst), 500);
+}
+
+#[test]
+fn a_join_handle_is_awaited_in_another_tokio_task() {
+    let runtime = multi_thread();
+    let value = runtime.block_on(async {
+        tokio::spawn(async {
+            duet::send::scope(async |s| {
+                let handle = s.spawn(async {
+                    hop(3).await;
+                    Ok::<_, std::io::Error>(42)
+                });
+                // The other task only finishes once this scope has run the child.
+                let waiter = tokio::spawn(async move { handle.await.expect("not cancelled") });
+                Ok(waiter.await.expect("the waiter did not panic"))
+            })
+            .await
+        })
+        .await
+        .unwrap()
+    });
+    assert_eq!(value.unwrap(), 42);
+}
+
+static USER: ContextVar<&'static str> = ContextVar::new("user");
+
+#[test]
+fn task_local_values_follow_the_tasks_across_workers() {
+    let runtime = multi_thread();
+    let seen = runtime.block_on(async {
+        tokio::spawn(async {
+            duet::send::scope(async |s| {
+                USER.set("alice");
+                let reads: Vec<_> = (0..8)
+                    .map(|_| {
+                        s.spawn(async {
+                            hop(4).await;
+                            Ok::<_, std::convert::Infallible>(USER.get())
+                        })
+                    })
+                    .collect();
+                let mut seen = Vec::new();
+                for read in reads {
+                    seen.push(read.await.expect("not cancelled"));
+                }
+                Ok(seen)
+            })
+            .await
+        })
+        .await
+        .unwrap()
+    });
+    assert_eq!(seen.unwrap(), vec![Some("alice"); 8]);
+    // Nothing leaked into the worker threads' own context.
+    let outside = runtime.block_on(async {
+        let mut reads = Vec::new();
+        for _ in 0..4 {
+            reads.push(tokio::spawn(async { USER.get() }));
+        }
+        let mut seen = Vec::new();
+        for read in reads {
+            seen.push(read.await.unwrap());
+        }
+        seen
+    });
+    assert_eq!(outside, vec![None; 4]);
+}
+
+#[test]
+fn a_panicking_child_reaches_the_tokio_join_handle() {
+    let runtime = multi_thread();
+    let drops = Drops::default();
+    let joined = runtime.block_on({
+        let drops = drops.clone();
+        async move {
+            tokio::spawn(async move {
+                let _ = duet::send::scope(async |s| {
+                    let guard = drops.guard();
+                    s.spawn(async move {
+                        let _guard = guard;
+                        std::future::pending::<()>().await
+                    });
+                    s.spawn(async {
+                        hop(2).await;
+                        panic!("child panicked");
+                    });
+                })
+                .await;
+            })
+            .await
+        }
+    });
+    let error = joined.expect_err("the panic reached tokio");
+    assert!(error.is_panic());
+    assert_eq!(
+        drops.count(),
+        1,
+        "the sibling was dropped before the panic went on"
+    );
+}
+
+#[test]
+fn a_send_scope_also_runs_under_duet_run() {
+    let r = duet::run(duet::send::scope(async |s| {
+        let a = s.spawn(async { Ok::<_, std::convert::Infallible>(1) });
+        let b = s.spawn(async {
+            duet::sleep(Duration::from_millis(5)).await;
+            Ok(2)
+        });
+        Ok(a.await.unwrap() + b.await.unwrap())
+    }));
+    assert_eq!(r.unwrap(), 3);
+}
+
+/// A Send scope nested in a local scope's task, and a local scope in the Send scope's
+/// body: the cancellation tree links across kinds, so cancelling the outer scope reaches
+/// the inner Send scope's children.
+#[test]
+fn cancellation_crosses_from_a_local_scope_into_a_send_scope() {
+    let drops = Drops::default();
+    let result = duet::run_scope(async |s| {
+        let guard = drops.guard();
+        let inner = s.spawn(duet::send::scope(async move |t| {
+            t.spawn(async move {
+                let _guard = guard;
+                std::future::pending::<()>().await
+            });
+        }));
+        duet::sleep(Duration::from_millis(5)).await;
+        s.cancel();
+        let inner = inner.await;
+        assert!(
+            inner.is_err(),
+            "the task holding the Send scope was cancelled"
+        );
+        Ok(())
+    });
+    assert!(result.unwrap_err().is_cancelled());
+    assert_eq!(drops.count(), 1);
+}
+
+/// What is promised: the auto traits of the Send flavour's types and futures.
+#[test]
+fn send_scope_types_are_send_and_sync() {
+    fn assert_send<T: Send>(_: &T) {}
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<duet::send::Scope<'static, std::io::Error>>();
+    assert_send_sync::<duet::send::JoinHandle<String>>();
+    let future = duet::send::scope(async |s| {
+        s.spawn(async {});
+    });
+    assert_send(&future);
+    let future = duet::send::supervise(async |s| {
+        s.spawn(async { Err::<(), _>("x") });
+        Ok(1)
+    });
+    assert_send(&future);
+    duet::run(duet::send::scope(async |s| {
+        let set = duet::send::TaskSet::<u8, std::convert::Infallible>::new(&s);
+        assert_send(&set);
+    }))
+    .unwrap();
+}
