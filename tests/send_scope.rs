@@ -424,3 +424,53 @@ fn send_scope_types_are_send_and_sync() {
     }))
     .unwrap();
 }
+
+/// A thread keeps spawning into a Send scope while the scope finishes: each spawn either
+/// runs (the scope waits for it) or panics with "already finished"; none is accepted
+/// and then lost (the phase is decided under the task table's lock).
+#[test]
+fn a_spawn_racing_the_end_of_a_send_scope_either_runs_or_is_refused() {
+    let runtime = multi_thread();
+    for _ in 0..200 {
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let ran = Arc::new(AtomicUsize::new(0));
+        let (thread_tx, thread_rx) = std::sync::mpsc::channel();
+        runtime.block_on({
+            let (accepted, ran) = (accepted.clone(), ran.clone());
+            async move {
+                tokio::spawn(async move {
+                    duet::send::scope(async move |s| {
+                        let spawner = s.clone();
+                        let thread = std::thread::spawn(move || {
+                            // Bounded: a spawner faster than the scope would keep it alive.
+                            for _ in 0..2_000 {
+                                let ran = ran.clone();
+                                let spawned =
+                                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                        spawner.spawn(async move {
+                                            ran.fetch_add(1, Ordering::SeqCst);
+                                        })
+                                    }));
+                                if spawned.is_err() {
+                                    break;
+                                }
+                                accepted.fetch_add(1, Ordering::SeqCst);
+                            }
+                        });
+                        thread_tx.send(thread).unwrap();
+                        hop(1).await;
+                    })
+                    .await
+                    .expect("nothing fails")
+                })
+                .await
+                .unwrap()
+            }
+        });
+        let thread = thread_rx.recv().unwrap();
+        thread
+            .join()
+            .expect("the spawner stops at the refusal or its bound");
+        assert_eq!(ran.load(Ordering::SeqCst), accepted.load(Ordering::SeqCst));
+    }
+}

@@ -8,9 +8,9 @@
 //! cargo bench --bench compare -- --only pmap --peer duet --reps 1  # one peer, to profile
 //! ```
 //!
-//! The eight workloads, one file each: 1 `spawn_join`, 2 `nested`, 3 `cross_thread`
+//! The nine workloads, one file each: 1 `spawn_join`, 2 `nested`, 3 `cross_thread`
 //! (`--only wake_cross_thread`), 4 `timers`, 5 `cancel`, 6 `pmap`, 7 `memory`,
-//! 8 `limiter`. Each workload runs every peer in turn, alternating peers within each
+//! 8 `limiter`, 9 `send_nested`. Each workload runs every peer in turn, alternating peers within each
 //! repetition (and reversing the order every other repetition) so that machine noise
 //! spreads evenly, and prints, as a Markdown table, the median time, the cost per unit
 //! and the ratio duet/peer (below 1.00: duet is faster). Where the thread's CPU time is
@@ -30,6 +30,7 @@ mod limiter;
 mod memory;
 mod nested;
 mod pmap;
+mod send_nested;
 mod spawn_join;
 mod timers;
 
@@ -524,6 +525,35 @@ fn main() {
                     limiter::futures_unordered(tasks).into()
                 }),
                 ("moro + async-lock", &|| limiter::moro(tasks).into()),
+            ],
+        ));
+    }
+
+    if opts.runs("send_nested") {
+        let depth = if q { 4 } else { 5 };
+        let tasks = (0..=depth).map(|d| 10f64.powi(d as i32)).sum::<f64>();
+        outcomes.push(compare(
+            &opts,
+            "9. send_nested".into(),
+            tasks,
+            "tasks",
+            None,
+            &[
+                ("duet::send in tokio::spawn", &|| {
+                    send_nested::duet(depth).into()
+                }),
+                ("tokio JoinSet in tokio::spawn", &|| {
+                    send_nested::join_set(depth).into()
+                }),
+                ("FuturesUnordered in tokio::spawn", &|| {
+                    send_nested::futures_unordered(depth).into()
+                }),
+                ("duet::send under duet::run", &|| {
+                    send_nested::duet_under_run(depth).into()
+                }),
+                ("duet::scope under duet::run (workload 2)", &|| {
+                    nested::duet(depth).into()
+                }),
             ],
         ));
     }

@@ -273,6 +273,21 @@ impl ScopeCore {
     }
 
     /// Makes sure the driver looks at the scope again: unnecessary while it is polling.
+    /// Marks the scope finished, unless a task was spawned since the driver found it
+    /// done: the phase changes under the task table's lock, under which `spawn` reads
+    /// it, so a spawn from another thread (a Send scope's handle may be anywhere) either
+    /// lands first, and the driver runs it, or finds the scope finished and panics;
+    /// it is never accepted into a scope that will not run it.
+    pub(crate) fn finish_unless_spawned(&self) -> bool {
+        let mut tasks = self.tasks.borrow_mut();
+        if tasks.live() != 0 {
+            return false;
+        }
+        self.phase.set(Phase::Finished);
+        tasks.clear();
+        true
+    }
+
     pub(crate) fn notify_unless_polling(&self) {
         if !self.polling.get() {
             self.signal.notify();

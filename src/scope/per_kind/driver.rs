@@ -334,7 +334,7 @@ where
         }
         apply_cancellations(scope, &mut this);
 
-        if is_done(scope, &this) {
+        if is_done(scope, &this) && core.finish_unless_spawned() {
             settle_stuck_hold(cx.waker(), false, &core.stuck_reported);
             return Poll::Ready(finish(scope, this));
         }
@@ -717,10 +717,9 @@ fn drop_everything<E, B>(
 }
 
 /// Produces the scope's outcome (or re-raises its panic) and marks it finished.
+/// Produces the outcome of a scope that `finish_unless_spawned` marked finished.
 fn finish<E, B, V>(scope: &Scope<'_, E>, this: Projection<'_, E, B, V>) -> Outcome<V, E> {
-    let core = &scope.inner.core;
-    core.phase.set(Phase::Finished);
-    core.tasks.borrow_mut().clear();
+    debug_assert!(scope.inner.core.phase.get() == Phase::Finished);
     if let Some(payload) = this.panic.take() {
         panic::resume_unwind(payload);
     }

@@ -193,11 +193,13 @@ impl<'env, E: 'env> Scope<'env, E> {
         <F::Output as TaskOutput<E>>::Ok: Spawnable,
     {
         let core = &self.inner.core;
+        // The phase is read under the table's lock: see `ScopeCore::finish_unless_spawned`.
+        let mut table = core.tasks.borrow_mut();
         let phase = core.phase.get();
         if phase == Phase::Finished {
+            drop(table);
             spawn_on_finished_scope();
         }
-        let mut table = core.tasks.borrow_mut();
         let key = table.next_key();
         let (completer, handle) = join_pair(core.clone(), key);
         if phase == Phase::TearingDown {
@@ -206,10 +208,6 @@ impl<'env, E: 'env> Scope<'env, E> {
             drop(completer);
             return handle;
         }
-        #[cfg(feature = "tracing")]
-        let traced_name = name.clone();
-        table.insert(&core.signal, location, name);
-        drop(table);
         #[cfg(not(feature = "tracing"))]
         let task = Box::pin(SpawnedTask::new(future, completer));
         #[cfg(feature = "tracing")]
@@ -217,10 +215,15 @@ impl<'env, E: 'env> Scope<'env, E> {
             SpawnedTask::new(future, completer),
             core.span(),
             key.index,
-            traced_name.as_deref(),
+            name.as_deref(),
             location,
         );
+        // The future is in its slot before the table lists the task as spawned: a Send
+        // scope's driver may take the spawned list on another thread as soon as the
+        // table's lock is released.
         self.inner.futures.borrow_mut().put(key.index, task);
+        table.insert(&core.signal, location, name);
+        drop(table);
         core.notify_unless_polling();
         handle
     }
