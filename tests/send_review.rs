@@ -319,9 +319,10 @@ fn a_join_handle_repolled_from_another_thread_gets_its_value() {
 }
 
 /// As above, with big task futures (a long copy between the spawn's two steps) and the
-/// driver polling as fast as it can.
+/// driver polling as fast as it can. Failed before the fix in `Scope::spawn_at` (the
+/// task was queued in the table before its future was in its slot, and the driver
+/// panicked with `unreachable!` in `poll_task`).
 #[test]
-#[ignore = "bug: a spawn from another thread is queued in the task table before its future is in the futures table: the driver panics with unreachable! at driver.rs poll_task"]
 fn big_spawns_from_other_threads_all_run_once() {
     const THREADS: usize = 3;
     const EACH: usize = 300;

@@ -208,8 +208,6 @@ impl<'env, E: 'env> Scope<'env, E> {
         }
         #[cfg(feature = "tracing")]
         let traced_name = name.clone();
-        table.insert(&core.signal, location, name);
-        drop(table);
         #[cfg(not(feature = "tracing"))]
         let task = Box::pin(SpawnedTask::new(future, completer));
         #[cfg(feature = "tracing")]
@@ -220,7 +218,12 @@ impl<'env, E: 'env> Scope<'env, E> {
             traced_name.as_deref(),
             location,
         );
+        // The future goes into its slot before the table queues the task, both under the
+        // table's borrow: a Send scope's driver, polling on another thread, takes the
+        // task from the table only once its future is there (table invariant 1).
         self.inner.futures.borrow_mut().put(key.index, task);
+        table.insert(&core.signal, location, name);
+        drop(table);
         core.notify_unless_polling();
         handle
     }
