@@ -116,9 +116,10 @@ fn join_handles_awaited_on_the_other_worker_are_woken_with_their_values() {
 }
 
 /// `JoinHandle::is_finished` called in a loop from a std thread while the task finishes
-/// must not lose the task's value (the handle is awaited afterwards).
+/// must not lose the task's value (the handle is awaited afterwards). Failed (a hang: the
+/// state was set back to `Running` after the completer had gone) before `JoinCell` kept
+/// its state and waiter in one cell.
 #[test]
-#[ignore = "bug: JoinCell's replace-then-set is not atomic in a Send scope: is_finished on another thread overwrites Done with Running, the value is lost and the handle never finishes"]
 fn is_finished_polled_from_another_thread_does_not_lose_the_value() {
     let lost = guarded(30, || {
         on_tokio(async {
@@ -258,9 +259,9 @@ fn a_task_set_drained_in_another_tokio_task_sees_every_member() {
 
 /// A join handle polled in a loop from a std thread (an executor that re-polls, with a
 /// no-op waker) while the task finishes on the scope's worker: it must come out with the
-/// task's value, neither `Cancelled` nor the "polled again" panic.
+/// task's value, neither `Cancelled` nor the "polled again" panic. Failed ("never ready")
+/// before `JoinCell` kept its state and waiter in one cell.
 #[test]
-#[ignore = "bug: JoinHandle::poll on another thread races the completer (replace-then-set of JoinCell state): the value is lost and the handle stays Running forever"]
 fn a_join_handle_repolled_from_another_thread_gets_its_value() {
     let bad = guarded(30, || {
         on_tokio(async {
