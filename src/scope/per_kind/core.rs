@@ -259,6 +259,18 @@ impl ScopeCore {
         self.deadline.get()
     }
 
+    /// Marks the scope finished if it has no live task, in one step with that check
+    /// (under the table's borrow, where spawns read the phase): false if a spawn, from
+    /// another thread of a Send scope, got in after the driver found the scope done.
+    pub(crate) fn seal_if_no_tasks(&self) -> bool {
+        let tasks = self.tasks.borrow();
+        if tasks.live() != 0 {
+            return false;
+        }
+        self.phase.set(Phase::Finished);
+        true
+    }
+
     /// Accepts spawns and handle cancels (running, or cancelling softly).
     pub(crate) fn is_accepting(&self) -> bool {
         matches!(self.phase.get(), Phase::Running | Phase::Cancelling)

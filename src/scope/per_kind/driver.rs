@@ -334,7 +334,7 @@ where
         }
         apply_cancellations(scope, &mut this);
 
-        if is_done(scope, &this) {
+        if is_done(scope, &this) && core.seal_if_no_tasks() {
             settle_stuck_hold(cx.waker(), false, &core.stuck_reported);
             return Poll::Ready(finish(scope, this));
         }

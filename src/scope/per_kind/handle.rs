@@ -193,11 +193,15 @@ impl<'env, E: 'env> Scope<'env, E> {
         <F::Output as TaskOutput<E>>::Ok: Spawnable,
     {
         let core = &self.inner.core;
+        let mut table = core.tasks.borrow_mut();
+        // Read under the table's borrow: the driver finishes the scope under it too
+        // (`ScopeCore::seal_if_no_tasks`), so a spawn from another thread either lands
+        // before the scope finishes (and runs) or sees it finished.
         let phase = core.phase.get();
         if phase == Phase::Finished {
+            drop(table);
             spawn_on_finished_scope();
         }
-        let mut table = core.tasks.borrow_mut();
         let key = table.next_key();
         let (completer, handle) = join_pair(core.clone(), key);
         if phase == Phase::TearingDown {
