@@ -1157,3 +1157,127 @@ fn a_task_set_drained_on_the_other_worker_one_member_per_round() {
     });
     assert!(bad.is_empty(), "bad rounds: {bad:?}");
 }
+
+/// A tokio task running a Send scope is aborted from another tokio task: the scope future
+/// is dropped on whichever worker tokio picks, with every child (nested scopes included).
+#[test]
+fn aborting_the_tokio_task_drops_every_child() {
+    let (aborted, dropped) = guarded(20, || {
+        on_tokio(async {
+            let drops = Drops::default();
+            let started = Arc::new(AtomicUsize::new(0));
+            let task = tokio::spawn({
+                let drops = drops.clone();
+                let started = started.clone();
+                async move {
+                    duet::send::scope(async |s| {
+                        for _ in 0..10 {
+                            let guard = drops.guard();
+                            let started = started.clone();
+                            let drops = drops.clone();
+                            s.spawn(async move {
+                                let _g = guard;
+                                duet::send::scope(async |n| {
+                                    let guard = drops.guard();
+                                    n.spawn(async move {
+                                        let _g = guard;
+                                        std::future::pending::<()>().await;
+                                    });
+                                    started.fetch_add(1, Ordering::SeqCst);
+                                    std::future::pending::<()>().await;
+                                })
+                                .await
+                                .expect("dropped before it ends");
+                            });
+                        }
+                    })
+                    .await
+                }
+            });
+            while started.load(Ordering::SeqCst) < 10 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            let aborter = tokio::spawn(async move {
+                task.abort();
+                task.await
+            });
+            let out = aborter.await.unwrap();
+            (out.unwrap_err().is_cancelled(), drops.count())
+        })
+    });
+    assert!(aborted);
+    assert_eq!(dropped, 20);
+}
+
+/// A task whose destructor panics, cancelled through its join handle from a std thread:
+/// the scope re-raises that panic (the rest is dropped).
+#[test]
+fn a_destructor_panic_on_a_handle_cancel_from_another_thread() {
+    let (message, dropped) = guarded(20, || {
+        let runtime = multi_thread();
+        let drops = Drops::default();
+        let out = runtime.block_on({
+            let drops = drops.clone();
+            async move {
+                tokio::spawn(async move {
+                    duet::send::scope(async |s| {
+                        let guard = drops.guard();
+                        s.spawn(async move {
+                            let _g = guard;
+                            std::future::pending::<()>().await;
+                        });
+                        let bomb = s.spawn(async {
+                            let _bomb = OnDrop(|| panic!("boom on cancel"));
+                            std::future::pending::<()>().await;
+                        });
+                        hop(2).await;
+                        std::thread::spawn(move || bomb.cancel()).join().unwrap();
+                        std::future::pending::<()>().await;
+                    })
+                    .await
+                })
+                .await
+            }
+        });
+        runtime.shutdown_timeout(Duration::from_secs(1));
+        let p = out.expect_err("the scope panicked").into_panic();
+        let m = p
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        (m, drops.count())
+    });
+    assert!(message.contains("boom on cancel"), "{message}");
+    assert_eq!(dropped, 1);
+}
+
+/// `Scope::cancel_tasks` called from a std thread while the driver polls: the tasks are
+/// cancelled (`TasksCancelled`), the body keeps its value.
+#[test]
+fn cancel_tasks_from_a_std_thread_keeps_the_body_value() {
+    let (value, reasons) = guarded(20, || {
+        on_tokio(async {
+            duet::send::scope(duet::send::infallible(async |s| {
+                let hs: Vec<_> = (0..20)
+                    .map(|_| s.spawn(std::future::pending::<()>()))
+                    .collect();
+                hop(2).await;
+                let remote = s.clone();
+                std::thread::spawn(move || remote.cancel_tasks()).join().unwrap();
+                let mut reasons = Vec::new();
+                for h in hs {
+                    reasons.push(h.await.unwrap_err());
+                }
+                ("kept", reasons)
+            }))
+            .await
+            .unwrap()
+        })
+    });
+    assert_eq!(value, "kept");
+    assert_eq!(reasons.len(), 20);
+    for r in reasons {
+        assert!(matches!(r, JoinError::Cancelled(CancelReason::TasksCancelled)), "{r:?}");
+    }
+}
