@@ -1281,3 +1281,85 @@ fn cancel_tasks_from_a_std_thread_keeps_the_body_value() {
         assert!(matches!(r, JoinError::Cancelled(CancelReason::TasksCancelled)), "{r:?}");
     }
 }
+
+struct Flag(AtomicBool);
+
+impl std::task::Wake for Flag {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// A `send::TaskSet` polled from a std thread the way an executor does (poll, then wait
+/// for the waker, then poll again) while its member ends on the scope's worker: a poll
+/// that returned `Pending` must be followed by a wake once the member has ended (a lost
+/// wake-up would leave an executor asleep forever; here it shows as a poll that finds the
+/// outcome although nothing woke it within a second).
+#[test]
+fn a_task_set_polled_from_another_thread_never_loses_a_wake_up() {
+    let lost = guarded(120, || {
+        on_tokio(async {
+            let mut lost = Vec::new();
+            for round in 0..3000usize {
+                let r = duet::send::scope(duet::send::infallible(async |s| {
+                    let mut set = duet::send::TaskSet::new(&s);
+                    let go = Arc::new(AtomicBool::new(false));
+                    let member_go = go.clone();
+                    set.spawn(async move {
+                        while !member_go.load(Ordering::SeqCst) {
+                            tokio::task::yield_now().await;
+                        }
+                        for _ in 0..(round % 40) * 25 {
+                            std::hint::spin_loop();
+                        }
+                        Ok(round)
+                    });
+                    let consumer = std::thread::spawn(move || {
+                        go.store(true, Ordering::SeqCst);
+                        loop {
+                            let flag = Arc::new(Flag(AtomicBool::new(false)));
+                            let waker = std::task::Waker::from(flag.clone());
+                            let mut cx = std::task::Context::from_waker(&waker);
+                            if let std::task::Poll::Ready(outcome) = set.poll_join_next(&mut cx) {
+                                return (set, outcome, true);
+                            }
+                            let start = std::time::Instant::now();
+                            while !flag.0.load(Ordering::SeqCst)
+                                && start.elapsed() < Duration::from_secs(1)
+                            {
+                                std::thread::yield_now();
+                            }
+                            if !flag.0.load(Ordering::SeqCst) {
+                                // Not woken: is the outcome there all the same?
+                                let outcome = set.poll_join_next(&mut cx);
+                                match outcome {
+                                    std::task::Poll::Ready(outcome) => return (set, outcome, false),
+                                    std::task::Poll::Pending => panic!("the member never ended"),
+                                }
+                            }
+                        }
+                    });
+                    while !consumer.is_finished() {
+                        tokio::task::yield_now().await;
+                    }
+                    let (set, outcome, woken) = consumer.join().expect("the consumer did not panic");
+                    drop(set);
+                    (outcome.map(|r| r.ok()), woken)
+                }));
+                match tokio::time::timeout(Duration::from_secs(5), r).await {
+                    Err(_) => {
+                        lost.push(format!("round {round}: hang"));
+                        break;
+                    }
+                    Ok(Ok((Some(Some(v)), true))) if v == round => {}
+                    Ok(other) => lost.push(format!("round {round}: {other:?}")),
+                }
+                if lost.len() >= 3 {
+                    break;
+                }
+            }
+            lost
+        })
+    });
+    assert!(lost.is_empty(), "lost wake-ups: {lost:?}");
+}
