@@ -1363,3 +1363,104 @@ fn a_task_set_polled_from_another_thread_never_loses_a_wake_up() {
     });
     assert!(lost.is_empty(), "lost wake-ups: {lost:?}");
 }
+
+/// Chaos: 300 concurrent handlers, each a Send scope whose tasks are joined from other
+/// tokio tasks, cancelled from std threads, spawned into from std threads and drained
+/// through a task set on another tokio task. Everything ends, every guard is dropped.
+#[test]
+fn chaos_of_cross_thread_joins_cancels_and_spawns() {
+    let (outcomes, made, dropped) = guarded(120, || {
+        on_tokio(async {
+            let drops = Drops::default();
+            let made = Arc::new(AtomicUsize::new(0));
+            let handlers: Vec<_> = (0..300usize)
+                .map(|h| {
+                    let drops = drops.clone();
+                    let made = made.clone();
+                    tokio::spawn(async move {
+                        duet::send::scope(duet::send::infallible(async |s| {
+                            let guard = |made: &AtomicUsize| {
+                                made.fetch_add(1, Ordering::SeqCst);
+                                drops.guard()
+                            };
+                            // Joined from another tokio task.
+                            let g = guard(&made);
+                            let joined = s.spawn(async move {
+                                let _g = g;
+                                hop(h % 4).await;
+                                Ok(h)
+                            });
+                            let joiner = tokio::spawn(async move { joined.await.ok() });
+                            // Cancelled from a std thread.
+                            let g = guard(&made);
+                            let victim = s.spawn(async move {
+                                let _g = g;
+                                tokio::time::sleep(Duration::from_millis((h % 3) as u64)).await;
+                                Ok(0usize)
+                            });
+                            let canceller = std::thread::spawn(move || {
+                                victim.cancel();
+                                victim
+                            });
+                            // Spawned into from a std thread.
+                            let remote = s.clone();
+                            let g1 = guard(&made);
+                            let spawner = std::thread::spawn(move || {
+                                let h2 = remote.spawn(async move {
+                                    let _g = g1;
+                                    hop(1).await;
+                                    Ok(1usize)
+                                });
+                                drop(remote);
+                                h2
+                            });
+                            // A set drained on another tokio task.
+                            let mut set = duet::send::TaskSet::new(&s);
+                            for i in 0..3usize {
+                                let g = guard(&made);
+                                set.spawn(async move {
+                                    let _g = g;
+                                    hop((h + i) % 3).await;
+                                    Ok(i)
+                                });
+                            }
+                            let drainer = tokio::spawn(async move {
+                                let mut n = 0;
+                                while let Some(r) = set.join_next().await {
+                                    n += r.unwrap();
+                                }
+                                n
+                            });
+                            let joined = joiner.await.unwrap();
+                            let victim = tokio::task::spawn_blocking(move || canceller.join().unwrap())
+                                .await
+                                .unwrap();
+                            let victim = victim.await;
+                            let spawned = tokio::task::spawn_blocking(move || spawner.join().unwrap())
+                                .await
+                                .unwrap()
+                                .await
+                                .ok();
+                            let drained = drainer.await.unwrap();
+                            (joined == Some(h), victim.is_ok() || victim.unwrap_err().is_cancelled(), spawned == Some(1), drained == 3)
+                        }))
+                        .await
+                        .unwrap()
+                    })
+                })
+                .collect();
+            let mut outcomes = Vec::new();
+            for h in handlers {
+                outcomes.push(h.await.unwrap());
+            }
+            (outcomes, made.load(Ordering::SeqCst), drops.count())
+        })
+    });
+    let bad: Vec<_> = outcomes
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| **o != (true, true, true, true))
+        .collect();
+    assert!(bad.is_empty(), "bad handlers: {bad:?}");
+    assert_eq!(dropped, made, "every guard made was dropped");
+}
