@@ -9,8 +9,8 @@
 //! 1. The state leaves `Running` exactly once, by `finish` or by the completer's drop.
 //! 2. Whoever moves the state out of `Running` wakes the registered waiter.
 
-use super::kind::Cell;
 use super::kind::Shared;
+use super::kind::{Cell, RefCell};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -32,32 +32,39 @@ pub(crate) enum JoinState<T> {
 }
 
 pub(crate) struct JoinCell<T> {
-    state: Cell<JoinState<T>>,
-    waiter: Cell<Option<Waker>>,
+    /// The state and the waiter under one borrow: in a Send scope the handle may be
+    /// polled (or asked `is_finished`) on another thread than the one finishing the task,
+    /// so reading the state, registering the waiter and settling must each be one step
+    /// (two cells, each locked only inside each call, lost values and wake-ups).
+    inner: RefCell<JoinInner<T>>,
     cancel_requested: Cell<bool>,
     /// Dropped by `Scope::cancel_tasks` (its handle did not ask).
     tasks_cancelled: Cell<bool>,
 }
 
+struct JoinInner<T> {
+    state: JoinState<T>,
+    waiter: Option<Waker>,
+}
+
 impl<T> JoinCell<T> {
     fn is_running(&self) -> bool {
-        let state = self.state.replace(JoinState::Taken);
-        let running = matches!(state, JoinState::Running);
-        self.state.set(state);
-        running
+        matches!(self.inner.borrow().state, JoinState::Running)
     }
 
-    fn set_waiter(&self, waker: &Waker) {
-        let waiter = match self.waiter.take() {
-            Some(w) if w.will_wake(waker) => w,
-            _ => waker.clone(),
+    /// Moves the state out of `Running` unless it has left it already (invariant 1);
+    /// `before` runs first, inside the same step. Wakes the waiter, outside the borrow.
+    fn settle_if_running(&self, state: JoinState<T>, before: impl FnOnce()) {
+        let waiter = {
+            let mut inner = self.inner.borrow_mut();
+            if !matches!(inner.state, JoinState::Running) {
+                return;
+            }
+            before();
+            inner.state = state;
+            inner.waiter.take()
         };
-        self.waiter.set(Some(waiter));
-    }
-
-    fn settle(&self, state: JoinState<T>) {
-        self.state.set(state);
-        if let Some(waiter) = self.waiter.take() {
+        if let Some(waiter) = waiter {
             waiter.wake();
         }
     }
@@ -70,26 +77,28 @@ pub(crate) struct Completer<T> {
 
 impl<T> Completer<T> {
     pub(crate) fn finish(&self, state: JoinState<T>) {
-        self.cell.settle(state);
+        self.cell.settle_if_running(state, || {});
     }
 }
 
 impl<T> Drop for Completer<T> {
     fn drop(&mut self) {
-        if self.cell.is_running() {
+        let cell = &self.cell;
+        cell.settle_if_running(JoinState::Cancelled, || {
             if current::is_dropping_for_cancel_tasks() {
-                self.cell.tasks_cancelled.set(true);
+                cell.tasks_cancelled.set(true);
             }
-            self.cell.settle(JoinState::Cancelled);
-        }
+        });
     }
 }
 
 /// Creates the two ends for a task identified by `key` in the scope `core`.
 pub(crate) fn join_pair<T>(core: Shared<ScopeCore>, key: TaskKey) -> (Completer<T>, JoinHandle<T>) {
     let cell = Shared::new(JoinCell {
-        state: Cell::new(JoinState::Running),
-        waiter: Cell::new(None),
+        inner: RefCell::new(JoinInner {
+            state: JoinState::Running,
+            waiter: None,
+        }),
         cancel_requested: Cell::new(false),
         tasks_cancelled: Cell::new(false),
     });
@@ -201,12 +210,26 @@ impl<T> Future for JoinHandle<T> {
     /// outer loop that cannot make progress until that call returns.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let outcome = match this.cell.state.replace(JoinState::Taken) {
-            JoinState::Running => {
-                this.cell.state.set(JoinState::Running);
+        let state = {
+            let mut inner = this.cell.inner.borrow_mut();
+            if matches!(inner.state, JoinState::Running) {
+                // Registered in the same step as the check: a task finishing on another
+                // thread settles either before it (seen here) or after (and wakes it).
+                let stale = match &inner.waiter {
+                    Some(w) if w.will_wake(cx.waker()) => None,
+                    _ => inner.waiter.replace(cx.waker().clone()),
+                };
+                drop(inner);
+                drop(stale); // outside the borrow: a waker's drop is foreign code
+                None
+            } else {
+                Some(std::mem::replace(&mut inner.state, JoinState::Taken))
+            }
+        };
+        let outcome = match state {
+            None => {
                 this.core
                     .assert_reachable_from_here("a JoinHandle whose task belongs to", "the handle");
-                this.cell.set_waiter(cx.waker());
                 let noted = this
                     .core
                     .tasks
@@ -226,10 +249,11 @@ impl<T> Future for JoinHandle<T> {
                 );
                 return Poll::Pending;
             }
-            JoinState::Done(value) => Ok(value),
-            JoinState::Failed => Err(JoinError::Failed),
-            JoinState::Panicked => Err(JoinError::Panicked),
-            JoinState::Cancelled => {
+            Some(JoinState::Running) => unreachable!("a running state is not taken"),
+            Some(JoinState::Done(value)) => Ok(value),
+            Some(JoinState::Failed) => Err(JoinError::Failed),
+            Some(JoinState::Panicked) => Err(JoinError::Panicked),
+            Some(JoinState::Cancelled) => {
                 Err(JoinError::Cancelled(if this.cell.cancel_requested.get() {
                     CancelReason::JoinHandle
                 } else if this.cell.tasks_cancelled.get() {
@@ -238,7 +262,7 @@ impl<T> Future for JoinHandle<T> {
                     this.core.cancel_reason().unwrap_or(CancelReason::Dropped)
                 }))
             }
-            JoinState::Taken => {
+            Some(JoinState::Taken) => {
                 panic!("duet: JoinHandle polled again after it returned its outcome")
             }
         };

@@ -234,8 +234,11 @@ impl<'env, T, E: 'env> TaskSet<'env, T, E> {
     /// assert!(r.unwrap());
     /// ```
     pub fn poll_join_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T, JoinError>>> {
-        let next = self.shared.finished.borrow_mut().pop_front();
-        let Some(index) = next else {
+        let index = loop {
+            let next = self.shared.finished.borrow_mut().pop_front();
+            if let Some(index) = next {
+                break index;
+            }
             if self.shared.watch.pending() == 0 {
                 return Poll::Ready(None);
             }
@@ -250,8 +253,13 @@ impl<'env, T, E: 'env> TaskSet<'env, T, E> {
                 self.shared.watch.set_registered(consumer.as_ref());
             }
             drop(consumer);
-            waits::report(cx.waker(), Wait::Set(Arc::downgrade(&self.shared.watch)));
-            return Poll::Pending;
+            // Registered first, then looked again: a member of a Send set ending on
+            // another thread after the look above, and before the registration, found no
+            // consumer to wake (its push comes before its take of the consumer).
+            if self.shared.finished.borrow().is_empty() {
+                waits::report(cx.waker(), Wait::Set(Arc::downgrade(&self.shared.watch)));
+                return Poll::Pending;
+            }
         };
         let handle = self.members[index as usize]
             .as_mut()
