@@ -96,7 +96,7 @@ fn join_handles_awaited_on_the_other_worker_are_woken_with_their_values() {
                         hop(round % 4).await;
                         Ok::<_, std::io::Error>(round)
                     });
-                    let waiter = tokio::spawn(async move { handle.await });
+                    let waiter = tokio::spawn(handle);
                     Ok(waiter.await.expect("the waiter did not panic"))
                 });
                 let r = tokio::time::timeout(Duration::from_secs(5), r).await;
@@ -624,7 +624,7 @@ fn join_handles_cancelled_from_a_std_thread() {
                     })
                     .collect();
                 hop(2).await;
-                let remote: Vec<_> = handles.iter().cloned().collect();
+                let remote: Vec<_> = handles.to_vec();
                 let canceller = std::thread::spawn(move || {
                     for h in remote {
                         h.cancel();
@@ -1011,10 +1011,7 @@ fn a_scope_future_moved_to_another_tokio_task_between_polls() {
                 assert!(futures::poll!(fut.as_mut()).is_pending());
                 tokio::task::yield_now().await;
             }
-            tokio::spawn(async move { fut.await })
-                .await
-                .unwrap()
-                .unwrap()
+            tokio::spawn(fut).await.unwrap().unwrap()
         })
     });
     assert_eq!(total, 55);
