@@ -55,8 +55,9 @@
 //! # });
 //! ```
 //!
-//! and so is a body that holds something `!Send` across an await, where the scope is
-//! awaited in a `Send` future:
+//! and so is a body that holds something `!Send` across an await (at the `send::scope`
+//! call, wherever the scope is awaited; a local scope awaited in the body is such a
+//! thing):
 //!
 //! ```compile_fail
 //! fn needs_send<F: Future + Send>(_: F) {}
