@@ -158,8 +158,8 @@ impl ScopeOptions {
     ///
     /// When the time is up and the scope has not finished, it is cancelled: every task
     /// and the body are dropped at their current await points, and the scope returns
-    /// [`ScopeError::Cancelled`] with [`CancelReason::TimedOut`](crate::CancelReason::TimedOut)
-    /// ([`ScopeError::is_timeout`] is true); join handles of the dropped tasks report the
+    /// [`ScopeError::Cancelled`](crate::ScopeError::Cancelled) with [`CancelReason::TimedOut`](crate::CancelReason::TimedOut)
+    /// ([`ScopeError::is_timeout`](crate::ScopeError::is_timeout) is true); join handles of the dropped tasks report the
     /// same reason. With both a timeout and a [`deadline`](Self::deadline), the earlier
     /// applies. See [`timeout_scope`](crate::timeout_scope) for the shorthand and how
     /// nested deadlines compose.

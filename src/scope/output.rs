@@ -1,4 +1,4 @@
-//! What tasks and scope bodies may return: `()` or a `Result`; and [`infallible`], for a
+//! What tasks and scope bodies may return: `()` or a `Result`; and [`infallible`](crate::infallible), for a
 //! body that returns a plain value.
 //!
 //! A task's `Err` is what fails its scope, so the scope has to see errors as errors;
@@ -7,7 +7,7 @@
 //! `Ok::<_, E>(())`; a task that produces a value returns `Ok(value)`, and the scope's
 //! error type is inferred from the other tasks or the body. When nothing in the scope
 //! returns an `Err`, nothing names that type either, so a body returning `Ok(value)`
-//! would need `Ok::<_, Infallible>(value)`: [`infallible`] fixes the error type to
+//! would need `Ok::<_, Infallible>(value)`: [`infallible`](crate::infallible) fixes the error type to
 //! [`Infallible`] instead and lets the body return the value itself.
 
 use std::convert::Infallible;
@@ -128,7 +128,7 @@ impl<E> TaskOutput<E> for Never {
 /// A body that returns `()` fixes the scope's error type to
 /// [`Infallible`]: its tasks may then only return `()` or `Result<_, Infallible>`.
 /// If tasks need to fail, return `Ok(())` from the body instead. A body that cannot fail
-/// but returns a value is wrapped in [`infallible`].
+/// but returns a value is wrapped in [`infallible`](crate::infallible).
 ///
 /// # Examples
 ///
@@ -154,7 +154,7 @@ impl<E> TaskOutput<E> for Never {
 /// ```
 ///
 /// Returning the plain value without the wrapper does not compile; the message points
-/// to [`infallible`]:
+/// to [`infallible`](crate::infallible):
 ///
 /// ```compile_fail,E0277
 /// let _ = duet::run_scope(async |_s| 42); // error: a duet scope body must return `Result<_, E>` ..
@@ -227,8 +227,8 @@ impl<E> BodyOutput<E> for Never {
 }
 
 pin_project! {
-    /// The future of an [`infallible`] body: the body's future, with its value wrapped
-    /// in `Ok`. Only [`infallible`] makes one; the name exists so that its signature can
+    /// The future of an [`infallible`](crate::infallible()) body: the body's future, with its value wrapped
+    /// in `Ok`. Only [`infallible`](crate::infallible()) makes one; the name exists so that its signature can
     /// say what it returns.
     ///
     /// # Examples

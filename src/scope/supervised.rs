@@ -38,7 +38,7 @@ pub struct Supervised<T, E> {
     pub value: Option<T>,
     /// Every error of the body and the tasks, in the order they happened.
     pub errors: Vec<E>,
-    /// Why the scope was cancelled, if it was (a timeout, [`Scope::cancel`], an enclosing
+    /// Why the scope was cancelled, if it was (a timeout, [`Scope::cancel`](crate::Scope::cancel), an enclosing
     /// scope, Ctrl-C); `None` if it ran to the end.
     pub cancelled: Option<CancelReason>,
 }
