@@ -6,11 +6,14 @@
 //! test run. Tests that show a bug are `#[ignore = "bug: ..."]` so the branch stays green;
 //! run them with `cargo test --test send_review -- --ignored`.
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use common::tokio_threads::{Drops, hop, multi_thread};
 use duet::{CancelReason, ContextVar, JoinError};
 
 /// Runs `f` on its own thread and fails if it does not return within `secs` (the thread
@@ -31,14 +34,6 @@ fn guarded<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static)
     }
 }
 
-fn multi_thread() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime")
-}
-
 /// Runs `fut` on a fresh 2-worker runtime inside `tokio::spawn`, then shuts the runtime
 /// down without waiting for stuck workers.
 fn on_tokio<T: Send + 'static>(fut: impl Future<Output = T> + Send + 'static) -> T {
@@ -49,32 +44,6 @@ fn on_tokio<T: Send + 'static>(fut: impl Future<Output = T> + Send + 'static) ->
         Ok(v) => v,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         Err(e) => panic!("the tokio task was cancelled: {e}"),
-    }
-}
-
-#[derive(Clone, Default)]
-struct Drops(Arc<AtomicUsize>);
-
-struct Guard(Drops);
-
-impl Drops {
-    fn guard(&self) -> Guard {
-        Guard(self.clone())
-    }
-    fn count(&self) -> usize {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        (self.0).0.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-async fn hop(times: usize) {
-    for _ in 0..times {
-        tokio::task::yield_now().await;
     }
 }
 

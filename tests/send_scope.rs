@@ -2,48 +2,14 @@
 //! the multi-thread runtime, with children borrowing the spawned block's data, moving
 //! between worker threads between polls, cancelled from other tasks and threads.
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use common::tokio_threads::{Drops, hop, multi_thread};
 use duet::{CancelReason, ContextVar, ScopeError};
-
-fn multi_thread() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime")
-}
-
-/// Counts the values dropped, to check that cancelled children are dropped.
-#[derive(Clone, Default)]
-struct Drops(Arc<AtomicUsize>);
-
-struct Guard(Drops);
-
-impl Drops {
-    fn guard(&self) -> Guard {
-        Guard(self.clone())
-    }
-
-    fn count(&self) -> usize {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        (self.0).0.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-/// Yields to tokio a few times, so that the task is likely polled on both workers.
-async fn hop(times: usize) {
-    for _ in 0..times {
-        tokio::task::yield_now().await;
-    }
-}
 
 #[test]
 fn a_send_scope_in_tokio_spawn_runs_children_that_borrow_the_request() {

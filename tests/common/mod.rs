@@ -16,6 +16,8 @@ use std::task::{Context, Poll, Wake};
 
 use pin_project_lite::pin_project;
 
+pub mod tokio_threads;
+
 #[derive(Default)]
 struct Counts {
     created: Cell<usize>,
