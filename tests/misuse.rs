@@ -454,3 +454,35 @@ fn two_tasks_awaiting_each_other_wait_until_the_scope_is_cancelled() {
     cancel.cancel(); // the way out
     assert!(runner.join().unwrap().unwrap_err().is_cancelled());
 }
+
+/// A scope future whose body closure panics when called (before it returns its future),
+/// polled again after the panic was caught: a message, not an internal error.
+#[test]
+fn a_scope_future_polled_again_after_its_body_panicked_when_called_says_so() {
+    use std::future::Future;
+    use std::task::Context;
+    let mut scope = Box::pin(duet::scope(
+        |_s: duet::Scope<'_>| -> std::future::Ready<()> {
+            panic!("the body closure panics before it makes its future")
+        },
+    ));
+    let waker = futures::task::noop_waker();
+    let mut cx = Context::from_waker(&waker);
+    let first = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = scope.as_mut().poll(&mut cx);
+    }));
+    assert!(first.is_err());
+    let second = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = scope.as_mut().poll(&mut cx);
+    }))
+    .expect_err("the second poll panics");
+    let message = second
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| second.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    assert!(
+        message.contains("polled again after its body panicked"),
+        "{message}"
+    );
+}

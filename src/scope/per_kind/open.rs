@@ -101,7 +101,12 @@ where
                 .set(Some(Driver::new(scope, body, start.options)));
         }
         let Some(driver) = this.driver.as_pin_mut() else {
-            unreachable!("a scope future holds its body until its driver exists");
+            // Only a poll after the body closure's call panicked gets here: the closure
+            // is gone and no driver was made.
+            panic!(
+                "duet: a scope future was polled again after its body panicked when it \
+                 was called; a future that panicked must not be polled again"
+            );
         };
         let outcome = ready!(driver.poll(cx));
         #[cfg(feature = "tracing")]
