@@ -212,7 +212,9 @@ impl<T> Future for JoinHandle<T> {
         let this = self.get_mut();
         let state = {
             let mut inner = this.cell.inner.borrow_mut();
-            if matches!(inner.state, JoinState::Running) {
+            let state = std::mem::replace(&mut inner.state, JoinState::Taken);
+            if let JoinState::Running = state {
+                inner.state = JoinState::Running;
                 // Registered in the same step as the check: a task finishing on another
                 // thread settles either before it (seen here) or after (and wakes it).
                 let stale = match &inner.waiter {
@@ -221,13 +223,11 @@ impl<T> Future for JoinHandle<T> {
                 };
                 drop(inner);
                 drop(stale); // outside the borrow: a waker's drop is foreign code
-                None
-            } else {
-                Some(std::mem::replace(&mut inner.state, JoinState::Taken))
             }
+            state
         };
         let outcome = match state {
-            None => {
+            JoinState::Running => {
                 this.core
                     .assert_reachable_from_here("a JoinHandle whose task belongs to", "the handle");
                 let noted = this
@@ -249,11 +249,10 @@ impl<T> Future for JoinHandle<T> {
                 );
                 return Poll::Pending;
             }
-            Some(JoinState::Running) => unreachable!("a running state is not taken"),
-            Some(JoinState::Done(value)) => Ok(value),
-            Some(JoinState::Failed) => Err(JoinError::Failed),
-            Some(JoinState::Panicked) => Err(JoinError::Panicked),
-            Some(JoinState::Cancelled) => {
+            JoinState::Done(value) => Ok(value),
+            JoinState::Failed => Err(JoinError::Failed),
+            JoinState::Panicked => Err(JoinError::Panicked),
+            JoinState::Cancelled => {
                 Err(JoinError::Cancelled(if this.cell.cancel_requested.get() {
                     CancelReason::JoinHandle
                 } else if this.cell.tasks_cancelled.get() {
@@ -262,7 +261,7 @@ impl<T> Future for JoinHandle<T> {
                     this.core.cancel_reason().unwrap_or(CancelReason::Dropped)
                 }))
             }
-            Some(JoinState::Taken) => {
+            JoinState::Taken => {
                 panic!("duet: JoinHandle polled again after it returned its outcome")
             }
         };
