@@ -106,9 +106,9 @@ impl LoopContext {
         }
     }
 
-    /// The scopes of this loop that are still alive, oldest first.
-    pub(crate) fn live_scopes(&self) -> Vec<Rc<crate::scope::ScopeCore>> {
-        self.registry.live_scopes()
+    /// Snapshots of the scopes of this loop that are still alive, oldest first.
+    pub(crate) fn scope_snapshots(&self) -> Vec<crate::scope::view::ScopeSnapshot> {
+        self.registry.snapshots()
     }
 
     /// True if Ctrl-C may cancel this loop (an outside event that can end any wait).

@@ -267,7 +267,7 @@ fn run_loop<F: IntoFuture>(
                 id: context.id(),
                 frozen_timers: context.timers().frozen_timers(),
             };
-            if crate::scope::deadlock::is_deadlocked(&this_loop, root, &context.live_scopes()) {
+            if crate::scope::deadlock::is_deadlocked(&this_loop, root, &context.scope_snapshots()) {
                 let held_clock = if this_loop.frozen_timers.is_some() {
                     " or on a timer of the virtual clock, which is held (duet::hold_clock) with \
                      nothing advancing it (duet::advance)"

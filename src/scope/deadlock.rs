@@ -15,7 +15,7 @@
 //!   loop can release it); counted from the loop's timer queue.
 //!
 //! Each internal wait a task reported at its last poll (see `current::waits`; the scopes
-//! it names by id are looked up among the loop's live scopes) that still holds the
+//! it names by id are looked up among snapshots of the loop's live scopes, `view`) that still holds the
 //! task's very waker (checked: the join's registered waiter, the scope's registered parent
 //! waker) holds exactly one clone of it, so the clones beyond them are *external*: another
 //! thread, a timer, a channel, a completable future, an I/O driver. If no task of the tree, and
@@ -27,13 +27,18 @@
 //! never internal: a [`Slot`](crate::Slot) is `Send`, and a slot that looks held by a
 //! stuck task may be on another thread, about to be released. Nor is a join handle or
 //! scope of another loop (a scope future continued by a later `run`): this loop's
-//! analysis cannot see that scope's tasks.
+//! analysis cannot see that scope's tasks. And a scope with a handle that may be on
+//! another thread (a [`CancelHandle`](crate::CancelHandle); for a
+//! [`send`](crate::send) scope, also any join handle, task set or clone of its `Scope`,
+//! the body's own included) is never stuck: that handle may spawn or cancel from there.
+//! Send scopes therefore take part once their body has returned and nothing else holds a
+//! handle to them; a join-handle cycle between tasks of a Send scope is not detected.
 
 use std::collections::{HashMap, HashSet};
-use std::rc::Rc;
 use std::sync::Arc;
 
-use super::core::{Phase, ScopeCore};
+use super::status::Phase;
+use super::view::ScopeSnapshot;
 use crate::current::HeldBy;
 use crate::current::waits::Wait;
 
@@ -56,29 +61,27 @@ pub(crate) struct LoopView {
 pub(crate) fn is_deadlocked(
     this_loop: &LoopView,
     root: RootView<'_>,
-    scopes: &[Rc<ScopeCore>],
+    scopes: &[ScopeSnapshot],
 ) -> bool {
-    let ids: Ids<'_> = scopes.iter().map(|s| (s.id(), s)).collect();
+    let ids: Ids<'_> = scopes.iter().map(|s| (s.id, s)).collect();
     if can_be_woken(this_loop, &ids, root.held, root.waits) {
         return false;
     }
     for scope in scopes {
-        if scope.phase.get() == Phase::Finished {
+        if scope.phase == Phase::Finished {
             continue;
         }
-        if scope.signal.has_remote_handles() {
-            return false; // another thread may cancel it
+        if scope.remote_handles {
+            return false; // another thread may cancel it, or spawn into it
         }
-        let body = scope.body.borrow();
-        if !body.done {
-            match scope.body_held_by() {
+        if let Some(body) = &scope.body {
+            match body.held {
                 None => return false, // being polled: it is running
                 Some(held) if can_be_woken(this_loop, &ids, held, &body.waits) => return false,
                 Some(_) => {}
             }
         }
-        drop(body);
-        for view in scope.tasks.borrow().views(scope.id()) {
+        for view in &scope.tasks {
             match view.held_externally {
                 None => return false,
                 Some(held) if can_be_woken(this_loop, &ids, held, &view.waits) => return false,
@@ -90,7 +93,7 @@ pub(crate) fn is_deadlocked(
 }
 
 /// The loop's live scopes by id, to resolve the ids waits name.
-type Ids<'a> = HashMap<u64, &'a Rc<ScopeCore>>;
+type Ids<'a> = HashMap<u64, &'a ScopeSnapshot>;
 
 fn can_be_woken(this_loop: &LoopView, ids: &Ids<'_>, held: HeldBy, waits: &[Wait]) -> bool {
     held.queued || held.clones > internal_holds(this_loop, ids, held.waker, waits)
@@ -110,7 +113,7 @@ fn internal_holds(this_loop: &LoopView, ids: &Ids<'_>, waker: usize, waits: &[Wa
     }
     // A scope this loop drives is in its registry while it lives (it registers when it
     // opens in the loop or moves to it): the scopes not found are not driven here.
-    let driven_here = |scope: &Rc<ScopeCore>| scope.loop_id() == this_loop.id;
+    let driven_here = |scope: &ScopeSnapshot| scope.loop_id == this_loop.id;
     let scope = |id: &u64| ids.get(id).copied();
     let mut seen = HashSet::new();
     let from_waits = waits
@@ -118,14 +121,12 @@ fn internal_holds(this_loop: &LoopView, ids: &Ids<'_>, waker: usize, waits: &[Wa
         .filter(|wait| match wait {
             Wait::Join { scope: id, index } => scope(id).is_some_and(|core| {
                 driven_here(core)
-                    && !core.join_records_stale.get()
-                    && core.tasks.borrow().join_waiter(*index) == waker
+                    && !core.join_records_stale
+                    && core.join_waiter(*index) == waker
                     && seen.insert(Identity::Join(*id, *index))
             }),
             Wait::Scope(id) => scope(id).is_some_and(|core| {
-                driven_here(core)
-                    && core.signal.registered() == waker
-                    && seen.insert(Identity::Scope(*id))
+                driven_here(core) && core.registered == waker && seen.insert(Identity::Scope(*id))
             }),
             // A set fires only when one of its tasks ends; they are tasks of its scope.
             Wait::Set(set) => set.upgrade().is_some_and(|set| {

@@ -1,22 +1,23 @@
 //! [`dump`]: the live task tree of the current loop, as text.
 //!
-//! Built from the loop's registry of scopes (see `registry`), each scope's
-//! lifetime-free task table, and the waits tasks reported at their last poll (see
-//! `current::waits`; the scopes they name by id are looked up in the registry). Nothing is collected unless a dump is asked for, beyond what scopes keep
-//! anyway.
+//! Built from snapshots of the loop's registry of scopes, of both kinds (see `registry`
+//! and `view`): each scope's lifetime-free task table, and the waits tasks reported at
+//! their last poll (see `current::waits`; the scopes they name by id are looked up among
+//! the snapshots). Nothing is collected unless a dump is asked for, beyond what scopes
+//! keep anyway.
 
 use std::collections::HashMap;
 use std::fmt::Write;
-use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use super::core::{BODY, Phase, ScopeCore};
-use super::registry::live_scopes;
+use super::registry::snapshots;
+use super::status::{BODY, Phase};
+use super::view::ScopeSnapshot;
 use crate::current::waits::Wait;
 
 /// Renders the live task tree of the innermost `run` loop on this thread.
 ///
-/// Shows every scope (where it was opened, whether it is running, cancelling or tearing
+/// Shows every scope, local or [`send`](crate::send) (where it was opened, whether it is running, cancelling or tearing
 /// down and why, its deadline), and under it its body and tasks (where each was spawned,
 /// its name, whether it is ready to run, running, shielded, or what it waits on where
 /// duet can tell: a join handle, a sleep, a nested scope, a limiter slot, a future
@@ -42,22 +43,21 @@ use crate::current::waits::Wait;
 /// // └── task #0 `ticker` spawned at src/main.rs:3:7: waiting on a sleep (due in 60.000s)
 /// ```
 pub fn dump() -> String {
-    match live_scopes() {
+    match snapshots() {
         None => "duet::dump: not inside duet::run, so there is no task tree to show\n".to_string(),
         Some(scopes) => render(&scopes, crate::time::now()),
     }
 }
 
-fn render(scopes: &[Rc<ScopeCore>], now: Instant) -> String {
-    let ids: Ids<'_> = scopes.iter().map(|s| (s.id(), s)).collect();
-    let mut children: HashMap<(u64, u32), Vec<&Rc<ScopeCore>>> = HashMap::new();
+fn render(scopes: &[ScopeSnapshot], now: Instant) -> String {
+    let ids: Ids<'_> = scopes.iter().map(|s| (s.id, s)).collect();
+    let mut children: Children<'_> = HashMap::new();
     let mut roots = Vec::new();
     for scope in scopes {
-        match scope.parent() {
-            Some(link) if ids.contains_key(&link.signal.id()) => children
-                .entry((link.signal.id(), link.task))
-                .or_default()
-                .push(scope),
+        match scope.parent {
+            Some(parent) if ids.contains_key(&parent.0) => {
+                children.entry(parent).or_default().push(scope);
+            }
             _ => roots.push(scope),
         }
     }
@@ -71,26 +71,28 @@ fn render(scopes: &[Rc<ScopeCore>], now: Instant) -> String {
     out
 }
 
+/// The scopes opened in each task, by `(scope id, task index)`.
+type Children<'a> = HashMap<(u64, u32), Vec<&'a ScopeSnapshot>>;
+
 fn render_scope(
     out: &mut String,
-    scope: &ScopeCore,
+    scope: &ScopeSnapshot,
     first: &str,
     rest: &str,
-    children: &HashMap<(u64, u32), Vec<&Rc<ScopeCore>>>,
+    children: &Children<'_>,
     ids: &Ids<'_>,
     now: Instant,
 ) {
     let _ = write!(
         out,
         "{first}scope #{} opened at {}: ",
-        scope.id(),
-        scope.location()
+        scope.id, scope.location
     );
-    match (scope.phase.get(), scope.cancel_reason()) {
+    match (scope.phase, scope.cancel_reason.clone()) {
         (Phase::Running, _) => out.push_str("running"),
         (Phase::Cancelling, reason) => {
             let _ = write!(out, "cancelling ({})", describe_reason(reason));
-            if let Some(until) = scope.grace_until() {
+            if let Some(until) = scope.grace_until {
                 let _ = write!(out, ", hard {}", relative(until, now));
             }
         }
@@ -99,31 +101,20 @@ fn render_scope(
         }
         (Phase::Finished, _) => out.push_str("finished"),
     }
-    if let Some(deadline) = scope.deadline() {
+    if let Some(deadline) = scope.deadline {
         let _ = write!(out, ", deadline {}", relative(deadline, now));
     }
     out.push('\n');
 
     let mut rows: Vec<(u32, String)> = Vec::new();
-    {
-        let body = scope.body.borrow();
-        if !body.done {
-            let status = if body.polling {
-                "running now".to_string()
-            } else {
-                let held = scope.body_held_by();
-                status(
-                    held.is_some_and(|h| h.queued),
-                    body.shielded,
-                    &body.waits,
-                    ids,
-                    now,
-                )
-            };
-            rows.push((BODY, format!("body: {status}")));
-        }
+    if let Some(body) = &scope.body {
+        let status = match body.held {
+            None => "running now".to_string(),
+            Some(held) => status(held.queued, body.shielded, &body.waits, ids, now),
+        };
+        rows.push((BODY, format!("body: {status}")));
     }
-    for view in scope.tasks.borrow().views(scope.id()) {
+    for view in &scope.tasks {
         let status = match view.held_externally {
             None => "running now".to_string(),
             Some(held) => status(held.queued, view.shielded, &view.waits, ids, now),
@@ -139,7 +130,7 @@ fn render_scope(
             ("├── ", "│   ")
         };
         let _ = writeln!(out, "{rest}{branch}{row}");
-        for child in children.get(&(scope.id(), index)).into_iter().flatten() {
+        for child in children.get(&(scope.id, index)).into_iter().flatten() {
             let child_rest = format!("{rest}{indent}");
             render_scope(
                 out,
@@ -155,7 +146,7 @@ fn render_scope(
 }
 
 /// The scopes of the loop by id, to resolve the ids waits name.
-type Ids<'a> = HashMap<u64, &'a Rc<ScopeCore>>;
+type Ids<'a> = HashMap<u64, &'a ScopeSnapshot>;
 
 fn status(queued: bool, shielded: bool, waits: &[Wait], ids: &Ids<'_>, now: Instant) -> String {
     let mut text = if queued {
@@ -176,13 +167,13 @@ fn describe_wait(wait: &Wait, ids: &Ids<'_>, now: Instant) -> String {
     match wait {
         Wait::Join { scope, index } => match ids.get(scope) {
             Some(scope) if *index == BODY => {
-                format!("the join handle of the body of scope #{}", scope.id())
+                format!("the join handle of the body of scope #{}", scope.id)
             }
-            Some(scope) => format!("the join handle of task #{index} of scope #{}", scope.id()),
+            Some(scope) => format!("the join handle of task #{index} of scope #{}", scope.id),
             None => "a join handle".to_string(),
         },
         Wait::Scope(scope) => match ids.get(scope) {
-            Some(scope) => format!("scope #{}", scope.id()),
+            Some(scope) => format!("scope #{}", scope.id),
             None => "a scope".to_string(),
         },
         Wait::Set(set) => match set.upgrade() {
@@ -190,7 +181,7 @@ fn describe_wait(wait: &Wait, ids: &Ids<'_>, now: Instant) -> String {
                 Some(scope) => format!(
                     "the next of {} tasks of scope #{} to finish (a TaskSet)",
                     set.pending(),
-                    scope.id()
+                    scope.id
                 ),
                 None => "the next task of a TaskSet to finish".to_string(),
             },

@@ -34,7 +34,7 @@ mod trace;
 pub(crate) use super::output::{BodyOutput, BodyValue};
 pub(crate) use super::{
     ErrorPolicy, Interruptible, ScopeOptions, current, output, registry, signal, status,
-    supervised, table, waker,
+    supervised, table, view, waker,
 };
 
 pub use handle::Scope;

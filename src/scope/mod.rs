@@ -39,15 +39,10 @@ pub(crate) mod signal;
 pub(crate) mod status;
 pub(crate) mod supervised;
 pub(crate) mod table;
+pub(crate) mod view;
 pub(crate) mod waker;
 
-// The paths shared code uses for the scope types, which are a local scope's: dumps,
-// the deadlock analysis and the registry see local scopes (send scopes do not register
-// yet, `kind/send.rs`).
-pub(crate) use local::core;
-
 pub use cancel_handle::CancelHandle;
-pub(crate) use core::ScopeCore;
 pub use dump::dump;
 pub(crate) use local::internal_scope;
 pub use local::{

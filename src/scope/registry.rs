@@ -1,12 +1,14 @@
-//! The registry of scopes: every scope a loop drives, for the task-tree dump and the
-//! deadlock analysis; and, in a loop that Ctrl-C may interrupt, its root scopes.
+//! The registry of scopes: every scope a loop drives, of either kind, for the task-tree
+//! dump and the deadlock analysis; and, in a loop that Ctrl-C may interrupt, its root
+//! scopes.
 //!
 //! `run` makes one [`Registry`] per loop and enters it ([`EnterRegistry`]) for the length
 //! of the call, as it enters the loop itself (`current::loops`); a nested `run` enters
 //! its own. A scope registers in the current registry when it opens, and again when a
-//! loop other than the last one polls it (`ScopeCore::follow_polling_loop`). Wait reports
-//! name scopes by id (`current::waits`); the dump and the deadlock analysis resolve those
-//! ids among [`Registry::live_scopes`].
+//! loop other than the last one polls it (`ScopeCore::follow_polling_loop`). Local scopes
+//! register as `Rc`s, Send scopes as `Arc`s, both seen through [`ScopeView`]. Wait
+//! reports name scopes by id (`current::waits`); the dump and the deadlock analysis
+//! resolve those ids among the [`Registry::snapshots`] of the live scopes.
 //!
 //! A loop started with `Config::cancel_on_ctrl_c` (and every loop nested in one) has
 //! [`RootScopes`]: the scopes its root task polls directly adopt it as they open
@@ -25,12 +27,12 @@
 //!    are cancelled on arrival.
 
 use std::cell::RefCell;
-use std::rc::{Rc, Weak};
+use std::rc::{self, Rc};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{self as sync, Arc, Mutex, MutexGuard};
 
-use super::core::ScopeCore;
 use super::signal::Signal;
+use super::view::{ScopeSnapshot, ScopeView};
 use crate::CancelReason;
 use crate::cancel::request::Grace;
 use crate::current::loops::polled_by_root;
@@ -41,9 +43,8 @@ thread_local! {
 }
 
 /// Every scope opened under one loop, or moved to it.
-#[derive(Debug)]
 pub(crate) struct Registry {
-    scopes: RefCell<Vec<Weak<ScopeCore>>>,
+    scopes: RefCell<Vec<Registered>>,
     /// The loop's root scopes, if Ctrl-C may interrupt it.
     roots: Option<Arc<RootScopes>>,
 }
@@ -58,24 +59,87 @@ impl Registry {
     }
 
     /// Records a scope driven by this registry's loop.
-    pub(crate) fn register(&self, scope: &Rc<ScopeCore>) {
+    fn register(&self, scope: Registered) {
         let mut scopes = self.scopes.borrow_mut();
         if scopes.len() >= 32 && scopes.len().is_power_of_two() {
-            scopes.retain(|s| s.strong_count() > 0);
+            scopes.retain(Registered::is_alive);
         }
-        scopes.push(Rc::downgrade(scope));
+        scopes.push(scope);
     }
 
-    /// The scopes of this loop that are still alive, oldest first.
-    pub(crate) fn live_scopes(&self) -> Vec<Rc<ScopeCore>> {
-        let mut scopes = self.scopes.borrow_mut();
-        scopes.retain(|s| s.strong_count() > 0);
-        scopes.iter().filter_map(Weak::upgrade).collect()
+    /// Snapshots of the scopes of this loop that are still alive, oldest first.
+    pub(crate) fn snapshots(&self) -> Vec<ScopeSnapshot> {
+        // Upgraded under the borrow, snapshotted and released after it: another thread
+        // may drop its reference to a Send scope meanwhile, leaving the last one here,
+        // and a scope's drop runs task-local values' destructors, which may call `dump`.
+        let live: Vec<Live> = {
+            let mut scopes = self.scopes.borrow_mut();
+            scopes.retain(Registered::is_alive);
+            scopes.iter().filter_map(Registered::upgrade).collect()
+        };
+        live.iter().map(Live::snapshot).collect()
     }
 }
 
-/// Records `scope` in the current loop's registry, if a loop runs on this thread.
-pub(crate) fn register_scope(scope: &Rc<ScopeCore>) {
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("scopes", &self.scopes.borrow().len())
+            .field("roots", &self.roots)
+            .finish()
+    }
+}
+
+/// A registered scope: weak, so the registry keeps no scope alive.
+enum Registered {
+    Local(rc::Weak<dyn ScopeView>),
+    Send(sync::Weak<dyn ScopeView + Send + Sync>),
+}
+
+/// A registered scope that is still alive.
+enum Live {
+    Local(Rc<dyn ScopeView>),
+    Send(Arc<dyn ScopeView + Send + Sync>),
+}
+
+impl Registered {
+    fn is_alive(&self) -> bool {
+        match self {
+            Registered::Local(scope) => scope.strong_count() > 0,
+            Registered::Send(scope) => scope.strong_count() > 0,
+        }
+    }
+
+    fn upgrade(&self) -> Option<Live> {
+        match self {
+            Registered::Local(scope) => scope.upgrade().map(Live::Local),
+            Registered::Send(scope) => scope.upgrade().map(Live::Send),
+        }
+    }
+}
+
+impl Live {
+    fn snapshot(&self) -> ScopeSnapshot {
+        match self {
+            Live::Local(scope) => scope.snapshot(),
+            Live::Send(scope) => scope.snapshot(),
+        }
+    }
+}
+
+/// Records a local scope in the current loop's registry, if a loop runs on this thread.
+pub(crate) fn register_local_scope<S: ScopeView + 'static>(scope: &Rc<S>) {
+    let weak: rc::Weak<dyn ScopeView> = Rc::<S>::downgrade(scope);
+    register_in_current(Registered::Local(weak));
+}
+
+/// Records a Send scope in the current loop's registry, if a loop runs on this thread.
+pub(crate) fn register_send_scope<S: ScopeView + Send + Sync + 'static>(scope: &Arc<S>) {
+    let weak: sync::Weak<dyn ScopeView + Send + Sync> = Arc::<S>::downgrade(scope);
+    register_in_current(Registered::Send(weak));
+}
+
+fn register_in_current(scope: Registered) {
     CURRENT.with(|c| {
         if let Some(registry) = c.borrow().as_deref() {
             registry.register(scope);
@@ -83,9 +147,11 @@ pub(crate) fn register_scope(scope: &Rc<ScopeCore>) {
     });
 }
 
-/// The live scopes of the innermost loop on this thread; `None` outside every loop.
-pub(crate) fn live_scopes() -> Option<Vec<Rc<ScopeCore>>> {
-    CURRENT.with(|c| c.borrow().as_deref().map(Registry::live_scopes))
+/// Snapshots of the live scopes of the innermost loop on this thread; `None` outside
+/// every loop.
+pub(crate) fn snapshots() -> Option<Vec<ScopeSnapshot>> {
+    let registry = CURRENT.with(|c| c.borrow().clone())?;
+    Some(registry.snapshots())
 }
 
 /// Called by every scope as it opens: a scope polled directly by an interruptible loop is

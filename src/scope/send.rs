@@ -8,9 +8,21 @@
 //! everything in it. Tasks still borrow from the enclosing function, and still run where
 //! the scope is polled: a Send scope is not a thread pool. Cancellation (the tree,
 //! fail-fast and collect-all, shields, grace periods, timeouts, [`CancelHandle`]),
-//! panics, `ContextVar` values and `duet::run` work as in a local scope. Two things do
-//! not yet: a Send scope does not show in [`duet::dump`](crate::dump()), and the
-//! deadlock detector never reports it (its join handles may be on any thread).
+//! panics, `ContextVar` values and `duet::run` work as in a local scope.
+//!
+//! # Dumps and deadlock detection
+//!
+//! Under [`duet::run`](crate::run()), Send scopes are part of the loop's task tree:
+//! [`duet::dump`](crate::dump()) shows them, and the loop's deadlock detection reads them,
+//! with one difference from a local scope. A Send scope's handles are `Send`, so any of
+//! them may be on another thread, about to spawn or cancel; nothing records where a value
+//! went, so while one lives (a join handle, a [`TaskSet`], a clone of the [`Scope`], or
+//! the body's own, which is alive until the body returns) the scope counts as one that
+//! may be woken, as a scope with a live [`CancelHandle`] does. A Send scope is therefore
+//! reported as deadlocked only once its body has returned and none of its handles is
+//! left; a cycle of join handles between its tasks is not detected. Under a foreign
+//! executor (a tokio task) there is no loop to watch: `dump` says so, and nothing is
+//! detected.
 //!
 //! For `!Send` work (tasks holding an `Rc` or a `RefCell` borrow) use a local scope,
 //! which is itself `!Send`; inside a Send scope's tasks, open Send scopes.
@@ -83,11 +95,6 @@
 //!
 //! [`CancelHandle`]: crate::CancelHandle
 
-#![allow(
-    dead_code,
-    reason = "the dump, the deadlock analysis and the toolkit use parts of the scope code that Send scopes do not use yet"
-)]
-
 // The scope code of `per_kind/`, compiled with the cells of a Send scope. Its files name
 // what they share with the other kind through `super::` (the re-exports below).
 #[path = "kind/send.rs"]
@@ -103,6 +110,10 @@ mod handle;
 mod join;
 #[path = "per_kind/open.rs"]
 mod open;
+#[allow(
+    dead_code,
+    reason = "`internal_scope` serves the toolkit (race, pmap, ...), which is local only"
+)]
 #[path = "per_kind/openers.rs"]
 mod openers;
 #[path = "per_kind/supervise.rs"]
@@ -120,7 +131,7 @@ mod trace;
 pub(crate) use super::output::{BodyOutput, BodyValue};
 pub(crate) use super::{
     ErrorPolicy, Interruptible, ScopeOptions, current, output, registry, signal, status,
-    supervised, table, waker,
+    supervised, table, view, waker,
 };
 
 pub use handle::Scope;

@@ -76,8 +76,9 @@ pub(crate) struct Signal {
     queue: Mutex<ReadyQueue>,
     parent: AtomicWaker,
     cancel: CancelRequest,
-    /// Live [`CancelHandle`](crate::CancelHandle)s: each one can wake the scope from
-    /// outside the task tree, so a scope with any of them is never "stuck".
+    /// Live handles that may be on another thread ([`CancelHandle`](crate::CancelHandle)s;
+    /// a Send scope's join handles and `Scope` clones, `kind/send.rs`): each one can wake
+    /// the scope from outside the task tree, so a scope with any of them is never "stuck".
     remote_handles: AtomicUsize,
     /// The data pointer of the parent's waker registered last (for the deadlock analysis,
     /// which runs on the loop's thread, as the registration does).
@@ -232,8 +233,14 @@ impl Signal {
         self.remote_handles.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Drops one remote handle. The last one to go, between two polls of the scope, wakes
+    /// its poller: the scope was not stuck at its last poll because of the handles, and
+    /// may be now, which only a poll can report (a drop during a poll is seen by it: the
+    /// driver reads the count after `end_polling`, under the same lock as here).
     pub(crate) fn remove_remote_handle(&self) {
-        self.remote_handles.fetch_sub(1, Ordering::Release);
+        if self.remote_handles.fetch_sub(1, Ordering::AcqRel) == 1 && !self.lock().polling {
+            self.parent.wake();
+        }
     }
 
     pub(crate) fn has_remote_handles(&self) -> bool {

@@ -27,8 +27,8 @@ use std::collections::HashMap;
 use std::panic::Location;
 use std::sync::Arc;
 
-use super::core::{TaskCancel, TaskKey};
 use super::signal::Signal;
+use super::status::{TaskCancel, TaskKey};
 use super::waker::WakerSlot;
 use crate::TaskRef;
 use crate::current::FrameReport;
@@ -77,6 +77,8 @@ pub(crate) struct TaskView {
     pub(crate) held_externally: Option<HeldBy>,
     pub(crate) shielded: bool,
     pub(crate) waits: Vec<Wait>,
+    /// The waker (data pointer) its join handle would wake (0: none known).
+    pub(crate) join_waiter: usize,
 }
 
 /// What [`TaskTable::cancel`] did.
@@ -294,15 +296,6 @@ impl TaskTable {
         }
     }
 
-    /// The waker (data pointer) the join handle of the live task `index` waits with
-    /// (0: none known).
-    pub(crate) fn join_waiter(&self, index: u32) -> usize {
-        match self.slots.get(index as usize) {
-            Some(slot) if slot.live => slot.waker.as_ref().map_or(0, WakerSlot::join_waiter),
-            _ => 0,
-        }
-    }
-
     /// The keys of the live tasks.
     pub(crate) fn live_keys(&self) -> impl Iterator<Item = TaskKey> + '_ {
         (0..)
@@ -354,6 +347,7 @@ impl TaskTable {
                     }),
                     shielded,
                     waits: slot.waits.to_vec(),
+                    join_waiter: slot.waker.as_ref().map_or(0, WakerSlot::join_waiter),
                 }
             })
             .collect()

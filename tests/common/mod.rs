@@ -222,3 +222,43 @@ impl Wake for PanickingWaker {
         panic!("the foreign waker panicked");
     }
 }
+
+/// Replaces `FILE:LINE:COL` (`file`: the test's `file!()`) with `<here>` and numbers
+/// scopes in order of first appearance, so that dumps can be compared as text.
+pub fn normalize_dump(dump: &str, file: &str) -> String {
+    let mut out = String::new();
+    let mut ids: Vec<String> = Vec::new();
+    let mut rest = dump;
+    while !rest.is_empty() {
+        if let Some(mut after) = rest.strip_prefix(file) {
+            // Skip ":LINE:COL" (but not the ':' that follows a location).
+            while let Some(digits) = after.strip_prefix(':') {
+                let end = digits
+                    .find(|c: char| !c.is_ascii_digit())
+                    .unwrap_or(digits.len());
+                if end == 0 {
+                    break;
+                }
+                after = &digits[end..];
+            }
+            out.push_str("<here>");
+            rest = after;
+        } else if let Some(after) = rest.strip_prefix("scope #") {
+            let end = after
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(after.len());
+            let id = after[..end].to_string();
+            let n = ids.iter().position(|i| *i == id).unwrap_or_else(|| {
+                ids.push(id);
+                ids.len() - 1
+            });
+            out.push_str(&format!("scope #{}", n + 1));
+            rest = &after[end..];
+        } else {
+            let c = rest.chars().next().unwrap();
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    out
+}

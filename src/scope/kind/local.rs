@@ -5,6 +5,8 @@
 pub(crate) use std::cell::{Cell, RefCell, RefMut};
 pub(crate) use std::rc::Rc as Shared;
 
+use super::signal::Signal;
+
 /// What a task, its value and the scope's error type must also be to belong to a local
 /// scope: nothing.
 pub trait Spawnable {}
@@ -17,10 +19,27 @@ pub(crate) type ThreadBound = std::marker::PhantomData<*const ()>;
 
 pub(crate) const THREAD_BOUND: ThreadBound = std::marker::PhantomData;
 
-/// Local scopes register in the loop's registry: dumps show them and the deadlock
-/// analysis reads them.
-pub(crate) const REGISTERED: bool = true;
-
+/// Registers a local scope in the current loop's registry (dumps show it, the deadlock
+/// analysis reads it).
 pub(crate) fn register(core: &Shared<super::core::ScopeCore>) {
-    super::registry::register_scope(core);
+    super::registry::register_local_scope(core);
+}
+
+/// Marks a handle that may be used from another thread (see `kind/send.rs`). A local
+/// scope's handles are `!Send`: none ever is, so the mark is empty and counts nothing.
+pub(crate) struct RemoteMark;
+
+impl RemoteMark {
+    #[inline]
+    pub(crate) fn counted(_signal: &Signal) -> Self {
+        RemoteMark
+    }
+
+    #[inline]
+    pub(crate) fn uncounted() -> Self {
+        RemoteMark
+    }
+
+    #[inline]
+    pub(crate) fn release(&self, _signal: &Signal) {}
 }

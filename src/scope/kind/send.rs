@@ -16,6 +16,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
 
 pub(crate) use std::sync::Arc as Shared;
 
+use super::signal::Signal;
 use crate::current::ScopeCell;
 
 /// A `Cell` that may be shared between threads: a mutex held only inside each call.
@@ -44,13 +45,6 @@ impl<T> Cell<T> {
         T: Copy,
     {
         *self.lock()
-    }
-
-    pub(crate) fn take(&self) -> T
-    where
-        T: Default,
-    {
-        self.replace(T::default())
     }
 }
 
@@ -114,9 +108,35 @@ pub(crate) type ThreadBound = std::marker::PhantomData<()>;
 
 pub(crate) const THREAD_BOUND: ThreadBound = std::marker::PhantomData;
 
-/// Send scopes do not register in a loop's registry yet: dumps do not show them, and the
-/// deadlock analysis never counts them as stuck (their join handles may be on any
-/// thread). See `design/send-scopes.md`, "Where it stands".
-pub(crate) const REGISTERED: bool = false;
+/// Registers a Send scope in the current loop's registry, if it opens (or moves) under
+/// `duet::run`: dumps show it, and the deadlock analysis reads it, with its remote
+/// handles counted as possible wakers (see [`RemoteMark`]).
+pub(crate) fn register(core: &Shared<super::core::ScopeCore>) {
+    super::registry::register_send_scope(core);
+}
 
-pub(crate) fn register(_core: &Shared<super::core::ScopeCore>) {}
+/// Marks a handle of a Send scope that may be on another thread: a join handle, or a
+/// `Scope` other than the driver's own (the body's included: a body may hand its own
+/// handle to a thread). Each counts in `Signal::remote_handles` while it lives, as a
+/// `CancelHandle` does, because any of them can spawn into the scope or cancel a task
+/// from wherever it is, and nothing records where a value moved: a scope with one is
+/// never reported stuck (no false deadlock), whatever its tasks wait on.
+pub(crate) struct RemoteMark(bool);
+
+impl RemoteMark {
+    pub(crate) fn counted(signal: &Signal) -> Self {
+        signal.add_remote_handle();
+        RemoteMark(true)
+    }
+
+    pub(crate) fn uncounted() -> Self {
+        RemoteMark(false)
+    }
+
+    /// Called once, from the handle's `Drop`.
+    pub(crate) fn release(&self, signal: &Signal) {
+        if self.0 {
+            signal.remove_remote_handle();
+        }
+    }
+}

@@ -28,6 +28,7 @@ use std::time::Instant;
 use super::Interruptible;
 use super::signal::{ParentLink, Signal};
 use super::table::TaskTable;
+use super::view::{BodySnapshot, ScopeSnapshot, ScopeView};
 use super::waker::WakerSlot;
 use crate::context::{EnteredCell, Values};
 use crate::current::HeldBy;
@@ -132,11 +133,6 @@ impl ScopeCore {
         self.id
     }
 
-    /// The `run` loop driving the scope (0: outside any loop).
-    pub(crate) fn loop_id(&self) -> u64 {
-        self.loop_id.get()
-    }
-
     /// Called as the scope's driver starts a poll: a scope polled by another loop than
     /// the last one (a future continued by a later `run`, one frame per `run`) joins that
     /// loop's task tree, so that its dumps and deadlock analysis see it, and Ctrl-C
@@ -177,10 +173,6 @@ impl ScopeCore {
         Values::enter_borrowed(self.root_values.borrow_mut())
     }
 
-    pub(crate) fn location(&self) -> &'static Location<'static> {
-        self.location
-    }
-
     /// The scope's span: its body runs in it, and its tasks' spans are its children.
     #[cfg(feature = "tracing")]
     pub(crate) fn span(&self) -> &tracing::Span {
@@ -189,16 +181,6 @@ impl ScopeCore {
 
     pub(crate) fn parent(&self) -> Option<&ParentLink> {
         self.signal.parent()
-    }
-
-    /// Who holds the body's waker now (`None` while the body is being polled or done).
-    pub(crate) fn body_held_by(&self) -> Option<HeldBy> {
-        let body = self.body.borrow();
-        (!body.done && !body.polling).then(|| HeldBy {
-            queued: self.body_waker.is_queued(),
-            clones: self.body_waker.clones(),
-            waker: self.body_waker.waker().data() as usize,
-        })
     }
 
     /// Identifies a task of this scope, or its body.
@@ -253,10 +235,6 @@ impl ScopeCore {
 
     pub(crate) fn set_deadline(&self, deadline: Option<Instant>) {
         self.deadline.set(deadline);
-    }
-
-    pub(crate) fn deadline(&self) -> Option<Instant> {
-        self.deadline.get()
     }
 
     /// Accepts spawns and handle cancels (running, or cancelling softly).
@@ -320,6 +298,15 @@ impl ScopeCore {
         self.has_handle_cancels.get()
     }
 
+    /// Who holds the body's waker (meaningful while the body is suspended).
+    fn body_held_by(&self) -> HeldBy {
+        HeldBy {
+            queued: self.body_waker.is_queued(),
+            clones: self.body_waker.clones(),
+            waker: self.body_waker.waker().data() as usize,
+        }
+    }
+
     /// Panics if waiting for this scope's tasks from here can only deadlock: the scope
     /// belongs to a `run` loop that is still running on this thread, outside the one
     /// polling now, so it is blocked until the current call returns. (A loop that has
@@ -337,6 +324,37 @@ impl ScopeCore {
                  cannot run that task until this call returns. Await {it} in the outer task \
                  instead, or spawn the work inside the nested run."
             );
+        }
+    }
+}
+
+impl ScopeView for ScopeCore {
+    /// One cell at a time, each borrow ended before the next (see `view`).
+    fn snapshot(&self) -> ScopeSnapshot {
+        let body = {
+            let body = self.body.borrow();
+            (!body.done).then(|| (body.polling, body.shielded, body.waits.to_vec()))
+        };
+        let body = body.map(|(polling, shielded, waits)| BodySnapshot {
+            held: (!polling).then(|| self.body_held_by()),
+            shielded,
+            waits,
+        });
+        let tasks = self.tasks.borrow().views(self.id);
+        ScopeSnapshot {
+            id: self.id,
+            location: self.location,
+            parent: self.parent().map(|link| (link.signal.id(), link.task)),
+            loop_id: self.loop_id.get(),
+            phase: self.phase.get(),
+            cancel_reason: self.cancel_reason(),
+            grace_until: self.grace_until.get(),
+            deadline: self.deadline.get(),
+            remote_handles: self.signal.has_remote_handles(),
+            registered: self.signal.registered(),
+            join_records_stale: self.join_records_stale.get(),
+            body,
+            tasks,
         }
     }
 }

@@ -358,10 +358,9 @@ where
             return Poll::Pending;
         }
         let tasks = core.tasks.borrow();
-        // A Send scope is never stuck as far as its parent can tell: its join handles
-        // and clones of its handle may be on other threads (`kind/send.rs`).
-        let stuck = super::kind::REGISTERED
-            && !*this.body_held
+        // A handle that may be on another thread (a cancel handle; in a Send scope also a
+        // join handle or a `Scope` clone, `kind/send.rs`) may yet spawn or cancel.
+        let stuck = !*this.body_held
             && this.deadline.is_none()
             && this.grace_timer.is_none()
             && tasks.held_count() == 0

@@ -88,6 +88,9 @@ pub struct Scope<'env, E = std::convert::Infallible> {
     pub(crate) inner: Shared<ScopeInner<'env, E>>,
     /// Scopes hold `!Send` tasks; keep the handle `!Send` even if `E` is.
     _thread_bound: super::kind::ThreadBound,
+    /// Counts the handle as one that may be on another thread (Send scopes: every handle
+    /// but the driver's).
+    remote: super::kind::RemoteMark,
 }
 
 impl<'env, E: 'env> Scope<'env, E> {
@@ -105,6 +108,7 @@ impl<'env, E: 'env> Scope<'env, E> {
                 futures: RefCell::new(TaskFutures::new()),
             }),
             _thread_bound: super::kind::THREAD_BOUND,
+            remote: super::kind::RemoteMark::uncounted(),
         }
     }
 
@@ -400,7 +404,14 @@ impl<E> Clone for Scope<'_, E> {
         Scope {
             inner: self.inner.clone(),
             _thread_bound: super::kind::THREAD_BOUND,
+            remote: super::kind::RemoteMark::counted(&self.inner.core.signal),
         }
+    }
+}
+
+impl<E> Drop for Scope<'_, E> {
+    fn drop(&mut self) {
+        self.remote.release(&self.inner.core.signal);
     }
 }
 

@@ -102,9 +102,15 @@ pub(crate) fn join_pair<T>(core: Shared<ScopeCore>, key: TaskKey) -> (Completer<
         cancel_requested: Cell::new(false),
         tasks_cancelled: Cell::new(false),
     });
+    let remote = super::kind::RemoteMark::counted(&core.signal);
     (
         Completer { cell: cell.clone() },
-        JoinHandle { cell, core, key },
+        JoinHandle {
+            cell,
+            core,
+            key,
+            remote,
+        },
     )
 }
 
@@ -146,6 +152,14 @@ pub struct JoinHandle<T> {
     cell: Shared<JoinCell<T>>,
     core: Shared<ScopeCore>,
     key: TaskKey,
+    /// Counts the handle as one that may be on another thread (Send scopes).
+    remote: super::kind::RemoteMark,
+}
+
+impl<T> Drop for JoinHandle<T> {
+    fn drop(&mut self) {
+        self.remote.release(&self.core.signal);
+    }
 }
 
 impl<T> JoinHandle<T> {
