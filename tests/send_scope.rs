@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -438,5 +439,54 @@ fn a_spawn_racing_the_end_of_a_send_scope_either_runs_or_is_refused() {
             .join()
             .expect("the spawner stops at the refusal or its bound");
         assert_eq!(ran.load(Ordering::SeqCst), accepted.load(Ordering::SeqCst));
+    }
+}
+
+/// The same race through a `TaskSet` on another thread: the set checks the phase before
+/// it takes a slot, and the scope may finish between that check and the spawn's own. A
+/// refused spawn must leave the set as it was: every accepted task's outcome is taken
+/// once, then `None` (a refused one used to leave its slot queued as finished, which the
+/// next `join_next` took for a member and failed on with an internal error).
+#[test]
+fn a_task_set_spawn_racing_the_end_of_a_send_scope_leaves_the_set_consistent() {
+    let runtime = multi_thread();
+    for _ in 0..200 {
+        let (thread_tx, thread_rx) = std::sync::mpsc::channel();
+        runtime.block_on(async move {
+            tokio::spawn(async move {
+                duet::send::scope(async move |s| {
+                    let mut set = duet::send::TaskSet::new(&s);
+                    let thread = std::thread::spawn(move || {
+                        let mut accepted = 0;
+                        for n in 0..2_000 {
+                            let spawned =
+                                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                    set.spawn(async move { Ok::<_, Infallible>(n) })
+                                }));
+                            if spawned.is_err() {
+                                break;
+                            }
+                            accepted += 1;
+                        }
+                        (set, accepted)
+                    });
+                    thread_tx.send(thread).unwrap();
+                    hop(1).await;
+                    Ok::<_, Infallible>(())
+                })
+                .await
+                .expect("nothing fails")
+            })
+            .await
+            .unwrap()
+        });
+        let (mut set, accepted) = thread_rx.recv().unwrap().join().unwrap();
+        assert_eq!(set.len(), accepted);
+        let mut taken = 0;
+        while let Some(outcome) = futures::executor::block_on(set.join_next()) {
+            outcome.expect("each accepted task ran to completion");
+            taken += 1;
+        }
+        assert_eq!(taken, accepted);
     }
 }

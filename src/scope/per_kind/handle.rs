@@ -196,13 +196,35 @@ impl<'env, E: 'env> Scope<'env, E> {
         F::Output: TaskOutput<E>,
         <F::Output as TaskOutput<E>>::Ok: Spawnable,
     {
+        match self.try_spawn_at(location, name, future) {
+            Ok(handle) => handle,
+            Err(refused) => {
+                drop(refused);
+                spawn_on_finished_scope()
+            }
+        }
+    }
+
+    /// Spawns as [`spawn`](Scope::spawn) does, or gives the future back if the scope has
+    /// finished (the caller then undoes what it prepared, and panics).
+    pub(crate) fn try_spawn_at<F>(
+        &self,
+        location: &'static Location<'static>,
+        name: Option<Arc<str>>,
+        future: F,
+    ) -> Result<JoinHandle<<F::Output as TaskOutput<E>>::Ok>, F>
+    where
+        F: Future + Spawnable + 'env,
+        F::Output: TaskOutput<E>,
+        <F::Output as TaskOutput<E>>::Ok: Spawnable,
+    {
         let core = &self.inner.core;
         // The phase is read under the table's lock: see `ScopeCore::finish_unless_spawned`.
         let mut table = core.tasks.borrow_mut();
         let phase = core.phase.get();
         if phase == Phase::Finished {
             drop(table);
-            spawn_on_finished_scope();
+            return Err(future);
         }
         let key = table.next_key();
         let (completer, handle) = join_pair(core.clone(), key);
@@ -210,7 +232,7 @@ impl<'env, E: 'env> Scope<'env, E> {
             drop(table);
             drop(future);
             drop(completer);
-            return handle;
+            return Ok(handle);
         }
         #[cfg(not(feature = "tracing"))]
         let task = Box::pin(SpawnedTask::new(future, completer));
@@ -229,7 +251,7 @@ impl<'env, E: 'env> Scope<'env, E> {
         table.insert(&core.signal, location, name);
         drop(table);
         core.notify_unless_polling();
-        handle
+        Ok(handle)
     }
 
     /// Cancels the scope and everything in it.

@@ -24,6 +24,7 @@ use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::fmt;
 use std::future::poll_fn;
+use std::panic::Location;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
@@ -191,10 +192,21 @@ impl<'env, T, E: 'env> TaskSet<'env, T, E> {
             shared: self.shared.clone(),
             index,
         };
-        let handle = self.scope.spawn(async move {
+        let member = async move {
             let _on_end = on_end;
             future.await
-        });
+        };
+        // A Send set may be on another thread than its scope's driver, so the scope can
+        // finish after the check above: then the slot is given back before the panic.
+        let handle = match self.scope.try_spawn_at(Location::caller(), None, member) {
+            Ok(handle) => handle,
+            Err(refused) => {
+                drop(refused); // its `OnEnd` queues the slot as finished: take it back
+                self.shared.finished.borrow_mut().retain(|&i| i != index);
+                self.free.push(index);
+                spawn_on_finished_scope();
+            }
+        };
         self.members[index as usize] = Some(handle);
         self.shared
             .watch
