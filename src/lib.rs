@@ -618,6 +618,7 @@ mod race;
 mod runtime;
 mod schedule;
 mod scope;
+pub mod send;
 pub mod sim;
 mod sync;
 mod time;
@@ -641,7 +642,6 @@ pub use pmap::{
 };
 pub use race::{first_ok, race};
 pub use runtime::{Config, run, run_scope, run_with};
-pub use scope::send;
 pub use scope::{
     BodyOutput, BodyValue, CancelHandle, ErrorPolicy, Infallibly, JoinHandle, Scope, ScopeOptions,
     Shield, Supervised, TaskOutput, TaskSet, cancel_reason, cancelled, deadline_scope, dump,

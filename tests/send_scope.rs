@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::tokio_threads::{Drops, hop, multi_thread};
+use common::tokio_threads::{Drops, Guard, hop, multi_thread};
 use duet::{CancelReason, ContextVar, ScopeError};
 
 #[test]
@@ -489,4 +489,151 @@ fn a_task_set_spawn_racing_the_end_of_a_send_scope_leaves_the_set_consistent() {
         }
         assert_eq!(taken, accepted);
     }
+}
+
+// ---- the toolkit over Send scopes ------------------------------------------------------
+
+type Boxed<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// `send::race` inside `tokio::spawn`: the futures borrow the spawned block's data, hop
+/// between workers, and the losers are dropped (their guards counted) before the race
+/// returns.
+#[test]
+fn send_race_in_tokio_spawn_returns_the_winner_with_the_losers_dropped() {
+    let runtime = multi_thread();
+    let drops = Drops::default();
+    let (winner, dropped_by_then) = runtime.block_on({
+        let drops = drops.clone();
+        async move {
+            tokio::spawn(async move {
+                let names = vec!["slow", "fast", "never"];
+                let names = &names;
+                let futures: Vec<Boxed<'_, &str>> = vec![
+                    Box::pin({
+                        let guard = drops.guard();
+                        async move {
+                            let _guard = guard;
+                            tokio::time::sleep(Duration::from_secs(30)).await;
+                            names[0]
+                        }
+                    }),
+                    Box::pin(async move {
+                        hop(10).await;
+                        names[1]
+                    }),
+                    Box::pin({
+                        let guard = drops.guard();
+                        async move {
+                            let _guard = guard;
+                            std::future::pending::<()>().await;
+                            names[2]
+                        }
+                    }),
+                ];
+                let winner = duet::send::race(futures).await;
+                (winner, drops.count())
+            })
+            .await
+            .unwrap()
+        }
+    });
+    assert_eq!(winner, "fast");
+    assert_eq!(
+        dropped_by_then, 2,
+        "both losers were dropped before race returned"
+    );
+}
+
+/// `send::first_ok`: the first success wins and the rest are dropped; when every future
+/// fails, the errors come back in the order of the futures.
+#[test]
+fn send_first_ok_in_tokio_spawn_takes_the_first_success_or_every_error() {
+    let runtime = multi_thread();
+    let drops = Drops::default();
+    let (won, all_failed, dropped) = runtime.block_on({
+        let drops = drops.clone();
+        async move {
+            tokio::spawn(async move {
+                let attempt = |n: u64, ok: bool, guard| async move {
+                    let _guard: Guard = guard;
+                    tokio::time::sleep(Duration::from_millis(20 * n)).await;
+                    if ok {
+                        Ok(n)
+                    } else {
+                        Err(format!("attempt {n} failed"))
+                    }
+                };
+                let won = duet::send::first_ok([
+                    attempt(0, false, drops.guard()),
+                    attempt(1, true, drops.guard()),
+                    attempt(500, true, drops.guard()),
+                ])
+                .await;
+                let dropped = drops.count();
+                let all_failed = duet::send::first_ok([
+                    attempt(2, false, drops.guard()),
+                    attempt(1, false, drops.guard()),
+                ])
+                .await;
+                (won, all_failed, dropped)
+            })
+            .await
+            .unwrap()
+        }
+    });
+    assert_eq!(won, Ok(1));
+    assert_eq!(
+        dropped, 3,
+        "the failed, the winning and the cancelled attempt"
+    );
+    assert_eq!(
+        all_failed,
+        Err(vec![
+            "attempt 2 failed".to_string(),
+            "attempt 1 failed".to_string()
+        ])
+    );
+}
+
+/// A panicking member of a `send::race` reaches tokio's `JoinError` after the other
+/// members were dropped.
+#[test]
+fn a_panic_in_a_send_race_reaches_tokio_after_the_others_are_dropped() {
+    let runtime = multi_thread();
+    let drops = Drops::default();
+    let joined = runtime.block_on({
+        let drops = drops.clone();
+        async move {
+            tokio::spawn(async move {
+                let guard = drops.guard();
+                let futures: Vec<Boxed<'static, u32>> = vec![
+                    Box::pin(async move {
+                        let _guard = guard;
+                        std::future::pending::<u32>().await
+                    }),
+                    Box::pin(async {
+                        hop(3).await;
+                        panic!("member failed")
+                    }),
+                ];
+                duet::send::race(futures).await
+            })
+            .await
+        }
+    });
+    let error = joined.unwrap_err();
+    assert!(error.is_panic());
+    assert_eq!(drops.count(), 1);
+}
+
+#[test]
+fn send_race_and_first_ok_are_send_futures_when_their_futures_are() {
+    fn needs_send<F: Future + Send>(future: F) -> F {
+        future
+    }
+    let shared = Arc::new(5);
+    let race = needs_send(duet::send::race([async move { *shared }]));
+    let first = needs_send(duet::send::first_ok([async { Ok::<_, String>(1) }]));
+    assert_eq!(duet::run(race), 5);
+    assert_eq!(duet::run(first), Ok(1));
 }

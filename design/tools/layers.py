@@ -44,6 +44,7 @@ TARGET_LAYERS = [
     ["scope"],                               # the scope tree, and the cancellation API on it
     ["runtime"],                             # run: the driver of a root, Config, park, Ctrl-C
     ["yield_now", "limiter", "collector", "pmap", "race", "limited_scope", "sim"],  # toolkit; sim::check
+    ["send"],                                # duet::send: Send scopes and the toolkit over them
     ["lib", "loom_model"],
 ]
 

@@ -33,7 +33,7 @@ pub(crate) mod registry;
     clippy::duplicate_mod,
     reason = "one copy per kind of scope: local.rs, send.rs"
 )]
-pub mod send;
+pub(crate) mod send;
 mod shield;
 pub(crate) mod signal;
 pub(crate) mod status;
@@ -45,6 +45,7 @@ pub(crate) mod waker;
 pub use cancel_handle::CancelHandle;
 pub use dump::dump;
 pub(crate) use local::internal_scope;
+pub(crate) use local::kind::Spawnable as LocalSpawnable;
 pub use local::{
     JoinHandle, Scope, TaskSet, deadline_scope, infallible, scope, scope_with, supervise,
     supervise_with, timeout_scope,

@@ -1,17 +1,10 @@
-//! [`race`] and [`first_ok`]: the first of several futures wins, the rest are cancelled
-//! and torn down before the call returns.
-//!
-//! Both run their futures as tasks of a scope of their own (never adopted by Ctrl-C, so
-//! an interruption reaches whatever awaits them) and take outcomes from a
-//! [`TaskSet`](crate::TaskSet) in the order they finish. Returning drops the set, which
-//! cancels the losers through their join handles, and the scope does not complete until
-//! they are dropped (a loser inside a shield finishes its shield first): no loser is
-//! still running, or still holding a resource, once the race has returned.
+//! [`race`] and [`first_ok`] for one kind of scope: compiled once with local scopes
+//! (`race/local.rs`, the crate root's `duet::race`) and once with Send scopes
+//! (`race/send.rs`, `duet::send::race`), as the scope code itself is (`scope/per_kind/`).
 
 use std::convert::Infallible;
 
-use crate::scope::internal_scope;
-use crate::{ScopeError, TaskSet};
+use super::{Spawnable, TaskSet, internal_scope, lost_member, own_scope_ended};
 
 /// Runs every future concurrently and returns the output of the first to complete; the
 /// others are cancelled, and their teardown has finished when `race` returns.
@@ -43,8 +36,9 @@ use crate::{ScopeError, TaskSet};
 #[track_caller]
 pub fn race<I>(futures: I) -> impl Future<Output = <I::Item as Future>::Output>
 where
-    I: IntoIterator,
-    I::Item: Future,
+    I: IntoIterator + Spawnable,
+    I::Item: Future + Spawnable,
+    <I::Item as Future>::Output: Spawnable,
 {
     let location = std::panic::Location::caller();
     async move {
@@ -107,8 +101,10 @@ where
 /// ```
 pub async fn first_ok<I, T, E>(futures: I) -> Result<T, Vec<E>>
 where
-    I: IntoIterator,
-    I::Item: Future<Output = Result<T, E>>,
+    I: IntoIterator + Spawnable,
+    I::Item: Future<Output = Result<T, E>> + Spawnable,
+    T: Spawnable,
+    E: Spawnable,
 {
     {
         let outcome = internal_scope(async |s| {
@@ -130,15 +126,4 @@ where
         .await;
         outcome.unwrap_or_else(|error| own_scope_ended("first_ok", error))
     }
-}
-
-/// Nothing cancels a member of a race but the race itself, which takes no outcome after.
-#[cold]
-fn lost_member(form: &str, error: crate::JoinError) -> ! {
-    unreachable!("duet::{form}: a future of the race ended without an outcome ({error})")
-}
-
-#[cold]
-fn own_scope_ended(form: &str, error: ScopeError<Infallible>) -> ! {
-    unreachable!("duet::{form}: its own scope, which nothing else can cancel, ended ({error})")
 }
