@@ -12,7 +12,11 @@
 //! - the loop's notifier (`runtime/park.rs`): a wake racing the loop's decision to park;
 //! - a scope's ready queue and task wakers (`scope/signal.rs`, `scope/waker.rs`): a wake
 //!   from another thread racing the driver's round, its `end_polling` and its
-//!   registration of the parent's waker.
+//!   registration of the parent's waker;
+//! - a Send scope's cells (`scope/kind/send.rs`, mutexes from `crate::sync`): a spawn
+//!   through a handle on another thread racing the driver's final re-check, and a join
+//!   handle awaited (or cancelling its task) on another thread while the task ends on
+//!   the loop's.
 //!
 //! A lost wake-up shows up as loom's deadlock report (the loop thread parked, every
 //! other thread finished); a double completion or a wrong winner as a failed assertion.
@@ -322,5 +326,70 @@ fn a_timer_firing_while_another_thread_wakes_the_same_task_never_lets_the_clock_
         assert!(r.unwrap().is_err(), "the 2 ms timeout fired");
         assert_eq!(took, Duration::from_millis(2));
         t.join();
+    });
+}
+
+#[test]
+fn a_spawn_into_a_send_scope_from_another_thread_is_run() {
+    // The other thread spawns through a clone of the handle while the driver polls,
+    // re-checks for work and registers the loop's waker: the spawn lands before the
+    // re-check (seen there) or after the registration (it wakes the loop), and the task
+    // runs; it completes the body's future, so a lost spawn leaves the loop parked.
+    model(|| {
+        let done = AwaitableFuture::<u32>::new();
+        let r = crate::run(crate::send::scope(
+            async move |s: crate::send::Scope<'static, std::convert::Infallible>| {
+                let spawner = s.clone();
+                let producer = done.clone();
+                let t = spawn(move || {
+                    spawner.spawn(async move { producer.set_result(7) });
+                });
+                let value = done.await.unwrap();
+                Ok((value, t))
+            },
+        ));
+        let (value, t) = r.unwrap();
+        assert_eq!(value, 7);
+        t.join();
+    });
+}
+
+#[test]
+fn a_send_join_handle_awaited_on_another_thread_gets_its_tasks_value() {
+    // The handle's state and waiter are one cell: the other thread's poll (look, then
+    // register) races the task settling it on the loop's thread, and must not miss it.
+    model(|| {
+        let r = crate::run(crate::send::scope(
+            async move |s: crate::send::Scope<'static, std::convert::Infallible>| {
+                let handle = s.spawn(async { Ok(5u32) });
+                Ok(spawn(move || block_on(handle)))
+            },
+        ));
+        assert_eq!(r.unwrap().join().unwrap(), 5);
+    });
+}
+
+#[test]
+fn a_send_join_handle_cancelling_from_another_thread_races_its_tasks_end() {
+    // `cancel` on another thread queues a handle cancel and notifies the scope while the
+    // task may be finishing: the task is cancelled or finishes, the handle says which,
+    // and nothing waits for ever.
+    model(|| {
+        let r = crate::run(crate::send::scope(
+            async move |s: crate::send::Scope<'static, std::convert::Infallible>| {
+                let handle = s.spawn(async {
+                    crate::yield_now().await;
+                    Ok(5u32)
+                });
+                Ok(spawn(move || {
+                    handle.cancel();
+                    block_on(handle)
+                }))
+            },
+        ));
+        match r.unwrap().join() {
+            Ok(value) => assert_eq!(value, 5),
+            Err(error) => assert!(error.is_cancelled(), "{error}"),
+        }
     });
 }

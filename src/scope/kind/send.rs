@@ -1,6 +1,7 @@
 //! The cells of a Send scope (`duet::send::scope`): `Arc`, and mutex-backed cells with
 //! the methods of `Cell` and `RefCell`, so that the same scope code compiles to a scope
-//! whose handle, join handles and future are `Send` (see `kind/mod.rs`).
+//! whose handle, join handles and future are `Send` (see `kind/mod.rs`). The mutexes are
+//! `crate::sync`'s, so the loom model explores a Send scope's cross-thread paths.
 //!
 //! # Invariants
 //!
@@ -12,7 +13,9 @@
 //!    through a guard is reported by the scope like any task panic, and the state it
 //!    guards is kept consistent by the same code that keeps a `RefCell`'s consistent.
 
-use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
+use std::sync::{PoisonError, TryLockError};
+
+use crate::sync::{Mutex, MutexGuard};
 
 pub(crate) use std::sync::Arc as Shared;
 
@@ -24,7 +27,7 @@ use crate::current::ScopeCell;
 pub(crate) struct Cell<T>(Mutex<T>);
 
 impl<T> Cell<T> {
-    pub(crate) const fn new(value: T) -> Self {
+    pub(crate) fn new(value: T) -> Self {
         Cell(Mutex::new(value))
     }
 
@@ -69,7 +72,7 @@ pub(crate) struct RefCell<T>(Mutex<T>);
 pub(crate) type RefMut<'a, T> = MutexGuard<'a, T>;
 
 impl<T> RefCell<T> {
-    pub(crate) const fn new(value: T) -> Self {
+    pub(crate) fn new(value: T) -> Self {
         RefCell(Mutex::new(value))
     }
 
