@@ -21,8 +21,9 @@
 //! may be woken, as a scope with a live [`CancelHandle`] does. A Send scope is therefore
 //! reported as deadlocked only once its body has returned and none of its handles is
 //! left; a cycle of join handles between its tasks is not detected. Under a foreign
-//! executor (a tokio task) there is no loop to watch: `dump` says so, and nothing is
-//! detected.
+//! executor (a tokio task) a Send scope that no scope encloses is the root of a tree of
+//! its own, which `dump` shows when called inside it (from its body or any task in it);
+//! there is no loop there whose idleness could prove a deadlock, so nothing is detected.
 //!
 //! For `!Send` work (tasks holding an `Rc` or a `RefCell` borrow) use a local scope,
 //! which is itself `!Send`; inside a Send scope's tasks, open Send scopes.

@@ -15,7 +15,9 @@ use super::status::{BODY, Phase};
 use super::view::ScopeSnapshot;
 use crate::current::waits::Wait;
 
-/// Renders the live task tree of the innermost `run` loop on this thread.
+/// Renders the live task tree of the innermost `run` loop on this thread; or, called
+/// inside a scope that another executor polls (a `tokio` task, `block_on`), that scope's
+/// tree.
 ///
 /// Shows every scope, local or [`send`](crate::send) (where it was opened, whether it is running, cancelling or tearing
 /// down and why, its deadline), and under it its body and tasks (where each was spawned,
@@ -24,8 +26,8 @@ use crate::current::waits::Wait;
 /// another thread completes). Scopes opened inside a task appear under that task. Times
 /// are relative to the loop's clock ([`now`](crate::now)).
 ///
-/// Costs nothing until called: it reads what scopes keep anyway. Outside any loop it
-/// returns a one-line note.
+/// Costs nothing until called: it reads what scopes keep anyway. Outside both it returns
+/// a one-line note.
 ///
 /// # Examples
 ///
@@ -44,7 +46,9 @@ use crate::current::waits::Wait;
 /// ```
 pub fn dump() -> String {
     match snapshots() {
-        None => "duet::dump: not inside duet::run, so there is no task tree to show\n".to_string(),
+        None => "duet::dump: not inside duet::run, nor inside a scope that another executor \
+                 polls, so there is no task tree to show\n"
+            .to_string(),
         Some(scopes) => render(&scopes, crate::time::now()),
     }
 }

@@ -10,6 +10,12 @@
 //! reports name scopes by id (`current::waits`); the dump and the deadlock analysis
 //! resolve those ids among the [`Registry::snapshots`] of the live scopes.
 //!
+//! A *detached root* (a scope polled by a foreign executor, with no loop on the thread
+//! and no enclosing scope: a tokio task, `block_on`) keeps a registry of its own tree and
+//! enters it around each of its polls, so that `duet::dump()` called inside the tree
+//! shows it: a local root an ordinary [`Registry`] (entered as a loop's is), a Send root
+//! a [`SendTree`], which holds Send scopes only and moves between threads with the root.
+//!
 //! A loop started with `Config::cancel_on_ctrl_c` (and every loop nested in one) has
 //! [`RootScopes`]: the scopes its root task polls directly adopt it as they open
 //! ([`adopt_if_root_scope`]), and the runtime's signal thread interrupts it
@@ -38,8 +44,11 @@ use crate::cancel::request::Grace;
 use crate::current::loops::polled_by_root;
 
 thread_local! {
-    /// The registry of the innermost loop on this thread (none outside every loop).
+    /// The registry of the innermost loop on this thread (none outside every loop), or of
+    /// the local detached root polled now.
     static CURRENT: RefCell<Option<Rc<Registry>>> = const { RefCell::new(None) };
+    /// The registry of the Send detached root polled now, if no loop's is current.
+    static SEND_TREE: RefCell<Option<Arc<SendTree>>> = const { RefCell::new(None) };
 }
 
 /// Every scope opened under one loop, or moved to it.
@@ -65,6 +74,13 @@ impl Registry {
             scopes.retain(Registered::is_alive);
         }
         scopes.push(scope);
+    }
+
+    /// Records a local detached root in its own registry (it opened before the registry
+    /// existed).
+    pub(crate) fn register_root<S: ScopeView + 'static>(&self, root: &Rc<S>) {
+        let weak: rc::Weak<dyn ScopeView> = Rc::<S>::downgrade(root);
+        self.register(Registered::Local(weak));
     }
 
     /// Snapshots of the scopes of this loop that are still alive, oldest first.
@@ -130,28 +146,111 @@ impl Live {
 /// Records a local scope in the current loop's registry, if a loop runs on this thread.
 pub(crate) fn register_local_scope<S: ScopeView + 'static>(scope: &Rc<S>) {
     let weak: rc::Weak<dyn ScopeView> = Rc::<S>::downgrade(scope);
-    register_in_current(Registered::Local(weak));
+    // Outside every loop and local detached root, nothing keeps a tree: nothing to do.
+    let _ = register_in_current(Registered::Local(weak));
 }
 
-/// Records a Send scope in the current loop's registry, if a loop runs on this thread.
+/// Records a Send scope in the current loop's registry, if a loop runs on this thread,
+/// or else in the Send detached root's being polled.
 pub(crate) fn register_send_scope<S: ScopeView + Send + Sync + 'static>(scope: &Arc<S>) {
     let weak: sync::Weak<dyn ScopeView + Send + Sync> = Arc::<S>::downgrade(scope);
-    register_in_current(Registered::Send(weak));
-}
-
-fn register_in_current(scope: Registered) {
-    CURRENT.with(|c| {
-        if let Some(registry) = c.borrow().as_deref() {
-            registry.register(scope);
+    let weak = match register_in_current(Registered::Send(weak)) {
+        Ok(()) => return,
+        Err(Registered::Send(weak)) => weak,
+        Err(Registered::Local(_)) => unreachable!("handed back as given"),
+    };
+    SEND_TREE.with(|t| {
+        if let Some(tree) = t.borrow().as_deref() {
+            tree.register(weak);
         }
     });
 }
 
-/// Snapshots of the live scopes of the innermost loop on this thread; `None` outside
-/// every loop.
+/// Registers `scope` in the current registry; gives it back if there is none.
+fn register_in_current(scope: Registered) -> Result<(), Registered> {
+    CURRENT.with(|c| match c.borrow().as_deref() {
+        Some(registry) => {
+            registry.register(scope);
+            Ok(())
+        }
+        None => Err(scope),
+    })
+}
+
+/// Snapshots of the live scopes of the innermost loop on this thread, or of the detached
+/// root polled now; `None` outside both.
 pub(crate) fn snapshots() -> Option<Vec<ScopeSnapshot>> {
-    let registry = CURRENT.with(|c| c.borrow().clone())?;
-    Some(registry.snapshots())
+    if let Some(registry) = CURRENT.with(|c| c.borrow().clone()) {
+        return Some(registry.snapshots());
+    }
+    let tree = SEND_TREE.with(|t| t.borrow().clone())?;
+    Some(tree.snapshots())
+}
+
+/// The registry of a Send detached root's tree: its Send scopes (a local scope cannot be
+/// awaited in a Send tree), behind a mutex, as the root may be polled on any thread.
+#[derive(Default)]
+pub(crate) struct SendTree {
+    scopes: Mutex<Vec<sync::Weak<dyn ScopeView + Send + Sync>>>,
+}
+
+impl SendTree {
+    fn lock(&self) -> MutexGuard<'_, Vec<sync::Weak<dyn ScopeView + Send + Sync>>> {
+        self.scopes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn register(&self, scope: sync::Weak<dyn ScopeView + Send + Sync>) {
+        let mut scopes = self.lock();
+        if scopes.len() >= 32 && scopes.len().is_power_of_two() {
+            scopes.retain(|s| s.strong_count() > 0);
+        }
+        scopes.push(scope);
+    }
+
+    /// Records the root itself (it opened before its registry existed).
+    pub(crate) fn register_root<S: ScopeView + Send + Sync + 'static>(&self, root: &Arc<S>) {
+        let weak: sync::Weak<dyn ScopeView + Send + Sync> = Arc::<S>::downgrade(root);
+        self.register(weak);
+    }
+
+    /// As [`Registry::snapshots`].
+    fn snapshots(&self) -> Vec<ScopeSnapshot> {
+        let live: Vec<Arc<dyn ScopeView + Send + Sync>> = {
+            let mut scopes = self.lock();
+            scopes.retain(|s| s.strong_count() > 0);
+            scopes.iter().filter_map(sync::Weak::upgrade).collect()
+        };
+        live.iter().map(|scope| scope.snapshot()).collect()
+    }
+}
+
+impl std::fmt::Debug for SendTree {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SendTree")
+            .field("scopes", &self.lock().len())
+            .finish()
+    }
+}
+
+/// Makes a Send detached root's `tree` the current one until dropped (a loop's registry,
+/// if one is current, still comes first; see `register_send_scope`).
+pub(crate) struct EnterSendTree {
+    previous: Option<Arc<SendTree>>,
+}
+
+impl EnterSendTree {
+    pub(crate) fn new(tree: Arc<SendTree>) -> Self {
+        EnterSendTree {
+            previous: SEND_TREE.with(|t| t.replace(Some(tree))),
+        }
+    }
+}
+
+impl Drop for EnterSendTree {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        SEND_TREE.with(|t| *t.borrow_mut() = previous);
+    }
 }
 
 /// Called by every scope as it opens: a scope polled directly by an interruptible loop is

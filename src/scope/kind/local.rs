@@ -25,6 +25,22 @@ pub(crate) fn register(core: &Shared<super::core::ScopeCore>) {
     super::registry::register_local_scope(core);
 }
 
+/// The registry a local detached root keeps of its tree (see `registry`): a loop's kind
+/// of registry, entered as a loop's is.
+pub(crate) type DetachedTree = Shared<super::registry::Registry>;
+
+pub(crate) type EnteredTree = super::registry::EnterRegistry;
+
+pub(crate) fn new_detached_tree(root: &Shared<super::core::ScopeCore>) -> DetachedTree {
+    let tree = Shared::new(super::registry::Registry::new(None));
+    tree.register_root(root);
+    tree
+}
+
+pub(crate) fn enter_detached_tree(tree: &DetachedTree) -> EnteredTree {
+    super::registry::EnterRegistry::new(Some(tree.clone()))
+}
+
 /// Marks a handle that may be used from another thread (see `kind/send.rs`). A local
 /// scope's handles are `!Send`: none ever is, so the mark is empty and counts nothing.
 pub(crate) struct RemoteMark;

@@ -118,6 +118,22 @@ pub(crate) fn register(core: &Shared<super::core::ScopeCore>) {
     super::registry::register_send_scope(core);
 }
 
+/// The registry a Send detached root keeps of its tree (see `registry`), which moves
+/// between threads with it.
+pub(crate) type DetachedTree = Shared<super::registry::SendTree>;
+
+pub(crate) type EnteredTree = super::registry::EnterSendTree;
+
+pub(crate) fn new_detached_tree(root: &Shared<super::core::ScopeCore>) -> DetachedTree {
+    let tree = Shared::new(super::registry::SendTree::default());
+    tree.register_root(root);
+    tree
+}
+
+pub(crate) fn enter_detached_tree(tree: &DetachedTree) -> EnteredTree {
+    super::registry::EnterSendTree::new(tree.clone())
+}
+
 /// Marks a handle of a Send scope that may be on another thread: a join handle, or a
 /// `Scope` other than the driver's own (the body's included: a body may hand its own
 /// handle to a thread). Each counts in `Signal::remote_handles` while it lives, as a

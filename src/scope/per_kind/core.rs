@@ -79,6 +79,9 @@ pub(crate) struct ScopeCore {
     /// own, so its body must not write the values of whatever else the executor polls on
     /// that thread; `None` until its first detached poll (see `enter_root_values`).
     root_values: RefCell<Option<Values>>,
+    /// A detached root's registry of its tree, entered around each of its polls so that
+    /// `duet::dump()` inside the tree shows it; `None` until its first detached poll.
+    detached_tree: RefCell<Option<super::kind::DetachedTree>>,
     /// A spare reference to `signal`, moved into the current-scope cursor for the length
     /// of each driver poll (see `current::enter_scope`); `None` during that poll.
     pub(crate) cursor: Cell<Option<Arc<Signal>>>,
@@ -124,6 +127,7 @@ impl ScopeCore {
             join_records_stale: Cell::new(false),
             simulated: Cell::new(simulated),
             root_values: RefCell::new(None),
+            detached_tree: RefCell::new(None),
             #[cfg(feature = "tracing")]
             span: super::trace::scope_span(id, location),
         }
@@ -158,19 +162,27 @@ impl ScopeCore {
     /// Called as the driver starts a poll, after `follow_polling_loop`: a detached root
     /// (no loop, no parent) runs its poll in its own task-local values, snapshotted from
     /// its poller's at its first detached poll (values set before it are visible inside),
-    /// as `run` does for its root. Anything else runs in its poller's values: a scope
-    /// body is part of the task that opened it.
+    /// as `run` does for its root, and with its own registry of its tree current. Anything
+    /// else runs in its poller's values: a scope body is part of the task that opened it.
     #[inline]
-    pub(crate) fn enter_root_values(&self) -> Option<EnteredCell<RefMut<'_, Option<Values>>>> {
+    pub(crate) fn enter_detached_root(self: &Shared<Self>) -> Option<DetachedPoll<'_>> {
         if self.loop_id.get() != 0 || self.parent().is_some() {
             return None;
         }
-        Some(self.enter_root_values_slow())
+        Some(self.enter_detached_root_slow())
     }
 
     #[cold]
-    fn enter_root_values_slow(&self) -> EnteredCell<RefMut<'_, Option<Values>>> {
-        Values::enter_borrowed(self.root_values.borrow_mut())
+    fn enter_detached_root_slow(self: &Shared<Self>) -> DetachedPoll<'_> {
+        let tree = self
+            .detached_tree
+            .borrow_mut()
+            .get_or_insert_with(|| super::kind::new_detached_tree(self))
+            .clone();
+        DetachedPoll {
+            _values: Values::enter_borrowed(self.root_values.borrow_mut()),
+            _tree: super::kind::enter_detached_tree(&tree),
+        }
     }
 
     /// The scope's span: its body runs in it, and its tasks' spans are its children.
@@ -326,6 +338,13 @@ impl ScopeCore {
             );
         }
     }
+}
+
+/// What a detached root's poll runs in (see `ScopeCore::enter_detached_root`), until
+/// dropped.
+pub(crate) struct DetachedPoll<'a> {
+    _values: EnteredCell<RefMut<'a, Option<Values>>>,
+    _tree: super::kind::EnteredTree,
 }
 
 impl ScopeView for ScopeCore {

@@ -242,7 +242,7 @@ where
             "duet: a scope future was polled after it completed"
         );
         core.follow_polling_loop();
-        let _values = core.enter_root_values();
+        let _detached = core.enter_detached_root();
         let _current = current::enter_scope(&core.cursor);
 
         core.polling.set(true);
