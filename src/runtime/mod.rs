@@ -267,7 +267,13 @@ fn run_loop<F: IntoFuture>(
                 id: context.id(),
                 frozen_timers: context.timers().frozen_timers(),
             };
-            if crate::scope::deadlock::is_deadlocked(&this_loop, root, &context.scope_snapshots()) {
+            // A wake that arrives while the tree is read (from a Send scope's handle on
+            // another thread, which may cancel or spawn and then drop the last handle
+            // before its scope's snapshot reads the count) leaves a snapshot that looks
+            // stuck: it has notified the loop, so the analysis counts only if nothing did.
+            if crate::scope::deadlock::is_deadlocked(&this_loop, root, &context.scope_snapshots())
+                && !notifier.is_notified()
+            {
                 let held_clock = if this_loop.frozen_timers.is_some() {
                     " or on a timer of the virtual clock, which is held (duet::hold_clock) with \
                      nothing advancing it (duet::advance)"

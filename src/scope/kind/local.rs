@@ -5,6 +5,8 @@
 pub(crate) use std::cell::{Cell, RefCell, RefMut};
 pub(crate) use std::rc::Rc as Shared;
 
+use std::sync::Arc;
+
 use super::signal::Signal;
 
 /// What a task, its value and the scope's error type must also be to belong to a local
@@ -41,13 +43,19 @@ pub(crate) fn enter_detached_tree(tree: &DetachedTree) -> EnteredTree {
     super::registry::EnterRegistry::new(Some(tree.clone()))
 }
 
+/// A stuck local scope counts a stuck hold on its poller's waker (level 1 of the
+/// deadlock detection): it is polled, moved and dropped on the loop's thread only, where
+/// a hold it counted is taken back if it moves on within the same poll.
+pub(crate) const COUNTS_STUCK_HOLDS: bool = true;
+
 /// Marks a handle that may be used from another thread (see `kind/send.rs`). A local
-/// scope's handles are `!Send`: none ever is, so the mark is empty and counts nothing.
+/// scope's handles are `!Send`: none ever is, so the mark is empty, counts nothing and
+/// has no `Drop` (nor do the handles that carry it: see `kind/send.rs`).
 pub(crate) struct RemoteMark;
 
 impl RemoteMark {
     #[inline]
-    pub(crate) fn counted(_signal: &Signal) -> Self {
+    pub(crate) fn counted(_signal: &Arc<Signal>) -> Self {
         RemoteMark
     }
 
@@ -55,7 +63,4 @@ impl RemoteMark {
     pub(crate) fn uncounted() -> Self {
         RemoteMark
     }
-
-    #[inline]
-    pub(crate) fn release(&self, _signal: &Signal) {}
 }

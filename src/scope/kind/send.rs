@@ -13,7 +13,7 @@
 //!    through a guard is reported by the scope like any task panic, and the state it
 //!    guards is kept consistent by the same code that keeps a `RefCell`'s consistent.
 
-use std::sync::{PoisonError, TryLockError};
+use std::sync::{Arc, PoisonError, TryLockError};
 
 use crate::sync::{Mutex, MutexGuard};
 
@@ -134,27 +134,43 @@ pub(crate) fn enter_detached_tree(tree: &DetachedTree) -> EnteredTree {
     super::registry::EnterSendTree::new(tree.clone())
 }
 
+/// A Send scope never counts a stuck hold on its poller's waker: it may move to another
+/// thread (or be dropped there) within the very poll of the task that counted the hold,
+/// and `current::retract_stuck_hold` runs on that thread, where the counting frame is
+/// not found, so the hold would stay counted for a clone the scope no longer keeps and
+/// the task (or the root) would look unreachable while a thread still holds its waker
+/// (`tests/review_send_deadlock.rs`). Stuck Send scopes are found by level 2 of the
+/// analysis, which reads the registry's snapshots as they are.
+pub(crate) const COUNTS_STUCK_HOLDS: bool = false;
+
 /// Marks a handle of a Send scope that may be on another thread: a join handle, or a
 /// `Scope` other than the driver's own (the body's included: a body may hand its own
 /// handle to a thread). Each counts in `Signal::remote_handles` while it lives, as a
 /// `CancelHandle` does, because any of them can spawn into the scope or cancel a task
 /// from wherever it is, and nothing records where a value moved: a scope with one is
 /// never reported stuck (no false deadlock), whatever its tasks wait on.
-pub(crate) struct RemoteMark(bool);
+///
+/// The mark gives its count back in its own `Drop` (it keeps the signal for that), so
+/// that the handles themselves have no `Drop` impl: one on `JoinHandle<T>` or `Scope`
+/// would make the drop checker require `T` and `'env` to outlive every handle, which
+/// rejects code that compiles with a local scope's handles (a join handle of a value
+/// borrowing data declared after the handle).
+pub(crate) struct RemoteMark(Option<Arc<Signal>>);
 
 impl RemoteMark {
-    pub(crate) fn counted(signal: &Signal) -> Self {
+    pub(crate) fn counted(signal: &Arc<Signal>) -> Self {
         signal.add_remote_handle();
-        RemoteMark(true)
+        RemoteMark(Some(signal.clone()))
     }
 
     pub(crate) fn uncounted() -> Self {
-        RemoteMark(false)
+        RemoteMark(None)
     }
+}
 
-    /// Called once, from the handle's `Drop`.
-    pub(crate) fn release(&self, signal: &Signal) {
-        if self.0 {
+impl Drop for RemoteMark {
+    fn drop(&mut self) {
+        if let Some(signal) = &self.0 {
             signal.remove_remote_handle();
         }
     }

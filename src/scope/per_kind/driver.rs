@@ -359,8 +359,10 @@ where
         }
         let tasks = core.tasks.borrow();
         // A handle that may be on another thread (a cancel handle; in a Send scope also a
-        // join handle or a `Scope` clone, `kind/send.rs`) may yet spawn or cancel.
-        let stuck = !*this.body_held
+        // join handle or a `Scope` clone, `kind/send.rs`) may yet spawn or cancel. A Send
+        // scope never counts a stuck hold (`kind::COUNTS_STUCK_HOLDS`).
+        let stuck = super::kind::COUNTS_STUCK_HOLDS
+            && !*this.body_held
             && this.deadline.is_none()
             && this.grace_timer.is_none()
             && tasks.held_count() == 0

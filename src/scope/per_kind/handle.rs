@@ -89,8 +89,8 @@ pub struct Scope<'env, E = std::convert::Infallible> {
     /// Scopes hold `!Send` tasks; keep the handle `!Send` even if `E` is.
     _thread_bound: super::kind::ThreadBound,
     /// Counts the handle as one that may be on another thread (Send scopes: every handle
-    /// but the driver's).
-    remote: super::kind::RemoteMark,
+    /// but the driver's), until it is dropped.
+    _remote: super::kind::RemoteMark,
 }
 
 impl<'env, E: 'env> Scope<'env, E> {
@@ -108,7 +108,7 @@ impl<'env, E: 'env> Scope<'env, E> {
                 futures: RefCell::new(TaskFutures::new()),
             }),
             _thread_bound: super::kind::THREAD_BOUND,
-            remote: super::kind::RemoteMark::uncounted(),
+            _remote: super::kind::RemoteMark::uncounted(),
         }
     }
 
@@ -426,14 +426,8 @@ impl<E> Clone for Scope<'_, E> {
         Scope {
             inner: self.inner.clone(),
             _thread_bound: super::kind::THREAD_BOUND,
-            remote: super::kind::RemoteMark::counted(&self.inner.core.signal),
+            _remote: super::kind::RemoteMark::counted(&self.inner.core.signal),
         }
-    }
-}
-
-impl<E> Drop for Scope<'_, E> {
-    fn drop(&mut self) {
-        self.remote.release(&self.inner.core.signal);
     }
 }
 

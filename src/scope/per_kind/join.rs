@@ -109,7 +109,7 @@ pub(crate) fn join_pair<T>(core: Shared<ScopeCore>, key: TaskKey) -> (Completer<
             cell,
             core,
             key,
-            remote,
+            _remote: remote,
         },
     )
 }
@@ -152,14 +152,9 @@ pub struct JoinHandle<T> {
     cell: Shared<JoinCell<T>>,
     core: Shared<ScopeCore>,
     key: TaskKey,
-    /// Counts the handle as one that may be on another thread (Send scopes).
-    remote: super::kind::RemoteMark,
-}
-
-impl<T> Drop for JoinHandle<T> {
-    fn drop(&mut self) {
-        self.remote.release(&self.core.signal);
-    }
+    /// Counts the handle as one that may be on another thread (Send scopes), until it
+    /// is dropped.
+    _remote: super::kind::RemoteMark,
 }
 
 impl<T> JoinHandle<T> {
