@@ -557,3 +557,30 @@ fn a_stuck_scope_moved_to_a_nested_task_in_the_same_poll_takes_its_hold_along() 
     });
     assert_eq!(r.unwrap(), 42);
 }
+
+#[test]
+fn a_scope_continued_by_a_nested_run_and_back_appears_once_in_the_outer_dump() {
+    // The scope future is polled by the outer loop, then by a nested run, then by the
+    // outer loop again: it moves to each loop's registry as it is polled there, and
+    // moving back must not list it twice.
+    let captured = RefCell::new(String::new());
+    let captured = &captured;
+    let _ = duet::run_scope(async |outer| {
+        outer.spawn(async move {
+            let mut inner = std::pin::pin!(duet::scope(async |s| {
+                s.spawn_named("moving", pending::<()>());
+                pending::<Result<(), Infallible>>().await
+            }));
+            assert!(futures::poll!(inner.as_mut()).is_pending());
+            duet::run(async { assert!(futures::poll!(inner.as_mut()).is_pending()) });
+            assert!(futures::poll!(inner.as_mut()).is_pending());
+            *captured.borrow_mut() = duet::dump();
+        });
+        duet::yield_now().await;
+        duet::yield_now().await;
+        outer.cancel();
+        Ok::<_, Infallible>(())
+    });
+    let text = captured.borrow();
+    assert_eq!(text.matches("`moving`").count(), 1, "{text}");
+}

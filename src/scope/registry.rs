@@ -27,8 +27,9 @@
 //!    and while a simulation runs an offloaded job); every change is undone by a guard,
 //!    on return or unwind.
 //! 2. Every live scope whose `loop_id` is a loop's id is in that loop's registry: it
-//!    registered when it opened under the loop or moved to it. The registry holds weak
-//!    references only, so it keeps no scope alive; dead ones are pruned as it grows.
+//!    registered when it opened under the loop or moved to it, and is listed once (a
+//!    scope moving back to a loop that listed it is not added again). The registry holds
+//!    weak references only, so it keeps no scope alive; dead ones are pruned as it grows.
 //! 3. Root scopes are interrupted at most once; root scopes that adopt them afterwards
 //!    are cancelled on arrival.
 
@@ -68,8 +69,11 @@ impl Registry {
     }
 
     /// Records a scope driven by this registry's loop.
-    fn register(&self, scope: Registered) {
+    fn register(&self, scope: Registered, moved: Moved) {
         let mut scopes = self.scopes.borrow_mut();
+        if moved == Moved::Back && scopes.iter().any(|known| known.is(&scope)) {
+            return;
+        }
         if scopes.len() >= 32 && scopes.len().is_power_of_two() {
             scopes.retain(Registered::is_alive);
         }
@@ -80,7 +84,7 @@ impl Registry {
     /// existed).
     pub(crate) fn register_root<S: ScopeView + 'static>(&self, root: &Rc<S>) {
         let weak: rc::Weak<dyn ScopeView> = Rc::<S>::downgrade(root);
-        self.register(Registered::Local(weak));
+        self.register(Registered::Local(weak), Moved::Opened);
     }
 
     /// Snapshots of the scopes of this loop that are still alive, oldest first.
@@ -118,7 +122,29 @@ enum Live {
     Send(Arc<dyn ScopeView + Send + Sync>),
 }
 
+/// Whether a scope registers as it opens, or as it moves to a loop it may have been
+/// polled by before (a scope future continued by a nested `run`, then by the outer loop
+/// again): only then is the registry searched for it, so that it is listed once.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Moved {
+    Opened,
+    Back,
+}
+
 impl Registered {
+    /// The same scope (its address, not its vtable).
+    fn is(&self, other: &Registered) -> bool {
+        match (self, other) {
+            (Registered::Local(a), Registered::Local(b)) => {
+                rc::Weak::as_ptr(a).cast::<()>() == rc::Weak::as_ptr(b).cast::<()>()
+            }
+            (Registered::Send(a), Registered::Send(b)) => {
+                sync::Weak::as_ptr(a).cast::<()>() == sync::Weak::as_ptr(b).cast::<()>()
+            }
+            _ => false,
+        }
+    }
+
     fn is_alive(&self) -> bool {
         match self {
             Registered::Local(scope) => scope.strong_count() > 0,
@@ -144,33 +170,36 @@ impl Live {
 }
 
 /// Records a local scope in the current loop's registry, if a loop runs on this thread.
-pub(crate) fn register_local_scope<S: ScopeView + 'static>(scope: &Rc<S>) {
+pub(crate) fn register_local_scope<S: ScopeView + 'static>(scope: &Rc<S>, moved: Moved) {
     let weak: rc::Weak<dyn ScopeView> = Rc::<S>::downgrade(scope);
     // Outside every loop and local detached root, nothing keeps a tree: nothing to do.
-    let _ = register_in_current(Registered::Local(weak));
+    let _ = register_in_current(Registered::Local(weak), moved);
 }
 
 /// Records a Send scope in the current loop's registry, if a loop runs on this thread,
 /// or else in the Send detached root's being polled.
-pub(crate) fn register_send_scope<S: ScopeView + Send + Sync + 'static>(scope: &Arc<S>) {
+pub(crate) fn register_send_scope<S: ScopeView + Send + Sync + 'static>(
+    scope: &Arc<S>,
+    moved: Moved,
+) {
     let weak: sync::Weak<dyn ScopeView + Send + Sync> = Arc::<S>::downgrade(scope);
-    let weak = match register_in_current(Registered::Send(weak)) {
+    let weak = match register_in_current(Registered::Send(weak), moved) {
         Ok(()) => return,
         Err(Registered::Send(weak)) => weak,
         Err(Registered::Local(_)) => unreachable!("handed back as given"),
     };
     SEND_TREE.with(|t| {
         if let Some(tree) = t.borrow().as_deref() {
-            tree.register(weak);
+            tree.register(weak, moved);
         }
     });
 }
 
 /// Registers `scope` in the current registry; gives it back if there is none.
-fn register_in_current(scope: Registered) -> Result<(), Registered> {
+fn register_in_current(scope: Registered, moved: Moved) -> Result<(), Registered> {
     CURRENT.with(|c| match c.borrow().as_deref() {
         Some(registry) => {
-            registry.register(scope);
+            registry.register(scope, moved);
             Ok(())
         }
         None => Err(scope),
@@ -199,8 +228,11 @@ impl SendTree {
         self.scopes.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn register(&self, scope: sync::Weak<dyn ScopeView + Send + Sync>) {
+    fn register(&self, scope: sync::Weak<dyn ScopeView + Send + Sync>, moved: Moved) {
         let mut scopes = self.lock();
+        if moved == Moved::Back && scopes.iter().any(|known| known.ptr_eq(&scope)) {
+            return;
+        }
         if scopes.len() >= 32 && scopes.len().is_power_of_two() {
             scopes.retain(|s| s.strong_count() > 0);
         }
@@ -210,7 +242,7 @@ impl SendTree {
     /// Records the root itself (it opened before its registry existed).
     pub(crate) fn register_root<S: ScopeView + Send + Sync + 'static>(&self, root: &Arc<S>) {
         let weak: sync::Weak<dyn ScopeView + Send + Sync> = Arc::<S>::downgrade(root);
-        self.register(weak);
+        self.register(weak, Moved::Opened);
     }
 
     /// As [`Registry::snapshots`].

@@ -23,8 +23,8 @@ pub(crate) const THREAD_BOUND: ThreadBound = std::marker::PhantomData;
 
 /// Registers a local scope in the current loop's registry (dumps show it, the deadlock
 /// analysis reads it).
-pub(crate) fn register(core: &Shared<super::core::ScopeCore>) {
-    super::registry::register_local_scope(core);
+pub(crate) fn register(core: &Shared<super::core::ScopeCore>, moved: super::registry::Moved) {
+    super::registry::register_local_scope(core, moved);
 }
 
 /// The registry a local detached root keeps of its tree (see `registry`): a loop's kind

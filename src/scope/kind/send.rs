@@ -114,8 +114,8 @@ pub(crate) const THREAD_BOUND: ThreadBound = std::marker::PhantomData;
 /// Registers a Send scope in the current loop's registry, if it opens (or moves) under
 /// `duet::run`: dumps show it, and the deadlock analysis reads it, with its remote
 /// handles counted as possible wakers (see [`RemoteMark`]).
-pub(crate) fn register(core: &Shared<super::core::ScopeCore>) {
-    super::registry::register_send_scope(core);
+pub(crate) fn register(core: &Shared<super::core::ScopeCore>, moved: super::registry::Moved) {
+    super::registry::register_send_scope(core, moved);
 }
 
 /// The registry a Send detached root keeps of its tree (see `registry`), which moves

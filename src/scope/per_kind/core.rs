@@ -152,7 +152,7 @@ impl ScopeCore {
     #[cold]
     fn move_to_loop(self: &Shared<Self>, polling: u64) {
         self.loop_id.set(polling);
-        super::kind::register(self);
+        super::kind::register(self, super::registry::Moved::Back);
         self.simulated.set(crate::schedule::loop_is_simulated());
         if self.interruptible == Interruptible::AtTheRoot {
             super::registry::adopt_if_root_scope(&self.signal);

@@ -101,7 +101,7 @@ impl<'env, E: 'env> Scope<'env, E> {
             current::parent_link(),
             interruptible,
         ));
-        super::kind::register(&core);
+        super::kind::register(&core, super::registry::Moved::Opened);
         Scope {
             inner: Shared::new(ScopeInner {
                 core,
