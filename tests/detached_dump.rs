@@ -142,3 +142,46 @@ fn a_nested_run_inside_a_detached_root_shows_its_own_tree_and_then_the_roots_aga
         "{after}"
     );
 }
+
+#[test]
+fn a_panic_inside_a_detached_root_leaves_no_tree_current() {
+    for _ in 0..2 {
+        let caught = std::panic::catch_unwind(|| {
+            futures::executor::block_on(send::scope(async |s| {
+                s.spawn(async { panic!("a task of the root panics") });
+                pending::<Result<(), Infallible>>().await
+            }))
+        });
+        assert!(caught.is_err());
+        assert!(duet::dump().starts_with(OUTSIDE), "{}", duet::dump());
+        let caught = std::panic::catch_unwind(|| {
+            futures::executor::block_on(duet::scope(async |_| -> Result<(), Infallible> {
+                panic!("the body of a local root panics")
+            }))
+        });
+        assert!(caught.is_err());
+        assert!(duet::dump().starts_with(OUTSIDE), "{}", duet::dump());
+    }
+}
+
+#[test]
+fn a_detached_root_dropped_after_a_poll_leaves_no_tree_current() {
+    use futures::future::{Either, select};
+    let outcome = futures::executor::block_on(async {
+        let root = std::pin::pin!(send::scope(async |s| {
+            s.spawn(pending::<()>());
+            pending::<Result<(), Infallible>>().await
+        }));
+        let other = std::pin::pin!(async {
+            duet::yield_now().await;
+            duet::dump()
+        });
+        match select(root, other).await {
+            Either::Left(_) => panic!("the root never ends"),
+            Either::Right((text, _root)) => text,
+        }
+    });
+    // Polled between two polls of the root, in the same task: no tree is current.
+    assert!(outcome.starts_with(OUTSIDE), "{outcome}");
+    assert!(duet::dump().starts_with(OUTSIDE));
+}
