@@ -435,14 +435,9 @@ fn a_sleep_that_lost_a_select_under_a_held_clock_is_not_taken_for_a_deadlock() {
     assert_eq!(r.unwrap(), 3);
 }
 
-/// A oneshot that another thread answers after 300 ms.
+/// A oneshot that another thread answers with 42 after 300 ms.
 fn answered_later() -> futures::channel::oneshot::Receiver<u32> {
-    let (tx, rx) = futures::channel::oneshot::channel();
-    thread::spawn(move || {
-        thread::sleep(ms(300));
-        let _ = tx.send(42);
-    });
-    rx
+    common::answered_later(ms(300), 42)
 }
 
 #[test]

@@ -54,11 +54,7 @@ fn a_stuck_send_scope_dropped_on_another_thread_mid_poll_is_not_a_deadlock() {
         thread::scope(|t| {
             t.spawn(move || drop(fut));
         });
-        let (tx, rx) = futures::channel::oneshot::channel();
-        thread::spawn(move || {
-            thread::sleep(ms(200));
-            tx.send(7).unwrap();
-        });
+        let rx = common::answered_later(ms(200), 7u32);
         rx.await.unwrap()
     });
     assert_eq!(r, 7);
@@ -105,11 +101,7 @@ fn a_task_handing_its_stuck_send_scope_to_a_thread_is_not_a_deadlock() {
             thread::scope(|t| {
                 t.spawn(move || drop(fut));
             });
-            let (tx, rx) = futures::channel::oneshot::channel();
-            thread::spawn(move || {
-                thread::sleep(ms(200));
-                tx.send(5).unwrap();
-            });
+            let rx = common::answered_later(ms(200), 5usize);
             got2.store(rx.await.unwrap(), Ordering::SeqCst);
         });
         Ok::<_, Infallible>(())
@@ -130,11 +122,7 @@ fn a_send_scope_started_in_run_and_finished_in_tokio() {
     let handle = rt.handle().clone();
     let r = duet::run(async move {
         let mut fut = Box::pin(send::scope(async |s| {
-            let (tx, rx) = futures::channel::oneshot::channel::<u32>();
-            thread::spawn(move || {
-                thread::sleep(ms(200));
-                tx.send(3).unwrap();
-            });
+            let rx = common::answered_later(ms(200), 3u32);
             let h = s.spawn(async move { Ok::<_, Infallible>(rx.await.unwrap()) });
             duet::yield_now().await;
             Ok::<_, Infallible>(h.await.unwrap())

@@ -262,3 +262,17 @@ pub fn normalize_dump(dump: &str, file: &str) -> String {
     }
     out
 }
+
+/// A oneshot that another thread answers with `value` after `delay` (well past a loop's
+/// 50 ms deadlock check, for the tests that nothing is taken for a deadlock).
+pub fn answered_later<T: Send + 'static>(
+    delay: std::time::Duration,
+    value: T,
+) -> futures::channel::oneshot::Receiver<T> {
+    let (tx, rx) = futures::channel::oneshot::channel();
+    std::thread::spawn(move || {
+        std::thread::sleep(delay);
+        let _ = tx.send(value);
+    });
+    rx
+}
