@@ -173,7 +173,11 @@ impl Live {
 pub(crate) fn register_local_scope<S: ScopeView + 'static>(scope: &Rc<S>, moved: Moved) {
     let weak: rc::Weak<dyn ScopeView> = Rc::<S>::downgrade(scope);
     // Outside every loop and local detached root, nothing keeps a tree: nothing to do.
-    let _ = register_in_current(Registered::Local(weak), moved);
+    CURRENT.with(|c| {
+        if let Some(registry) = c.borrow().as_deref() {
+            registry.register(Registered::Local(weak), moved);
+        }
+    });
 }
 
 /// Records a Send scope in the current loop's registry, if a loop runs on this thread,
@@ -183,27 +187,20 @@ pub(crate) fn register_send_scope<S: ScopeView + Send + Sync + 'static>(
     moved: Moved,
 ) {
     let weak: sync::Weak<dyn ScopeView + Send + Sync> = Arc::<S>::downgrade(scope);
-    let weak = match register_in_current(Registered::Send(weak), moved) {
-        Ok(()) => return,
-        Err(Registered::Send(weak)) => weak,
-        Err(Registered::Local(_)) => unreachable!("handed back as given"),
-    };
-    SEND_TREE.with(|t| {
-        if let Some(tree) = t.borrow().as_deref() {
-            tree.register(weak, moved);
-        }
-    });
-}
-
-/// Registers `scope` in the current registry; gives it back if there is none.
-fn register_in_current(scope: Registered, moved: Moved) -> Result<(), Registered> {
-    CURRENT.with(|c| match c.borrow().as_deref() {
+    let not_in_a_loop = CURRENT.with(|c| match c.borrow().as_deref() {
         Some(registry) => {
-            registry.register(scope, moved);
-            Ok(())
+            registry.register(Registered::Send(weak), moved);
+            None
         }
-        None => Err(scope),
-    })
+        None => Some(weak),
+    });
+    if let Some(weak) = not_in_a_loop {
+        SEND_TREE.with(|t| {
+            if let Some(tree) = t.borrow().as_deref() {
+                tree.register(weak, moved);
+            }
+        });
+    }
 }
 
 /// Snapshots of the live scopes of the innermost loop on this thread, or of the detached
