@@ -77,7 +77,7 @@ pub(crate) struct ScopeCore {
     /// The task-local values of a *detached root*: a scope polled with no `run` loop on
     /// the thread and no enclosing scope (a tokio task, `block_on`). It is a root of its
     /// own, so its body must not write the values of whatever else the executor polls on
-    /// that thread; `None` until its first detached poll (see `enter_root_values`).
+    /// that thread; `None` until its first detached poll (see `enter_detached_root`).
     root_values: RefCell<Option<Values>>,
     /// A detached root's registry of its tree, entered around each of its polls so that
     /// `duet::dump()` inside the tree shows it; `None` until its first detached poll.
@@ -350,6 +350,10 @@ pub(crate) struct DetachedPoll<'a> {
 impl ScopeView for ScopeCore {
     /// One cell at a time, each borrow ended before the next (see `view`).
     fn snapshot(&self) -> ScopeSnapshot {
+        // First: a handle that goes after this read went after its last use too (a new
+        // one is made only from another, or by the scope's own code, which is not running
+        // while its loop reads it), and the analysis re-checks the loop's notification.
+        let remote_handles = self.signal.has_remote_handles();
         let body = {
             let body = self.body.borrow();
             (!body.done).then(|| (body.polling, body.shielded, body.waits.to_vec()))
@@ -369,7 +373,7 @@ impl ScopeView for ScopeCore {
             cancel_reason: self.cancel_reason(),
             grace_until: self.grace_until.get(),
             deadline: self.deadline.get(),
-            remote_handles: self.signal.has_remote_handles(),
+            remote_handles,
             registered: self.signal.registered(),
             join_records_stale: self.join_records_stale.get(),
             body,
