@@ -10,7 +10,7 @@ use std::fmt;
 
 use futures::{StreamExt, TryStreamExt};
 
-use crate::pmap::{limited_stream, try_limited_stream};
+use crate::pmap::local::{limited_stream, try_limited_stream};
 use crate::{AnyIterable, JoinHandle, Limiter, PmapStream, Scope, TaskOutput, TryPmapStream};
 
 /// A scope plus a [`Limiter`]: tasks and pmaps started through it share the limiter's
