@@ -130,6 +130,11 @@
 //!
 //! [`CancelHandle`]: crate::CancelHandle
 
+pub use crate::limited_scope::send::LimitedScope;
+pub use crate::pmap::send::{
+    PmapStream, TryPmapStream, pmap_async, pmap_stream, pmap_stream_unordered, try_pmap_async,
+    try_pmap_stream, try_pmap_stream_unordered,
+};
 pub use crate::race::send::{first_ok, race};
 pub use crate::scope::send::{
     JoinHandle, Scope, Spawnable, TaskSet, deadline_scope, infallible, scope, scope_with,
