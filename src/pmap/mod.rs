@@ -224,7 +224,12 @@ where
     I: AnyIterable<M>,
     F: AsyncFn(I::Item) -> Result<U, E>,
 {
-    local::try_collect("try_pmap_async", items, limit.into().check("try_pmap_async"), f)
+    local::try_collect(
+        "try_pmap_async",
+        items,
+        limit.into().check("try_pmap_async"),
+        f,
+    )
 }
 
 /// Starts `f` on every item in `scope` and returns the results as a stream, in input

@@ -32,8 +32,8 @@ mod forms;
 
 use engine::Order;
 pub use engine::{PmapStream, TryPmapStream};
-pub(crate) use forms::{limited_stream, try_limited_stream};
 use forms::{collect, stream, try_collect, try_stream};
+pub(crate) use forms::{limited_stream, try_limited_stream};
 
 /// [`pmap_async`](crate::pmap_async) over a Send scope: runs `f` on every item, at most
 /// `limit` calls at once, and returns the results in input order; the returned future is
@@ -133,7 +133,12 @@ where
     U: Spawnable,
     E: Spawnable,
 {
-    try_collect("try_pmap_async", items, limit.into().check("try_pmap_async"), f)
+    try_collect(
+        "try_pmap_async",
+        items,
+        limit.into().check("try_pmap_async"),
+        f,
+    )
 }
 
 /// [`pmap_stream`](crate::pmap_stream) over a Send scope: starts `f` on every item in
