@@ -128,7 +128,7 @@ impl<'env, E: Spawnable + 'env> LimitedScope<'env, E> {
     /// assert_eq!(handler.await.unwrap().unwrap(), [2, 4, 6]);
     /// # });
     /// ```
-    pub fn pmap_async<I, M, F, Fut, U>(&self, items: I, f: F) -> impl Future<Output = Vec<U>> + Send
+    pub async fn pmap_async<I, M, F, Fut, U>(&self, items: I, f: F) -> Vec<U>
     where
         I: AnyIterable<M> + Spawnable,
         I::Stream: Spawnable + 'env,
@@ -137,7 +137,7 @@ impl<'env, E: Spawnable + 'env> LimitedScope<'env, E> {
         Fut: Future<Output = U> + Spawnable,
         U: Spawnable + 'env,
     {
-        async move { self.pmap_stream(items, f).collect().await }
+        self.pmap_stream(items, f).collect().await
     }
 
     /// [`send::try_pmap_async`](crate::send::try_pmap_async) with the calls spawned into
@@ -164,11 +164,7 @@ impl<'env, E: Spawnable + 'env> LimitedScope<'env, E> {
     /// assert!(handler.await.unwrap().unwrap());
     /// # });
     /// ```
-    pub fn try_pmap_async<I, M, F, Fut, U, E2>(
-        &self,
-        items: I,
-        f: F,
-    ) -> impl Future<Output = Result<Vec<U>, E2>> + Send
+    pub async fn try_pmap_async<I, M, F, Fut, U, E2>(&self, items: I, f: F) -> Result<Vec<U>, E2>
     where
         I: AnyIterable<M> + Spawnable,
         I::Stream: Spawnable + 'env,
@@ -178,6 +174,6 @@ impl<'env, E: Spawnable + 'env> LimitedScope<'env, E> {
         U: Spawnable + 'env,
         E2: Spawnable + 'env,
     {
-        async move { self.try_pmap_stream(items, f).try_collect().await }
+        self.try_pmap_stream(items, f).try_collect().await
     }
 }

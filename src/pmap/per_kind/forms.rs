@@ -4,7 +4,6 @@
 //! the limit.
 
 use std::convert::Infallible;
-use std::future::Future;
 
 use futures::{StreamExt, TryStreamExt};
 
@@ -17,12 +16,12 @@ use crate::Limiter;
 
 /// `pmap_async`: the calls in a scope of their own, their results collected in input
 /// order. `form` names the public function in the message of a panic that cannot happen.
-pub(crate) fn collect<I, M, F, U>(
+pub(crate) async fn collect<I, M, F, U>(
     form: &'static str,
     items: I,
     limit: PmapLimit,
     f: F,
-) -> impl Future<Output = Vec<U>>
+) -> Vec<U>
 where
     I: AnyIterable<M> + Spawnable,
     I::Stream: Spawnable,
@@ -30,7 +29,7 @@ where
     F: PmapFn<I::Item, U> + Spawnable,
     U: Spawnable,
 {
-    async move {
+    {
         let out = internal_scope(async |s| {
             let stream = start(
                 &s,
@@ -48,12 +47,12 @@ where
 }
 
 /// `try_pmap_async`: as [`collect`], up to the first error.
-pub(crate) fn try_collect<I, M, F, U, E>(
+pub(crate) async fn try_collect<I, M, F, U, E>(
     form: &'static str,
     items: I,
     limit: PmapLimit,
     f: F,
-) -> impl Future<Output = Result<Vec<U>, E>>
+) -> Result<Vec<U>, E>
 where
     I: AnyIterable<M> + Spawnable,
     I::Stream: Spawnable,
@@ -62,7 +61,7 @@ where
     U: Spawnable,
     E: Spawnable,
 {
-    async move {
+    {
         let out = internal_scope(async |s| {
             let stream = start(
                 &s,
