@@ -32,6 +32,12 @@ use crate::{Limiter, TaskOutput};
 ///
 /// Cloning is cheap (two reference counts); clones share the scope and the limiter.
 ///
+/// There is one for each kind of scope: `duet::LimitedScope` over a local scope, whose
+/// pmap methods take async closures, and `duet::send::LimitedScope` over a Send scope,
+/// whose pmap methods take an `Fn` returning a `Send` future (as
+/// [`duet::send::pmap_async`](crate::send::pmap_async)) and whose futures and streams are
+/// `Send`. The example is a local one; `duet::send`'s methods have Send ones.
+///
 /// # Examples
 ///
 /// ```

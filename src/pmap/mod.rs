@@ -2,7 +2,7 @@
 //! and get the results in input order.
 //!
 //! Built only on the public layers below it: [`scope()`], [`Scope::spawn`],
-//! [`JoinHandle`](crate::JoinHandle) and [`Limiter`].
+//! [`JoinHandle`](crate::JoinHandle) and [`Limiter`](crate::Limiter).
 //!
 //! # How a pmap runs
 //!
@@ -12,7 +12,7 @@
 //!    delivered: running, or finished and waiting in the reorder buffer) and fewer than
 //!    `limit` calls run;
 //! 2. with a [`LimitedScope`](crate::LimitedScope), acquire a slot of its shared
-//!    [`Limiter`] (FIFO with every other user of that limiter);
+//!    [`Limiter`](crate::Limiter) (FIFO with every other user of that limiter);
 //! 3. only then pull the next item from the input, so the input is never pulled further
 //!    than calls can start;
 //! 4. spawn the call into the same scope, as a sibling of the feeder. The call stores
@@ -35,6 +35,14 @@
 //!
 //! [`pmap_async`] and [`try_pmap_async`] open a scope of their own and consume the
 //! stream in its body; [`pmap`] and [`try_pmap`] run that on a new [`run`] loop.
+//!
+//! # Both kinds of scope
+//!
+//! The engine and the forms' bodies are one source, `per_kind/`, compiled for local scopes
+//! (`local.rs`, behind the crate root's functions here, whose `f` is an `AsyncFn`) and for
+//! Send scopes (`send.rs`, `duet::send`'s forms, whose `f` is an `Fn` returning a `Send`
+//! future). Both call `f` through their kind's `PmapFn` trait. The blocking [`pmap`] and
+//! [`try_pmap`] exist for local scopes only.
 //!
 //! # The window's default
 //!
