@@ -30,11 +30,43 @@
 //!
 //! # The toolkit
 //!
-//! [`race`] and [`first_ok`] are here too, over Send scopes: their futures must be
-//! `Send`, and the race's own future then is. The rest of the toolkit (the `pmap`
-//! family, [`LimitedScope`](crate::LimitedScope)) is local only for now: inside a Send
-//! scope, bound concurrency with a [`Limiter`](crate::Limiter) (`Send + Sync`) acquired
-//! in each task.
+//! The toolkit is here too, over Send scopes: [`race`] and [`first_ok`], whose futures
+//! must be `Send`; the `pmap` family ([`pmap_async`], [`try_pmap_async`], [`pmap_stream`],
+//! [`try_pmap_stream`], [`pmap_stream_unordered`], [`try_pmap_stream_unordered`]) and
+//! [`LimitedScope`], whose calls, items and results must be `Send`. Their futures and
+//! streams then are `Send`. One difference from the crate root's: a pmap's per-item
+//! function is an `Fn` returning a `Send` future (`|x| async move { .. }`), not an async
+//! closure, since the future of an `AsyncFn` cannot be required to be `Send` on stable
+//! Rust. The calls still borrow from the enclosing function. The blocking
+//! [`duet::pmap`](crate::pmap()) and [`duet::try_pmap`](crate::try_pmap()) have no Send
+//! form: they block the thread, which a Send future's caller must not.
+//!
+//! ```
+//! # let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+//! # runtime.block_on(async {
+//! let handler = tokio::spawn(async {
+//!     let ids = vec![3u32, 1, 2];
+//!     let names = ["zero", "one", "two", "three"];
+//!     let names = &names; // borrowed by the calls
+//!     duet::send::pmap_async(ids, Some(8), |id| async move {
+//!         tokio::task::yield_now().await; // stands for a request
+//!         names[id as usize]
+//!     })
+//!     .await
+//! });
+//! assert_eq!(handler.await.unwrap(), ["three", "one", "two"]);
+//! # });
+//! ```
+//!
+//! A call whose future is not `Send` is refused where the pmap is started:
+//!
+//! ```compile_fail
+//! fn needs_send<F: Future + Send>(_: F) {}
+//! needs_send(duet::send::pmap_async(0..3, None, |x| {
+//!     let local = std::rc::Rc::new(x);
+//!     async move { *local } // error: `Rc<i32>` cannot be sent between threads safely
+//! }));
+//! ```
 //!
 //! ```
 //! # let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
@@ -130,6 +162,11 @@
 //!
 //! [`CancelHandle`]: crate::CancelHandle
 
+pub use crate::limited_scope::send::LimitedScope;
+pub use crate::pmap::send::{
+    PmapStream, TryPmapStream, pmap_async, pmap_stream, pmap_stream_unordered, try_pmap_async,
+    try_pmap_stream, try_pmap_stream_unordered,
+};
 pub use crate::race::send::{first_ok, race};
 pub use crate::scope::send::{
     JoinHandle, Scope, Spawnable, TaskSet, deadline_scope, infallible, scope, scope_with,

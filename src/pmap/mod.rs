@@ -2,7 +2,7 @@
 //! and get the results in input order.
 //!
 //! Built only on the public layers below it: [`scope()`], [`Scope::spawn`],
-//! [`JoinHandle`](crate::JoinHandle) and [`Limiter`].
+//! [`JoinHandle`](crate::JoinHandle) and [`Limiter`](crate::Limiter).
 //!
 //! # How a pmap runs
 //!
@@ -12,7 +12,7 @@
 //!    delivered: running, or finished and waiting in the reorder buffer) and fewer than
 //!    `limit` calls run;
 //! 2. with a [`LimitedScope`](crate::LimitedScope), acquire a slot of its shared
-//!    [`Limiter`] (FIFO with every other user of that limiter);
+//!    [`Limiter`](crate::Limiter) (FIFO with every other user of that limiter);
 //! 3. only then pull the next item from the input, so the input is never pulled further
 //!    than calls can start;
 //! 4. spawn the call into the same scope, as a sibling of the feeder. The call stores
@@ -35,6 +35,14 @@
 //!
 //! [`pmap_async`] and [`try_pmap_async`] open a scope of their own and consume the
 //! stream in its body; [`pmap`] and [`try_pmap`] run that on a new [`run`] loop.
+//!
+//! # Both kinds of scope
+//!
+//! The engine and the forms' bodies are one source, `per_kind/`, compiled for local scopes
+//! (`local.rs`, behind the crate root's functions here, whose `f` is an `AsyncFn`) and for
+//! Send scopes (`send.rs`, `duet::send`'s forms, whose `f` is an `Fn` returning a `Send`
+//! future). Both call `f` through their kind's `PmapFn` trait. The blocking [`pmap`] and
+//! [`try_pmap`] exist for local scopes only.
 //!
 //! # The window's default
 //!
@@ -65,20 +73,27 @@
 //! 5. Every call the pmap started is either finished or has been asked to cancel once the
 //!    stream has yielded an error or been dropped.
 
-mod engine;
 mod input;
+// `per_kind/` is compiled twice on purpose, once per kind of scope.
+#[allow(
+    clippy::duplicate_mod,
+    reason = "one copy per kind of scope: local.rs, send.rs"
+)]
+pub(crate) mod local;
+#[allow(
+    clippy::duplicate_mod,
+    reason = "one copy per kind of scope: local.rs, send.rs"
+)]
+pub(crate) mod send;
 
 use std::convert::Infallible;
 use std::future::Future;
 
-use futures::{StreamExt, TryStreamExt};
-
-use crate::scope::internal_scope;
-use crate::{Limiter, Scope, run};
-use engine::{Bounds, Order, start, start_with};
-pub use engine::{PmapStream, TryPmapStream};
+use crate::{Scope, run};
 use input::default_window;
 pub use input::{AnyIterable, PmapLimit, ViaIterator, ViaStream};
+use local::Order;
+pub use local::{PmapStream, TryPmapStream};
 
 /// Runs `f` on every item, at most `limit` calls at once, on a new [`run`] loop, and
 /// returns the results in input order.
@@ -174,22 +189,7 @@ where
     I: AnyIterable<M>,
     F: AsyncFn(I::Item) -> U,
 {
-    let limit = limit.into().check("pmap_async");
-    async move {
-        let out = internal_scope(async |s| {
-            let stream = start(
-                &s,
-                items.into_item_stream(),
-                limit,
-                Order::Input,
-                f,
-                Ok::<U, Infallible>,
-            );
-            Ok::<_, Infallible>(PmapStream { engine: stream }.collect::<Vec<U>>().await)
-        })
-        .await;
-        out.unwrap_or_else(|e| own_scope_ended("pmap_async", e))
-    }
+    local::collect("pmap_async", items, limit.into().check("pmap_async"), f)
 }
 
 /// Runs the fallible `f` on every item, at most `limit` calls at once, and returns the
@@ -232,22 +232,12 @@ where
     I: AnyIterable<M>,
     F: AsyncFn(I::Item) -> Result<U, E>,
 {
-    let limit = limit.into().check("try_pmap_async");
-    async move {
-        let out = internal_scope(async |s| {
-            let stream = start(
-                &s,
-                items.into_item_stream(),
-                limit,
-                Order::Input,
-                f,
-                identity,
-            );
-            Ok::<_, Infallible>(TryPmapStream { engine: stream }.try_collect().await)
-        })
-        .await;
-        out.unwrap_or_else(|e| own_scope_ended("try_pmap_async", e))
-    }
+    local::try_collect(
+        "try_pmap_async",
+        items,
+        limit.into().check("try_pmap_async"),
+        f,
+    )
 }
 
 /// Starts `f` on every item in `scope` and returns the results as a stream, in input
@@ -303,16 +293,7 @@ where
     U: 'env,
 {
     let limit = limit.into().check("pmap_stream");
-    PmapStream {
-        engine: start(
-            scope,
-            items.into_item_stream(),
-            limit,
-            Order::Input,
-            f,
-            Ok::<U, Infallible>,
-        ),
-    }
+    local::stream(scope, items, limit, Order::Input, f)
 }
 
 /// The fallible form of [`pmap_stream`]: yields `Ok` results in input order; the first
@@ -364,16 +345,7 @@ where
     E: 'env,
 {
     let limit = limit.into().check("try_pmap_stream");
-    TryPmapStream {
-        engine: start(
-            scope,
-            items.into_item_stream(),
-            limit,
-            Order::Input,
-            f,
-            identity,
-        ),
-    }
+    local::try_stream(scope, items, limit, Order::Input, f)
 }
 
 /// Starts `f` on every item in `scope` and returns the results as a stream, in the order
@@ -427,17 +399,7 @@ where
     U: 'env,
 {
     let limit = limit.into().check("pmap_stream_unordered");
-    let input = items.into_item_stream();
-    PmapStream {
-        engine: start(
-            scope,
-            input,
-            limit,
-            Order::Completion,
-            f,
-            Ok::<U, Infallible>,
-        ),
-    }
+    local::stream(scope, items, limit, Order::Completion, f)
 }
 
 /// The fallible form of [`pmap_stream_unordered`]: results in the order the calls finish;
@@ -489,16 +451,7 @@ where
     E: 'env,
 {
     let limit = limit.into().check("try_pmap_stream_unordered");
-    TryPmapStream {
-        engine: start(
-            scope,
-            items.into_item_stream(),
-            limit,
-            Order::Completion,
-            f,
-            identity,
-        ),
-    }
+    local::try_stream(scope, items, limit, Order::Completion, f)
 }
 
 fn identity<T>(value: T) -> T {
@@ -518,73 +471,4 @@ fn own_scope_ended(form: &str, error: crate::ScopeError<Infallible>) -> ! {
         "duet::{form}: the scope running its calls ended early ({error}), so there are no \
          results to return"
     )
-}
-
-/// [`pmap_stream`] whose calls take slots of a shared `limiter` (for
-/// [`LimitedScope`](crate::LimitedScope)); the window is the default for the limiter's
-/// capacity now.
-pub(crate) fn limited_stream<'s, 'env, SE, I, M, F, U>(
-    scope: &'s Scope<'env, SE>,
-    limiter: &Limiter,
-    items: I,
-    f: F,
-) -> PmapStream<'s, U>
-where
-    SE: 'env,
-    I: AnyIterable<M>,
-    I::Stream: 'env,
-    I::Item: 'env,
-    F: AsyncFn(I::Item) -> U + 'env,
-    U: 'env,
-{
-    let (limiter, window) = (Some(limiter.clone()), default_window(limiter.capacity()));
-    let input = items.into_item_stream();
-    PmapStream {
-        engine: start_with(
-            scope,
-            input,
-            Bounds {
-                limit: None,
-                limiter,
-                window,
-            },
-            Order::Input,
-            f,
-            Ok::<U, Infallible>,
-        ),
-    }
-}
-
-/// [`try_pmap_stream`] whose calls take slots of a shared `limiter`.
-pub(crate) fn try_limited_stream<'s, 'env, SE, I, M, F, U, E>(
-    scope: &'s Scope<'env, SE>,
-    limiter: &Limiter,
-    items: I,
-    f: F,
-) -> TryPmapStream<'s, U, E>
-where
-    SE: 'env,
-    I: AnyIterable<M>,
-    I::Stream: 'env,
-    I::Item: 'env,
-    F: AsyncFn(I::Item) -> Result<U, E> + 'env,
-    U: 'env,
-    E: 'env,
-{
-    let (limiter, window) = (Some(limiter.clone()), default_window(limiter.capacity()));
-    let input = items.into_item_stream();
-    TryPmapStream {
-        engine: start_with(
-            scope,
-            input,
-            Bounds {
-                limit: None,
-                limiter,
-                window,
-            },
-            Order::Input,
-            f,
-            identity,
-        ),
-    }
 }

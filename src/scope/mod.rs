@@ -45,6 +45,7 @@ pub(crate) mod waker;
 pub use cancel_handle::CancelHandle;
 pub use dump::dump;
 pub(crate) use local::internal_scope;
+pub(crate) use local::kind as local_kind;
 pub(crate) use local::kind::Spawnable as LocalSpawnable;
 pub use local::{
     JoinHandle, Scope, TaskSet, deadline_scope, infallible, scope, scope_with, supervise,

@@ -1,27 +1,33 @@
 //! The machinery behind every pmap: the feeder task, the reorder buffer and the
-//! consumer's streams.
+//! consumer's streams. Compiled once per kind of scope (`pmap/local.rs`, `pmap/send.rs`),
+//! with that kind's scope, cells ([`Ptr`], [`RefCell`]) and call trait ([`PmapFn`]).
+//!
+//! With a Send scope, `RefCell::borrow_mut` locks a mutex: no guard of `shared` is held
+//! while another borrow of it may be taken, nor while user code runs, a waker is woken,
+//! a join handle is cancelled or dropped (see `scope/kind/send.rs`, invariant 1). So the
+//! handles to cancel are taken out under the guard and cancelled after it
+//! ([`Shared::take_to_cancel`]).
 
-use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::fmt;
 use std::future::{Future, poll_fn};
 use std::marker::PhantomData;
 use std::pin::{Pin, pin};
-use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use futures::stream::{FusedStream, Stream, StreamExt};
 
-use super::PmapLimit;
-use crate::{JoinHandle, Limiter, Scope, yield_now};
+use super::{JoinHandle, PmapFn, PmapLimit, Ptr, RefCell, Scope, Spawnable};
+use crate::{Limiter, yield_now};
 
-/// The ordered stream of results of [`pmap_stream`](crate::pmap_stream) (or
-/// [`LimitedScope::pmap_stream`](crate::LimitedScope::pmap_stream)).
+/// The ordered stream of results of a `pmap_stream` or `pmap_stream_unordered` (or of
+/// `LimitedScope::pmap_stream`): [`duet::pmap_stream`](crate::pmap_stream) over a local
+/// scope, [`duet::send::pmap_stream`](crate::send::pmap_stream) over a Send scope.
 ///
 /// Dropping it cancels the calls still running. It borrows the scope it runs on (`'s`),
-/// so it cannot be moved out of that scope's body, and like the scope it stays on its
-/// thread:
+/// so it cannot be moved out of that scope's body. Over a Send scope it is `Send` when its
+/// results are; over a local scope it stays on its thread, like the scope:
 ///
 /// ```
 /// use futures::StreamExt;
@@ -78,8 +84,10 @@ impl<U> fmt::Debug for PmapStream<'_, U> {
     }
 }
 
-/// The ordered stream of results of [`try_pmap_stream`](crate::try_pmap_stream) (or
-/// [`LimitedScope::try_pmap_stream`](crate::LimitedScope::try_pmap_stream)).
+/// The stream of results of a `try_pmap_stream` or `try_pmap_stream_unordered` (or of
+/// `LimitedScope::try_pmap_stream`): [`duet::try_pmap_stream`](crate::try_pmap_stream)
+/// over a local scope, [`duet::send::try_pmap_stream`](crate::send::try_pmap_stream) over
+/// a Send scope.
 ///
 /// Dropping it cancels the calls still running.
 ///
@@ -138,11 +146,13 @@ enum Entry<U> {
     Running(JoinHandle<()>),
     /// Its call finished with this result.
     Done(U),
+    /// Its call runs and was asked to cancel (the pmap failed or its stream was dropped).
+    Cancelled,
 }
 
 /// The order a pmap delivers its results in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Order {
+pub(crate) enum Order {
     /// Input order: results wait in `results` for the earlier ones.
     Input,
     /// Completion order: results wait in `finished`; running calls are in `calls`.
@@ -183,7 +193,7 @@ struct Shared<U, E> {
     free_calls: Vec<usize>,
 }
 
-type SharedRef<U, E> = Rc<RefCell<Shared<U, E>>>;
+type SharedRef<U, E> = Ptr<RefCell<Shared<U, E>>>;
 
 impl<U, E> Shared<U, E> {
     fn has_room(&self) -> bool {
@@ -214,20 +224,31 @@ impl<U, E> Shared<U, E> {
         self.running += 1;
     }
 
-    /// Cancels the feeder and every call still running (their drops happen when the scope
-    /// next applies cancellations, before it polls any other task).
-    fn cancel_all(&self) {
-        for call in self.calls.iter().flatten() {
-            call.cancel();
-        }
-        if let Some(feeder) = &self.feeder_task {
-            feeder.cancel();
-        }
-        for entry in &self.results {
-            if let Entry::Running(call) = entry {
-                call.cancel();
+    /// Takes out the handles of the feeder and of every call still running, to be
+    /// cancelled with [`cancel`] once the guard on `self` is released (their drops happen
+    /// when the scope next applies cancellations, before it polls any other task). A
+    /// call's entry stays in `results`, as [`Entry::Cancelled`], until its call finishes
+    /// or is dropped.
+    fn take_to_cancel(&mut self) -> Vec<JoinHandle<()>> {
+        let mut handles: Vec<_> = self.calls.iter_mut().filter_map(Option::take).collect();
+        handles.extend(self.feeder_task.take());
+        for entry in &mut self.results {
+            if matches!(entry, Entry::Running(_)) {
+                let Entry::Running(call) = std::mem::replace(entry, Entry::Cancelled) else {
+                    unreachable!("the entry was just seen to be running")
+                };
+                handles.push(call);
             }
         }
+        handles
+    }
+}
+
+/// Cancels the tasks of `handles` (taken out by [`Shared::take_to_cancel`]) and drops
+/// their handles, with no guard of the pmap's state held.
+fn cancel(handles: Vec<JoinHandle<()>>) {
+    for handle in handles {
+        handle.cancel();
     }
 }
 
@@ -255,13 +276,13 @@ pub(super) fn start<'s, 'env, SE, S, F, O, U, E>(
     split: fn(O) -> Result<U, E>,
 ) -> Engine<'s, U, E>
 where
-    SE: 'env,
-    S: Stream + 'env,
-    S::Item: 'env,
-    F: AsyncFn(S::Item) -> O + 'env,
-    O: 'env,
-    U: 'env,
-    E: 'env,
+    SE: Spawnable + 'env,
+    S: Stream + Spawnable + 'env,
+    S::Item: Spawnable + 'env,
+    F: PmapFn<S::Item, O> + 'env,
+    O: Spawnable + 'env,
+    U: Spawnable + 'env,
+    E: Spawnable + 'env,
 {
     let bounds = Bounds {
         limit: limit.limit(),
@@ -291,20 +312,20 @@ pub(super) fn start_with<'s, 'env, SE, S, F, O, U, E>(
     split: fn(O) -> Result<U, E>,
 ) -> Engine<'s, U, E>
 where
-    SE: 'env,
-    S: Stream + 'env,
-    S::Item: 'env,
-    F: AsyncFn(S::Item) -> O + 'env,
-    O: 'env,
-    U: 'env,
-    E: 'env,
+    SE: Spawnable + 'env,
+    S: Stream + Spawnable + 'env,
+    S::Item: Spawnable + 'env,
+    F: PmapFn<S::Item, O> + 'env,
+    O: Spawnable + 'env,
+    U: Spawnable + 'env,
+    E: Spawnable + 'env,
 {
     let Bounds {
         limit,
         limiter,
         window,
     } = bounds;
-    let shared = Rc::new(RefCell::new(Shared {
+    let shared = Ptr::new(RefCell::new(Shared {
         order,
         next: 0,
         results: VecDeque::new(),
@@ -325,7 +346,7 @@ where
     let feeder = Feeder {
         scope: scope.clone(),
         limiter,
-        f: Rc::new(f),
+        f: Ptr::new(f),
         split,
         shared: shared.clone(),
     };
@@ -342,7 +363,7 @@ where
 struct Feeder<'env, SE, F, O, U, E> {
     scope: Scope<'env, SE>,
     limiter: Option<Limiter>,
-    f: Rc<F>,
+    f: Ptr<F>,
     split: fn(O) -> Result<U, E>,
     shared: SharedRef<U, E>,
 }
@@ -380,12 +401,12 @@ impl<'env, SE: 'env, F, O, U, E> Feeder<'env, SE, F, O, U, E> {
     /// limits.
     async fn run<S>(self, input: S)
     where
-        S: Stream,
-        S::Item: 'env,
-        F: AsyncFn(S::Item) -> O + 'env,
-        O: 'env,
-        U: 'env,
-        E: 'env,
+        S: Stream + Spawnable,
+        S::Item: Spawnable + 'env,
+        F: PmapFn<S::Item, O> + 'env,
+        O: Spawnable + 'env,
+        U: Spawnable + 'env,
+        E: Spawnable + 'env,
     {
         let mut guard = Finish {
             shared: self.shared.clone(),
@@ -419,7 +440,7 @@ impl<'env, SE: 'env, F, O, U, E> Feeder<'env, SE, F, O, U, E> {
             };
             let f = self.f.clone();
             let handle = self.scope.spawn(async move {
-                let output = f(item).await;
+                let output = f.call(item).await;
                 call.finish(output);
                 drop(slot);
             });
@@ -447,11 +468,15 @@ impl<U, E, O> Call<U, E, O> {
     /// records the first error and cancels everything else.
     fn finish(mut self, output: O) {
         self.guard.finished = true;
+        // The handle of this call, and those of the calls cancelled by its error, are
+        // dropped (or cancelled) after the guard, not under it.
+        let mut own_handle = None;
+        let mut to_cancel = Vec::new();
         let (consumer, feeder) = {
             let mut shared = self.guard.shared.borrow_mut();
             shared.running -= 1;
             if shared.order == Order::Completion {
-                shared.calls[self.index] = None;
+                own_handle = shared.calls[self.index].take();
                 shared.free_calls.push(self.index);
             }
             match (self.split)(output) {
@@ -461,7 +486,11 @@ impl<U, E, O> Call<U, E, O> {
                 }
                 Ok(value) => {
                     let position = self.index - shared.next;
-                    shared.results[position] = Entry::Done(value);
+                    if let Entry::Running(handle) =
+                        std::mem::replace(&mut shared.results[position], Entry::Done(value))
+                    {
+                        own_handle = Some(handle);
+                    }
                     let consumer = if position == 0 {
                         shared.consumer.take()
                     } else {
@@ -472,12 +501,14 @@ impl<U, E, O> Call<U, E, O> {
                 Err(error) => {
                     if shared.failure.is_none() {
                         shared.failure = Some(error);
-                        shared.cancel_all();
+                        to_cancel = shared.take_to_cancel();
                     }
                     (shared.consumer.take(), None)
                 }
             }
         };
+        drop(own_handle);
+        cancel(to_cancel);
         wake(consumer);
         wake(feeder);
     }
@@ -569,8 +600,9 @@ impl<U, E> Engine<'_, U, E> {
 
 impl<U, E> Drop for Engine<'_, U, E> {
     fn drop(&mut self) {
-        if let Ok(shared) = self.shared.try_borrow() {
-            shared.cancel_all();
-        }
+        // A plain borrow, not `try_borrow`: with a Send scope another thread may hold the
+        // lock for a moment (and no guard of it is ever held across a drop of the stream).
+        let to_cancel = self.shared.borrow_mut().take_to_cancel();
+        cancel(to_cancel);
     }
 }

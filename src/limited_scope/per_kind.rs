@@ -1,17 +1,12 @@
-//! [`LimitedScope`]: a scope plus a limiter; all the work started through it shares the
-//! limiter's slots.
-//!
-//! Built only on [`Scope::spawn`], [`Limiter`] and the pmap engine. A task spawned
-//! through it waits (FIFO) for a slot before it runs and holds the slot until it ends; a
-//! pmap started through it takes a slot before it pulls each item, so its input is
-//! throttled by the limiter, and every call holds its slot until it has its result.
+//! [`LimitedScope`] for one kind of scope: compiled with local scopes
+//! (`limited_scope/local.rs`, the crate root's `duet::LimitedScope`) and with Send scopes
+//! (`limited_scope/send.rs`, `duet::send::LimitedScope`). Its pmap methods bound the
+//! per-item function differently for each kind, so they are in those two files.
 
 use std::fmt;
 
-use futures::{StreamExt, TryStreamExt};
-
-use crate::pmap::{limited_stream, try_limited_stream};
-use crate::{AnyIterable, JoinHandle, Limiter, PmapStream, Scope, TaskOutput, TryPmapStream};
+use super::{JoinHandle, Scope, Spawnable};
+use crate::{Limiter, TaskOutput};
 
 /// A scope plus a [`Limiter`]: tasks and pmaps started through it share the limiter's
 /// slots.
@@ -36,6 +31,12 @@ use crate::{AnyIterable, JoinHandle, Limiter, PmapStream, Scope, TaskOutput, Try
 /// slots to the called functions.
 ///
 /// Cloning is cheap (two reference counts); clones share the scope and the limiter.
+///
+/// There is one for each kind of scope: `duet::LimitedScope` over a local scope, whose
+/// pmap methods take async closures, and `duet::send::LimitedScope` over a Send scope,
+/// whose pmap methods take an `Fn` returning a `Send` future (as
+/// [`duet::send::pmap_async`](crate::send::pmap_async)) and whose futures and streams are
+/// `Send`. The example is a local one; `duet::send`'s methods have Send ones.
 ///
 /// # Examples
 ///
@@ -64,8 +65,8 @@ use crate::{AnyIterable, JoinHandle, Limiter, PmapStream, Scope, TaskOutput, Try
 /// assert_eq!(most.get(), 2);
 /// ```
 pub struct LimitedScope<'env, E = std::convert::Infallible> {
-    scope: Scope<'env, E>,
-    limiter: Limiter,
+    pub(super) scope: Scope<'env, E>,
+    pub(super) limiter: Limiter,
 }
 
 impl<'env, E: 'env> LimitedScope<'env, E> {
@@ -156,157 +157,15 @@ impl<'env, E: 'env> LimitedScope<'env, E> {
     #[track_caller]
     pub fn spawn<F>(&self, future: F) -> JoinHandle<<F::Output as TaskOutput<E>>::Ok>
     where
-        F: Future + 'env,
+        F: Future + Spawnable + 'env,
         F::Output: TaskOutput<E>,
+        <F::Output as TaskOutput<E>>::Ok: Spawnable,
     {
         let limiter = self.limiter.clone();
         self.scope.spawn(async move {
             let _slot = limiter.acquire().await;
             future.await
         })
-    }
-
-    /// [`pmap_stream`](crate::pmap_stream) on this scope, with the calls limited by the
-    /// shared limiter instead of a limit of their own.
-    ///
-    /// # Cancel safety
-    ///
-    /// Awaiting the stream's `next()` is cancel safe: results stay in the stream until they
-    /// are taken, so dropping a pending `next()` (in a `select`, say) loses nothing.
-    /// Dropping the stream itself cancels the calls still running; their results are lost.
-    ///
-    /// # Panics
-    ///
-    /// If the scope has already finished.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use futures::StreamExt;
-    ///
-    /// let firsts = duet::run_scope(duet::infallible(async |s| {
-    ///     let limited = duet::LimitedScope::new(&s, duet::Limiter::new(3));
-    ///     let results = limited.pmap_stream(0.., async |x| x * x);
-    ///     results.take(4).collect::<Vec<_>>().await
-    /// }));
-    /// assert_eq!(firsts.unwrap(), [0, 1, 4, 9]); // dropping the stream cancelled the rest
-    /// ```
-    #[track_caller]
-    pub fn pmap_stream<'s, I, M, F, U>(&'s self, items: I, f: F) -> PmapStream<'s, U>
-    where
-        I: AnyIterable<M>,
-        I::Stream: 'env,
-        I::Item: 'env,
-        F: AsyncFn(I::Item) -> U + 'env,
-        U: 'env,
-    {
-        limited_stream(&self.scope, &self.limiter, items, f)
-    }
-
-    /// [`try_pmap_stream`](crate::try_pmap_stream) on this scope, limited by the shared
-    /// limiter.
-    ///
-    /// # Cancel safety
-    ///
-    /// Awaiting the stream's `next()` is cancel safe: results stay in the stream until they
-    /// are taken, so dropping a pending `next()` (in a `select`, say) loses nothing.
-    /// Dropping the stream itself cancels the calls still running; their results are lost.
-    ///
-    /// # Panics
-    ///
-    /// If the scope has already finished.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use futures::TryStreamExt;
-    ///
-    /// let r = duet::run_scope(async |s| {
-    ///     let limited = duet::LimitedScope::new(&s, duet::Limiter::new(2));
-    ///     let parsed: Vec<u8> = limited
-    ///         .try_pmap_stream(["7", "8"], async |s| s.parse::<u8>())
-    ///         .try_collect()
-    ///         .await?;
-    ///     Ok::<_, std::num::ParseIntError>(parsed)
-    /// });
-    /// assert_eq!(r.unwrap(), [7, 8]);
-    /// ```
-    #[track_caller]
-    pub fn try_pmap_stream<'s, I, M, F, U, E2>(&'s self, items: I, f: F) -> TryPmapStream<'s, U, E2>
-    where
-        I: AnyIterable<M>,
-        I::Stream: 'env,
-        I::Item: 'env,
-        F: AsyncFn(I::Item) -> Result<U, E2> + 'env,
-        U: 'env,
-        E2: 'env,
-    {
-        try_limited_stream(&self.scope, &self.limiter, items, f)
-    }
-
-    /// [`pmap_async`](crate::pmap_async) with the calls spawned into this scope and
-    /// limited by the shared limiter: returns the results in input order.
-    ///
-    /// # Cancel safety
-    ///
-    /// Dropping the future cancels the calls still running.
-    ///
-    /// # Panics
-    ///
-    /// If the scope has already finished.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let doubled = duet::run_scope(duet::infallible(async |s| {
-    ///     let limited = duet::LimitedScope::new(&s, duet::Limiter::new(2));
-    ///     let doubled = limited.pmap_async(vec![1, 2, 3], async |x| x * 2).await;
-    ///     doubled
-    /// }));
-    /// assert_eq!(doubled.unwrap(), [2, 4, 6]);
-    /// ```
-    pub async fn pmap_async<I, M, F, U>(&self, items: I, f: F) -> Vec<U>
-    where
-        I: AnyIterable<M>,
-        I::Stream: 'env,
-        I::Item: 'env,
-        F: AsyncFn(I::Item) -> U + 'env,
-        U: 'env,
-    {
-        self.pmap_stream(items, f).collect().await
-    }
-
-    /// [`try_pmap_async`](crate::try_pmap_async) with the calls spawned into this scope and
-    /// limited by the shared limiter: the results in input order, or the first error.
-    ///
-    /// # Cancel safety
-    ///
-    /// Dropping the future cancels the calls still running.
-    ///
-    /// # Panics
-    ///
-    /// If the scope has already finished.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let r = duet::run_scope(duet::infallible(async |s| {
-    ///     let limited = duet::LimitedScope::new(&s, duet::Limiter::new(2));
-    ///     let parsed = limited.try_pmap_async(["1", "x"], async |s| s.parse::<u8>()).await;
-    ///     parsed.is_err()
-    /// }));
-    /// assert!(r.unwrap());
-    /// ```
-    pub async fn try_pmap_async<I, M, F, U, E2>(&self, items: I, f: F) -> Result<Vec<U>, E2>
-    where
-        I: AnyIterable<M>,
-        I::Stream: 'env,
-        I::Item: 'env,
-        F: AsyncFn(I::Item) -> Result<U, E2> + 'env,
-        U: 'env,
-        E2: 'env,
-    {
-        self.try_pmap_stream(items, f).try_collect().await
     }
 }
 
