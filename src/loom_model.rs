@@ -393,3 +393,30 @@ fn a_send_join_handle_cancelling_from_another_thread_races_its_tasks_end() {
         }
     });
 }
+
+#[test]
+fn a_slot_freed_by_a_cancel_from_another_thread_is_reused_by_its_next_spawn_safely() {
+    // The other thread cancels a pending task, then spawns: the spawn takes the first
+    // free slot, which the driver frees while it drops the cancelled task. The driver
+    // must have taken that task's future out of the slot in the same step (a spawn in
+    // between found it still there: a lost task in a release build).
+    model(|| {
+        let r = crate::run(crate::send::scope(
+            async move |s: crate::send::Scope<'static, std::convert::Infallible>| {
+                let pending = s.spawn(std::future::pending::<()>());
+                // Keeps the scope open until the new task runs (it cancels the keeper).
+                let keeper = s.spawn(std::future::pending::<()>());
+                let spawner = s.clone();
+                Ok(spawn(move || {
+                    pending.cancel();
+                    spawner.spawn(async move {
+                        keeper.cancel();
+                        Ok(6u32)
+                    })
+                }))
+            },
+        ));
+        let handle = r.unwrap().join();
+        assert_eq!(block_on(handle).unwrap(), 6);
+    });
+}

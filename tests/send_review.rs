@@ -1488,3 +1488,48 @@ fn chaos_of_cross_thread_joins_cancels_and_spawns() {
     assert!(bad.is_empty(), "bad handlers: {bad:?}");
     assert_eq!(dropped, made, "every guard made was dropped");
 }
+
+/// Cancels through join handles on another thread free slots that spawns from that
+/// thread reuse at once. The driver takes a cancelled task's future out of its slot
+/// under the same borrow of the table that frees the slot; before, a spawn could take
+/// the slot in between and find the cancelled task's future still there (a debug
+/// assertion; in a release build the spawned future overwrote it and was then dropped as
+/// the cancelled one, its handle reporting a cancellation nobody asked for). Every kept
+/// handle must yield its own task's value.
+#[test]
+fn spawns_reusing_slots_freed_by_cancels_from_another_thread_lose_nothing() {
+    let _watchdog = common::watchdog("slot reuse across threads", Duration::from_secs(60));
+    for _ in 0..20 {
+        let outcome = duet::run(duet::send::scope(
+            async |s: duet::send::Scope<'static, std::convert::Infallible>| {
+                let spawner = s.clone();
+                let worker = std::thread::spawn(move || {
+                    let mut kept = Vec::new();
+                    for i in 0..2_000u32 {
+                        let handle = spawner.spawn(async move {
+                            duet::yield_now().await;
+                            Ok(i)
+                        });
+                        if i % 2 == 0 {
+                            handle.cancel();
+                        } else {
+                            kept.push((i, handle));
+                        }
+                    }
+                    kept
+                });
+                while !worker.is_finished() {
+                    duet::yield_now().await;
+                }
+                let kept = worker.join().expect("the spawning thread did not panic");
+                let mut checked = 0;
+                for (i, handle) in kept {
+                    assert_eq!(handle.await.expect("a kept task is never cancelled"), i);
+                    checked += 1;
+                }
+                Ok(checked)
+            },
+        ));
+        assert_eq!(outcome.unwrap(), 1_000);
+    }
+}

@@ -68,7 +68,7 @@ use super::current;
 use super::handle::Scope;
 use super::output::{BodyOutput, BodyValue};
 use super::table::Cancel;
-use super::tasks::{Exit, PanicPayload, drop_task};
+use super::tasks::{BoxedTask, Exit, PanicPayload, drop_task};
 use super::{ErrorPolicy, ScopeOptions};
 use crate::current::waits::{self, Wait};
 use crate::current::{add_polls, poll_in_frame, report_shielded, settle_stuck_hold};
@@ -460,11 +460,13 @@ fn apply_pending_cancellations<E, B, V>(scope: &Scope<'_, E>, this: &mut Project
             }
             // A task suspended inside a shield is dropped when it leaves it (`poll_task`).
             let task = core.task_ref(key.index); // before its release forgets its name
-            let cancel = core.tasks.borrow_mut().cancel(key, by);
-            if cancel == Cancel::Released {
-                if let Some(exit) = drop_cancelled_task(scope, key.index, by) {
-                    record_exit(scope, this, exit, Some(task));
-                }
+            let released = {
+                let mut tasks = core.tasks.borrow_mut();
+                (tasks.cancel(key, by) == Cancel::Released)
+                    .then(|| take_released_future(scope, key.index))
+            };
+            if let Some(exit) = released.and_then(|future| drop_cancelled_task(future, by)) {
+                record_exit(scope, this, exit, Some(task));
             }
         }
     }
@@ -595,12 +597,20 @@ where
     }
 }
 
-/// Drops a task its join handle (or `Scope::cancel_tasks`) cancelled, already released
-/// from the table. A destructor that panics is a panic of the task, and ends the scope
-/// like one.
-fn drop_cancelled_task<E>(scope: &Scope<'_, E>, index: u32, by: TaskCancel) -> Option<Exit<E>> {
-    let task = scope.inner.futures.borrow_mut().take(index)?;
-    let dropped = current::while_dropping(by.reason(), || drop_task(task));
+/// Takes the future of a task whose slot the table has just released, called while the
+/// table's borrow that released it is still held: a spawn from another thread (a Send
+/// scope's handle may be anywhere) takes the first free slot under that borrow, and must
+/// find the slot's future gone (the order of the borrows, table then futures, is
+/// `spawn`'s).
+fn take_released_future<'env, E>(scope: &Scope<'env, E>, index: u32) -> Option<BoxedTask<'env, E>> {
+    scope.inner.futures.borrow_mut().take(index)
+}
+
+/// Drops the future of a task its join handle (or `Scope::cancel_tasks`) cancelled,
+/// taken by `take_released_future`. A destructor that panics is a panic of the task,
+/// and ends the scope like one.
+fn drop_cancelled_task<E>(future: Option<BoxedTask<'_, E>>, by: TaskCancel) -> Option<Exit<E>> {
+    let dropped = current::while_dropping(by.reason(), || drop_task(future?));
     dropped.map(Exit::Panicked)
 }
 
@@ -630,8 +640,12 @@ fn poll_task<E>(
             if let Some(by) = left_its_shield {
                 // Its handle cancelled it inside a shield, and the shield has ended.
                 let task = core.task_ref(index);
-                core.tasks.borrow_mut().release(index);
-                return drop_cancelled_task(scope, index, by).map(|exit| (exit, Some(task)));
+                let future = {
+                    let mut tasks = core.tasks.borrow_mut();
+                    tasks.release(index);
+                    take_released_future(scope, index)
+                };
+                return drop_cancelled_task(future, by).map(|exit| (exit, Some(task)));
             }
             None
         }
