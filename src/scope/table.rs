@@ -10,8 +10,9 @@
 //! 1. A slot is `live` from insert until the task is released (ready, removed through its
 //!    handle, or dropped at teardown); its future is in the futures table exactly while
 //!    it is live and not being polled. A slot is freed only once its future is out of
-//!    the futures table, or in the same borrow of this table that takes it out: a Send
-//!    scope's `spawn` on another thread takes the first free slot under that borrow.
+//!    the futures table, or in the same borrow of this table that takes it out, or while
+//!    the scope tears down (when no spawn is inserted): a Send scope's `spawn` on another
+//!    thread takes the first free slot under a borrow of this table.
 //! 2. `generation` changes every time a slot is released, so a stale [`TaskKey`] never
 //!    addresses a later task.
 //! 3. `held_count` (`shielded_count`) is the number of live tasks whose `held`
