@@ -233,11 +233,10 @@ impl<U, E> Shared<U, E> {
         let mut handles: Vec<_> = self.calls.iter_mut().filter_map(Option::take).collect();
         handles.extend(self.feeder_task.take());
         for entry in &mut self.results {
-            if matches!(entry, Entry::Running(_)) {
-                let Entry::Running(call) = std::mem::replace(entry, Entry::Cancelled) else {
-                    unreachable!("the entry was just seen to be running")
-                };
-                handles.push(call);
+            if let Entry::Running(_) = entry {
+                if let Entry::Running(call) = std::mem::replace(entry, Entry::Cancelled) {
+                    handles.push(call);
+                }
             }
         }
         handles
@@ -471,7 +470,8 @@ impl<U, E, O> Call<U, E, O> {
         // The handle of this call, and those of the calls cancelled by its error, are
         // dropped (or cancelled) after the guard, not under it.
         let mut own_handle = None;
-        let mut to_cancel = Vec::new();
+        // Only the first error cancels anything: `None` keeps the common path to a move.
+        let mut to_cancel = None;
         let (consumer, feeder) = {
             let mut shared = self.guard.shared.borrow_mut();
             shared.running -= 1;
@@ -501,14 +501,16 @@ impl<U, E, O> Call<U, E, O> {
                 Err(error) => {
                     if shared.failure.is_none() {
                         shared.failure = Some(error);
-                        to_cancel = shared.take_to_cancel();
+                        to_cancel = Some(shared.take_to_cancel());
                     }
                     (shared.consumer.take(), None)
                 }
             }
         };
         drop(own_handle);
-        cancel(to_cancel);
+        if let Some(handles) = to_cancel {
+            cancel(handles);
+        }
         wake(consumer);
         wake(feeder);
     }
