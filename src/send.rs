@@ -42,7 +42,7 @@
 //! form: they block the thread, which a Send future's caller must not.
 //!
 //! ```
-//! # let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+//! # let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
 //! # runtime.block_on(async {
 //! let handler = tokio::spawn(async {
 //!     let ids = vec![3u32, 1, 2];
@@ -69,7 +69,7 @@
 //! ```
 //!
 //! ```
-//! # let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+//! # let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
 //! # runtime.block_on(async {
 //! use std::time::Duration;
 //!
@@ -92,7 +92,7 @@
 //! spawned block's request:
 //!
 //! ```
-//! # let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+//! # let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
 //! # runtime.block_on(async {
 //! let handler = tokio::spawn(async move {
 //!     let request = vec!["profile", "feed", "ads"];

@@ -32,7 +32,7 @@ impl<'env, E: Spawnable + 'env> LimitedScope<'env, E> {
     /// # Examples
     ///
     /// ```
-    /// # let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+    /// # let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     /// # runtime.block_on(async {
     /// use futures::StreamExt;
     ///
@@ -71,7 +71,7 @@ impl<'env, E: Spawnable + 'env> LimitedScope<'env, E> {
     /// # Examples
     ///
     /// ```
-    /// # let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+    /// # let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     /// # runtime.block_on(async {
     /// use futures::TryStreamExt;
     ///
@@ -119,7 +119,7 @@ impl<'env, E: Spawnable + 'env> LimitedScope<'env, E> {
     /// # Examples
     ///
     /// ```
-    /// # let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+    /// # let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     /// # runtime.block_on(async {
     /// let handler = tokio::spawn(duet::send::scope(duet::send::infallible(async |s| {
     ///     let limited = duet::send::LimitedScope::new(&s, duet::Limiter::new(2));
@@ -155,7 +155,7 @@ impl<'env, E: Spawnable + 'env> LimitedScope<'env, E> {
     /// # Examples
     ///
     /// ```
-    /// # let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+    /// # let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     /// # runtime.block_on(async {
     /// let handler = tokio::spawn(duet::send::scope(duet::send::infallible(async |s| {
     ///     let limited = duet::send::LimitedScope::new(&s, duet::Limiter::new(2));

@@ -60,7 +60,7 @@ pub(crate) use forms::{limited_stream, try_limited_stream};
 /// # Examples
 ///
 /// ```
-/// # let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+/// # let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
 /// # runtime.block_on(async {
 /// let handler = tokio::spawn(async {
 ///     let prefix = String::from("item");
@@ -109,7 +109,7 @@ where
 /// # Examples
 ///
 /// ```
-/// # let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+/// # let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
 /// # runtime.block_on(async {
 /// let handler = tokio::spawn(async {
 ///     duet::send::try_pmap_async(["1", "2", "x"], Some(2), |s| async move { s.parse::<u8>() })
@@ -164,7 +164,7 @@ where
 /// # Examples
 ///
 /// ```
-/// # let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+/// # let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
 /// # runtime.block_on(async {
 /// use futures::StreamExt;
 ///
@@ -217,7 +217,7 @@ where
 /// # Examples
 ///
 /// ```
-/// # let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+/// # let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
 /// # runtime.block_on(async {
 /// use futures::TryStreamExt;
 ///
@@ -272,7 +272,7 @@ where
 /// # Examples
 ///
 /// ```
-/// # let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+/// # let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
 /// # runtime.block_on(async {
 /// use std::time::Duration;
 /// use futures::StreamExt;
@@ -322,7 +322,7 @@ where
 /// # Examples
 ///
 /// ```
-/// # let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+/// # let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
 /// # runtime.block_on(async {
 /// use std::time::Duration;
 /// use futures::StreamExt;
