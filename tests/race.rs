@@ -174,3 +174,49 @@ fn a_race_inside_a_cancelled_scope_is_cancelled_with_it() {
     assert!(r.unwrap_err().is_cancelled());
     assert_eq!(probe.cancelled(), 2);
 }
+
+/// The race's own scope sits in the cancellation tree: a soft cancellation of the scope
+/// around it reaches its members (they see `cancelled()`), and the race still returns a
+/// winner or is dropped with its task; it never reports its own scope's end as an
+/// internal error.
+#[test]
+fn a_race_under_a_soft_cancellation_returns_a_winner_or_is_dropped() {
+    let winner = std::cell::Cell::new(None);
+    let r = duet::run_with(
+        duet::Config::new().virtual_clock(),
+        duet::scope(async |s| {
+            let winner = &winner;
+            s.spawn(async move {
+                let won = duet::race([
+                    Box::pin(async {
+                        duet::cancelled().await;
+                        "saw the soft cancellation"
+                    }) as std::pin::Pin<Box<dyn Future<Output = &str>>>,
+                    Box::pin(std::future::pending()),
+                ])
+                .await;
+                winner.set(Some(won));
+            });
+            duet::yield_now().await;
+            s.cancel_with_grace(std::time::Duration::from_secs(1));
+            Ok::<_, std::convert::Infallible>(())
+        }),
+    );
+    assert!(r.unwrap_err().is_cancelled());
+    assert_eq!(winner.get(), Some("saw the soft cancellation"));
+}
+
+#[test]
+fn first_ok_under_a_hard_cancellation_is_dropped_with_its_task() {
+    let r = duet::run_scope(async |s| {
+        s.spawn(async {
+            let _ =
+                duet::first_ok([async { std::future::pending::<Result<(), ()>>().await }]).await;
+            unreachable!("nothing completes the only attempt");
+        });
+        duet::yield_now().await;
+        s.cancel();
+        Ok::<_, std::convert::Infallible>(())
+    });
+    assert!(r.unwrap_err().is_cancelled());
+}
